@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Build the lab's base image for one Debian suite without a registry:
+# debootstrap from Debian's mirror on this machine, then `docker import`.
+# Cached by tag: a second call returns at once.  Usage: build-base.sh SUITE TAG
+set -euo pipefail
+suite=$1 tag=$2
+mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+if docker image inspect "$tag" >/dev/null 2>&1; then
+    echo "base $tag: cached"
+    exit 0
+fi
+command -v debootstrap >/dev/null || { echo "debootstrap missing: apt-get install debootstrap" >&2; exit 1; }
+root=$(mktemp -d /var/tmp/pg-hotstandby-base.XXXXXX)
+trap 'rm -rf "$root"' EXIT
+# Everything the Dockerfile needs is installed here, so the image build needs
+# no network inside the container.
+debootstrap --variant=minbase \
+    --include=postgresql,openssh-server,openssh-client,rsync,sudo,iproute2,procps,tini,less \
+    "$suite" "$root" "$mirror" >"$root.log" 2>&1 || { tail -20 "$root.log" >&2; exit 1; }
+rm -f "$root.log"
+rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
+tar -C "$root" -c . | docker import -c 'CMD ["/bin/bash"]' - "$tag" >/dev/null
+echo "base $tag: built from $suite"

@@ -1,0 +1,200 @@
+"""The Docker lab: build images without a registry, start hosts, describe them.
+
+Shared by the developer tasks (tasks.py) and the test fixtures (tests/conftest.py).
+Pure helpers (ssh_config text, Compose detection, image names) are unit-tested;
+the rest drives docker and docker compose.
+"""
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DOCKER_DIR = Path(__file__).resolve().parent
+REPO = DOCKER_DIR.parent
+LAB_DIR = REPO / ".lab"
+COMPOSE_FILE = DOCKER_DIR / "compose.yml"
+
+# The one PostgreSQL major each Debian suite carries.
+SUITES = {13: "bullseye", 15: "bookworm", 17: "trixie", 18: "sid"}
+LAYOUTS = ("debian", "generic")
+HOSTS = ("master", "standby", "standby2", "standby3")
+PROJECT = "pg-hotstandby-lab"
+
+
+class LabError(Exception):
+    pass
+
+
+def compose_command(which=shutil.which, probe=None):
+    """The Compose command line prefix: v2 plugin if present, else v1."""
+    def plugin_works():
+        return subprocess.run(["docker", "compose", "version"],
+                              capture_output=True).returncode == 0
+    probe = probe or plugin_works
+    if which("docker") and probe():
+        return ["docker", "compose"]
+    if which("docker-compose"):
+        return ["docker-compose"]
+    raise LabError("no Compose tool: install the docker compose plugin or docker-compose")
+
+
+def base_tag(pg):
+    return f"pg-hotstandby-base:{SUITES[pg]}"
+
+
+def image_tag(pg, layout):
+    return f"pg-hotstandby-lab:{pg}-{layout}"
+
+
+def host_names(standbys):
+    if not 1 <= standbys <= len(HOSTS) - 1:
+        raise LabError(f"--standbys must be 1 to {len(HOSTS) - 1}")
+    return list(HOSTS[: standbys + 1])
+
+
+def render_ssh_config(ports, key_path, user="admin"):
+    """ssh_config text with one Host entry per lab host ({name: port})."""
+    blocks = []
+    for name, port in ports.items():
+        blocks.append(
+            f"Host {name}\n"
+            f"    HostName 127.0.0.1\n"
+            f"    Port {port}\n"
+            f"    User {user}\n"
+            f"    IdentityFile {key_path}\n"
+            f"    IdentitiesOnly yes\n"
+            f"    StrictHostKeyChecking no\n"
+            f"    UserKnownHostsFile /dev/null\n"
+            f"    LogLevel ERROR\n")
+    return "\n".join(blocks)
+
+
+def parse_port(text):
+    """`docker compose port` prints 127.0.0.1:49153 (v1 and v2 alike)."""
+    line = text.strip().splitlines()[-1] if text.strip() else ""
+    host, _, port = line.rpartition(":")
+    if not port.isdigit():
+        raise LabError(f"unexpected port output: {text!r}")
+    return int(port)
+
+
+def _run(cmd, env=None, check=True):
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if check and done.returncode != 0:
+        raise LabError(f"{' '.join(cmd)} failed: {(done.stderr or done.stdout).strip()[-2000:]}")
+    return done
+
+
+def build(pg, layout, log=print):
+    """Build the base image (cached by tag) and the host image (layer cache)."""
+    if pg not in SUITES:
+        raise LabError(f"--pg must be one of {sorted(SUITES)}")
+    if layout not in LAYOUTS:
+        raise LabError(f"--layout must be one of {LAYOUTS}")
+    started = time.monotonic()
+    done = _run(["bash", str(DOCKER_DIR / "build-base.sh"), SUITES[pg], base_tag(pg)])
+    log(done.stdout.strip())
+    _run(["docker", "build", "-q", "--build-arg", f"BASE={base_tag(pg)}",
+          "--build-arg", f"LAYOUT={layout}", "-t", image_tag(pg, layout), str(DOCKER_DIR)])
+    log(f"image {image_tag(pg, layout)}: ready ({time.monotonic() - started:.0f} s)")
+
+
+def ensure_key(lab_dir=LAB_DIR):
+    key = lab_dir / "id_ed25519"
+    if not key.exists():
+        lab_dir.mkdir(parents=True, exist_ok=True)
+        _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "pg-hotstandby-lab",
+              "-f", str(key)])
+    return key
+
+
+@dataclass
+class Lab:
+    """One running lab: a Compose project of hosts from one image."""
+    pg: int = 15
+    layout: str = "debian"
+    standbys: int = 1
+    shared_sysid: bool = False
+    project: str = PROJECT
+    lab_dir: Path = LAB_DIR
+    ports: dict = field(default_factory=dict)
+
+    @property
+    def hosts(self):
+        return host_names(self.standbys)
+
+    @property
+    def ssh_config(self):
+        return self.lab_dir / "ssh_config"
+
+    def env(self):
+        env = dict(os.environ)
+        env.update(LAB_IMAGE=image_tag(self.pg, self.layout),
+                   LAB_SHARED_SYSID="1" if self.shared_sysid else "0",
+                   LAB_AUTHORIZED_KEY=str(ensure_key(self.lab_dir)) + ".pub")
+        return env
+
+    def compose(self, *args, check=True):
+        cmd = compose_command() + ["-f", str(COMPOSE_FILE), "-p", self.project, *args]
+        return _run(cmd, env=self.env(), check=check)
+
+    def up(self, timeout=120, log=print):
+        build(self.pg, self.layout, log=log)
+        self.compose("up", "-d", *self.hosts)
+        self.refresh_ports()
+        self.wait_ready(timeout)
+        log(f"lab up: PostgreSQL {self.pg} ({self.layout} layout) on "
+            f"{', '.join(self.hosts)}; ssh_config in {self.ssh_config}")
+
+    def refresh_ports(self):
+        self.ports = {h: parse_port(self.compose("port", h, "22").stdout) for h in self.hosts}
+        self.ssh_config.write_text(render_ssh_config(self.ports, ensure_key(self.lab_dir)))
+
+    def pg_port(self, host):
+        return parse_port(self.compose("port", host, "5432").stdout)
+
+    def ssh(self, host, command, check=True):
+        """Run a command on a lab host through its sshd, as a user would."""
+        return _run(["ssh", "-F", str(self.ssh_config), host, command], check=check)
+
+    def wait_ready(self, timeout=120, hosts=None):
+        """Wait until sshd and PostgreSQL answer on every host."""
+        deadline = time.monotonic() + timeout
+        for host in hosts or self.hosts:
+            while True:
+                done = self.ssh(host, "pg_isready -q -h /run/postgresql", check=False)
+                if done.returncode == 0:
+                    break
+                if time.monotonic() > deadline:
+                    logs = self.compose("logs", "--tail", "20", host, check=False).stdout
+                    raise LabError(f"lab host {host} did not become ready in {timeout} s:\n{logs}")
+                time.sleep(0.5)
+
+    def down(self):
+        self.compose("down", "-v", "--remove-orphans", "-t", "2")
+
+    # Breaking things, for the tests.
+    def container(self, host):
+        return f"{self.project}_{host}_1" if compose_command() == ["docker-compose"] \
+            else f"{self.project}-{host}-1"
+
+    def kill(self, host):
+        _run(["docker", "kill", self.container(host)])
+
+    def start(self, host):
+        _run(["docker", "start", self.container(host)])
+        self.refresh_ports()
+        self.wait_ready(hosts=[host])
+
+    def network(self):
+        return f"{self.project}_lab"
+
+    def cut(self, host):
+        """Cut a host off the lab network (its published ports go with it)."""
+        _run(["docker", "network", "disconnect", self.network(), self.container(host)])
+
+    def restore(self, host):
+        _run(["docker", "network", "connect", "--alias", host, self.network(),
+              self.container(host)])

@@ -1,0 +1,161 @@
+"""The hosts of one run: which is the primary, which are standbys, how they
+reach each other.  Role and address logic is pure; `connect` does the I/O.
+"""
+import functools
+import re
+import secrets
+from dataclasses import dataclass, field
+
+from . import render, versions
+from .layout import LayoutError
+from .remote import Host, RemoteError
+
+
+class ClusterError(Exception):
+    """Bad input or a host that does not fit: one line that names the fix."""
+
+
+def roles(cli_hosts, settings):
+    """(primary, [standbys]) from -H (first host is the primary) or config."""
+    hosts = [h.strip() for h in cli_hosts if h.strip()] if cli_hosts else []
+    if not hosts and settings.get("primary"):
+        hosts = [settings["primary"], *(settings.get("standbys") or [])]
+    if not hosts:
+        raise ClusterError("no hosts: give them as -H primary,standby[,standby...] "
+                           "or set hotstandby.primary and hotstandby.standbys in a config file")
+    if len(hosts) < 2:
+        raise ClusterError(f"only one host ({hosts[0]}): name the primary first, then at "
+                           f"least one standby: -H {hosts[0]},STANDBY")
+    seen = set()
+    for h in hosts:
+        if h in seen:
+            raise ClusterError(f"host {h} is given twice: each host can have one role only")
+        seen.add(h)
+    return hosts[0], hosts[1:]
+
+
+def parse_routes(text):
+    """Lines `ADDR|<ip -o route get ADDR output>` -> [(addr, direct, src)]."""
+    routes = []
+    for line in text.splitlines():
+        addr, _, route = line.partition("|")
+        if not route.strip():
+            continue
+        src = re.search(r"\bsrc (\S+)", route)
+        routes.append((addr, " via " not in route, src.group(1) if src else None))
+    return routes
+
+
+def pick_route(routes):
+    """The primary address a standby reaches directly (else any it routes to)."""
+    for addr, direct, src in routes:
+        if direct:
+            return addr, src
+    if not routes:
+        return None, None
+    addr, _direct, src = routes[0]
+    return addr, src
+
+
+@dataclass
+class Cluster:
+    primary: Host
+    standbys: list
+    settings: dict
+    addresses: dict = field(default_factory=dict)   # host name -> address
+
+    @property
+    def hosts(self):
+        return [self.primary, *self.standbys]
+
+    @property
+    def major(self):
+        return self.primary.layout.major
+
+    def primary_address(self):
+        return self.addresses[self.primary.name]
+
+    def slot(self, standby):
+        return render.slot_name(standby.name)
+
+    def passfile(self, standby):
+        return f"{standby.facts.get('home') or '/var/lib/postgresql'}/.pg-hotstandby.pgpass"
+
+    def conninfo(self, standby):
+        return render.conninfo(self.major, self.primary_address(), self.primary.layout.port,
+                               self.settings["replication_role"], self.slot(standby),
+                               self.passfile(standby))
+
+    @functools.cached_property
+    def password(self):
+        """The replication password for this run (never printed)."""
+        return replication_password(self)
+
+    def close(self):
+        for host in self.hosts:
+            host.close()
+
+
+def connect(config, cli_hosts):
+    """Open every host, discover PostgreSQL and check they fit together."""
+    settings = config.hotstandby
+    primary_name, standby_names = roles(cli_hosts, settings)
+    hosts = [Host(name, config) for name in [primary_name, *standby_names]]
+    for host in hosts:
+        try:
+            host.discover(settings)
+        except (LayoutError, versions.UnsupportedVersion) as exc:
+            raise ClusterError(f"{host.name}: {exc}") from None
+        except RemoteError as exc:
+            raise ClusterError(f"cannot reach {host.name} over SSH with sudo: {exc}; "
+                               "check the host name, your ssh_config (-S) and sudo") from None
+        try:
+            versions.check_supported(host.layout.major)
+        except versions.UnsupportedVersion as exc:
+            raise ClusterError(f"{host.name}: {exc}") from None
+    primary, standbys = hosts[0], hosts[1:]
+    for standby in standbys:
+        if standby.layout.major != primary.layout.major:
+            raise ClusterError(
+                f"{standby.name} runs PostgreSQL {standby.layout.version} but the primary "
+                f"{primary.name} runs {primary.layout.version}: install the same major on both")
+    cluster = Cluster(primary, standbys, settings)
+    find_addresses(cluster)
+    return cluster
+
+
+def find_addresses(cluster):
+    """Fill cluster.addresses from config, else from the hosts' own routes."""
+    configured = dict(cluster.settings.get("addresses") or {})
+    primary = cluster.primary
+    candidates = [configured[primary.name]] if primary.name in configured \
+        else primary.facts["address"]
+    if not candidates:
+        raise ClusterError(f"{primary.name} has no global address: set "
+                           f"hotstandby.addresses.{primary.name}")
+    script = "; ".join(f"echo \"{a}|$(ip -o route get {a} 2>/dev/null)\"" for a in candidates)
+    for standby in cluster.standbys:
+        addr, src = pick_route(parse_routes(standby.sudo(script).stdout))
+        if addr is None and primary.name not in configured:
+            raise ClusterError(f"{standby.name} has no route to {primary.name} "
+                               f"({', '.join(candidates)}): set hotstandby.addresses.{primary.name}")
+        cluster.addresses.setdefault(primary.name, addr or candidates[0])
+        own = configured.get(standby.name) or src
+        if not own:
+            raise ClusterError(f"cannot tell {standby.name}'s address as {primary.name} sees it: "
+                               f"set hotstandby.addresses.{standby.name}")
+        cluster.addresses[standby.name] = own
+
+
+def replication_password(cluster):
+    """The configured password, else the one the standbys already hold, else a new one."""
+    if cluster.settings.get("replication_password"):
+        return cluster.settings["replication_password"]
+    role = cluster.settings["replication_role"]
+    for standby in cluster.standbys:
+        text = standby.read(cluster.passfile(standby)) or ""
+        found = render.passfile_password(text, cluster.primary_address(),
+                                         cluster.primary.layout.port, role)
+        if found:
+            return found
+    return secrets.token_urlsafe(24)

@@ -1,0 +1,80 @@
+"""Stopping and starting the pair in the guide's order, and the guarantee
+that the primary is never left stopped: on any failure or interrupt after it
+was stopped, it is started again and checked."""
+import signal
+from contextlib import contextmanager
+
+from . import primary as primary_step, server
+from .cluster import ClusterError
+
+
+def stop_all(cluster, report, standbys=None):
+    """Stop the primary, then the standbys (fast, clean shutdown)."""
+    standbys = cluster.standbys if standbys is None else standbys
+    for host in [cluster.primary, *standbys]:
+        if host is cluster.primary and server.read_state(host).running:
+            report.primary_stopped()
+        if server.stop(host):
+            report.change(host.name, "stopped PostgreSQL")
+        else:
+            report.note(host.name, "PostgreSQL already stopped")
+
+
+def start_standbys_then_primary(cluster, report, standbys=None):
+    """Start standbys first, then the primary; judge by polling, not exit codes."""
+    standbys = cluster.standbys if standbys is None else standbys
+    timeout = cluster.settings["timeouts"]["start"]
+    for s in standbys:
+        state = server.read_state(s)
+        if not state.running and not state.standby_marker:
+            raise ClusterError(f"{s.name} has no standby marker: started now it would be a "
+                               "second primary; run configure-standby (or sync) first")
+        if server.start(s):
+            report.change(s.name, "started PostgreSQL (standby)")
+    p = cluster.primary
+    if server.start(p):
+        report.change(p.name, "started PostgreSQL (primary)")
+    if not server.wait_ready(p, timeout):
+        raise ClusterError(f"the primary {p.name} does not accept connections after "
+                           f"{timeout} s; its log:\n{server.log_tail(p)}")
+    report.primary_started()
+    primary_step.ensure_slots(cluster, report)
+    for s in standbys:
+        if not server.wait_ready(s, timeout):
+            raise ClusterError(f"{s.name} does not accept connections after {timeout} s; "
+                               f"its log:\n{server.log_tail(s)}")
+        report.note(s.name, "accepts read-only connections")
+
+
+class Interrupted(BaseException):
+    """SIGTERM, turned into an exception so that cleanup runs."""
+
+
+def _raise_interrupted(signum, frame):
+    raise Interrupted(f"signal {signum}")
+
+
+@contextmanager
+def primary_kept_up(cluster, report):
+    """Whatever happens inside, the primary is running when this exits."""
+    previous = signal.signal(signal.SIGTERM, _raise_interrupted)
+    try:
+        yield
+    except BaseException as exc:
+        report.say(f"!! {exc.__class__.__name__}: starting the primary again")
+        restore_primary(cluster, report)
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def restore_primary(cluster, report):
+    p = cluster.primary
+    try:
+        if server.start(p):
+            report.change(p.name, "started PostgreSQL again after the failure")
+        ready = server.wait_ready(p, cluster.settings["timeouts"]["start"])
+        report.primary_started()
+        report.say(f"  {p.name}: primary {'accepts connections' if ready else 'DID NOT START'}")
+    except Exception as exc:  # report, and let the original error propagate
+        report.say(f"  {p.name}: could not start the primary again: {exc}")

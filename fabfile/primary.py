@@ -1,0 +1,73 @@
+"""The guide's "Changes to the master": settings, the replication role, a
+pg_hba entry per standby, and a replication slot per standby."""
+from . import files, passwords, pgconf, render, server
+from .cluster import ClusterError
+
+SETTINGS_READ = ("wal_level", "max_wal_senders", "max_replication_slots")
+
+
+def configure(cluster, report):
+    """Configure the primary; returns the settings that wait for a restart."""
+    p, cfg = cluster.primary, cluster.settings
+    if not server.read_state(p).running:
+        raise ClusterError(f"PostgreSQL is not running on the primary {p.name}: start it "
+                           f"(fab -H {p.name},... start-standby-then-master) and run again")
+    current = server.config_values(p, SETTINGS_READ)
+    settings = render.primary_settings(p.layout.major, current, len(cluster.standbys),
+                                       cfg["listen_addresses"])
+    changed = pgconf.write(p, settings, "primary of streaming standbys", cfg["backup_dir"])
+    if changed:
+        report.change(p.name, changed)
+    method = render.auth_method(p.layout.major, cfg.get("auth_method"))
+    addresses = [cluster.addresses[s.name] for s in cluster.standbys]
+    hba = render.hba_lines(cfg["replication_role"], addresses, method)
+    hba_changed = files.ensure_block(p, p.layout.hba_file, hba, "postgres", "640",
+                                     cfg["backup_dir"], at="start")
+    if hba_changed:
+        report.change(p.name, f"{hba_changed}: replication from {', '.join(addresses)} "
+                              f"with {method}")
+    ensure_role(cluster, report)
+    if changed or hba_changed:
+        server.reload(p)
+    ensure_slots(cluster, report)
+    pending = server.pending_restart(p)
+    if pending:
+        report.note(p.name, f"restart needed for {', '.join(pending)}")
+    elif not (changed or hba_changed):
+        report.note(p.name, "already configured")
+    return pending
+
+
+def ensure_role(cluster, report):
+    """The replication role exists and has the run's password (set only if not)."""
+    p, cfg = cluster.primary, cluster.settings
+    role = cfg["replication_role"]
+    rows = p.psql("select rolreplication, rolcanlogin, coalesce(rolpassword, '') "
+                  f"from pg_authid where rolname = {render.sql_literal(role)}")
+    password = cluster.password
+    if rows and rows[0][:2] == ["t", "t"] and passwords.matches(rows[0][2], role, password):
+        return
+    method = render.auth_method(p.layout.major, cfg.get("auth_method"))
+    p.psql_secret(render.role_sql(p.layout.major, role, password, method, exists=bool(rows)))
+    report.change(p.name, f"{'updated' if rows else 'created'} replication role {role}")
+
+
+def ensure_slots(cluster, report):
+    """One physical slot per standby, reserving WAL from now on.
+
+    Skipped while the running server has too few slots: the start step comes
+    back here once the primary runs with the new max_replication_slots.
+    """
+    p = cluster.primary
+    rows = p.psql("select slot_name from pg_replication_slots")
+    have = {r[0] for r in rows}
+    limit = int(p.psql("show max_replication_slots")[0][0])
+    wanted = [cluster.slot(s) for s in cluster.standbys]
+    missing = [slot for slot in wanted if slot not in have]
+    if missing and len(have) + len(missing) > limit:
+        report.note(p.name, f"slots {', '.join(missing)} wait for a restart "
+                            f"(max_replication_slots is {limit})")
+        return
+    for slot in missing:
+        p.psql(f"select pg_create_physical_replication_slot({render.sql_literal(slot)}, true)")
+        report.change(p.name, f"created replication slot {slot}")

@@ -1,0 +1,117 @@
+"""The one thin layer that talks to hosts.
+
+A `Host` wraps a Fabric Connection built from the run's config, so that
+ssh_config (-S), ProxyJump, the login user and --prompt-for-sudo-password all
+behave as users expect.  Everything that needs root goes through sudo; files
+travel by SFTP, never on a command line, so secrets do not show in `ps`.
+"""
+import io
+import shlex
+import time
+
+from fabric import Connection
+from invoke.exceptions import Failure, ThreadException
+from paramiko.ssh_exception import SSHException
+
+from .layout import choose_layout, discovery_script, parse_facts
+
+
+class RemoteError(Exception):
+    """A command on a host failed; the message names the host."""
+
+
+class Host:
+    def __init__(self, name, config):
+        self.name = name
+        self.conn = Connection(name, config=config)
+        self.layout = None
+        self.facts = {}
+
+    def __repr__(self):
+        return f"Host({self.name})"
+
+    # -- commands ------------------------------------------------------
+    def sudo(self, command, user="root", warn=False, timeout=None):
+        """Run a shell command as `user` through sudo; output hidden."""
+        wrapped = f"sh -c {shlex.quote(command)}"
+        try:
+            result = self.conn.sudo(wrapped, user=user, hide=True, warn=True,
+                                    timeout=timeout, in_stream=False)
+        except (Failure, ThreadException, SSHException, OSError, EOFError) as exc:
+            raise RemoteError(f"{self.name}: {exc.__class__.__name__}: {exc}") from exc
+        if result.exited != 0 and not warn:
+            detail = (result.stderr.strip() or result.stdout.strip())[-800:]
+            raise RemoteError(f"{self.name}: `{command.strip()[:120]}` failed "
+                              f"(exit {result.exited}): {detail}")
+        return result
+
+    def postgres(self, command, warn=False, timeout=None):
+        return self.sudo(command, user="postgres", warn=warn, timeout=timeout)
+
+    def psql(self, sql, db="postgres", warn=False):
+        """Rows of a query run locally as the postgres superuser (no secrets!)."""
+        lay = self.layout
+        cmd = (f"{lay.pg('psql')} -X -q -A -t -F '\t' -v ON_ERROR_STOP=1 "
+               f"-h {lay.socket_dir} -p {lay.port} -d {db} -c {shlex.quote(sql)}")
+        result = self.postgres(cmd, warn=warn)
+        if result.exited != 0:
+            return None
+        return [line.split("\t") for line in result.stdout.splitlines() if line]
+
+    def psql_secret(self, sql, db="postgres"):
+        """Run SQL that holds a secret: uploaded to a 0600 file, never on a command line."""
+        path = self.upload_temp(sql, owner="postgres", mode="600")
+        lay = self.layout
+        self.postgres(f"{lay.pg('psql')} -X -q -v ON_ERROR_STOP=1 -h {lay.socket_dir} "
+                      f"-p {lay.port} -d {db} -f {path}; rc=$?; rm -f {path}; exit $rc")
+
+    # -- files ---------------------------------------------------------
+    def read(self, path):
+        """A file's text, or None when it does not exist."""
+        result = self.sudo(f"cat {shlex.quote(path)} 2>/dev/null || exit 3", warn=True)
+        if result.exited == 3:
+            return None
+        if result.exited != 0:
+            raise RemoteError(f"{self.name}: cannot read {path}")
+        return result.stdout
+
+    def upload_temp(self, text, owner, mode):
+        """Upload text to a fresh private temp file owned by `owner`; returns its path."""
+        tmpdir = self.conn.run("umask 077 && mktemp -d", hide=True).stdout.strip()
+        staged = f"{tmpdir}/f"
+        self.conn.put(io.BytesIO(text.encode()), staged)
+        final = f"{tmpdir}.{owner}"
+        self.sudo(f"install -o {owner} -g $(id -gn {owner}) -m {mode} {staged} {final} "
+                  f"&& rm -rf {tmpdir}")
+        return final
+
+    def install(self, path, text, owner, mode, backup_dir=None):
+        """Write text to path (owner, mode); back up an existing file first.
+
+        Returns the backup's path ('' when the file is new).
+        """
+        staged = self.upload_temp(text, owner=owner, mode=mode)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        backup = ""
+        q = shlex.quote(path)
+        script = f"set -e; mkdir -p $(dirname {q}); "
+        if backup_dir:
+            backup = f"{backup_dir}/{path.strip('/').replace('/', '_')}.{stamp}"
+            script += (f"if [ -e {q} ]; then install -d -m 700 {backup_dir}; "
+                       f"cp -p {q} {backup}; echo backed-up; fi; ")
+        script += f"mv -f {staged} {q}"
+        done = self.sudo(script)
+        return backup if "backed-up" in done.stdout else ""
+
+    # -- facts ---------------------------------------------------------
+    def discover(self, settings):
+        """Find PostgreSQL on the host: sets self.facts and self.layout."""
+        datas = [settings["data_directory"]] if settings.get("data_directory") \
+            else settings["data_directory_candidates"]
+        script = discovery_script(datas, settings["bin_directory_candidates"])
+        self.facts = parse_facts(self.sudo(script).stdout)
+        self.layout = choose_layout(self.facts, settings)
+        return self.layout
+
+    def close(self):
+        self.conn.close()

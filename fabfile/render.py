@@ -1,0 +1,165 @@
+"""The text the tool writes on hosts, rendered from facts.  Pure functions.
+
+Each function takes what was discovered (major version, current values,
+addresses) and returns the exact text or settings to write, so that every
+version's output is unit-tested without a host.
+"""
+import ipaddress
+import re
+
+from . import versions
+
+MANAGED = "pg-hotstandby"
+# Settings a standby's recovery is driven by; a copy of them in
+# postgresql.auto.conf would silently win over ours.
+RECOVERY_SETTINGS = ("primary_conninfo", "primary_slot_name", "restore_command",
+                     "recovery_target_timeline", "standby_mode", "promote_trigger_file")
+
+
+def quote(value):
+    """A postgresql.conf value: numbers bare, everything else single-quoted."""
+    text = str(value)
+    if re.fullmatch(r"-?\d+", text):
+        return text
+    return "'" + text.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def render_settings(settings, purpose):
+    lines = [f"# Managed by {MANAGED}: {purpose}. Changes here are overwritten."]
+    lines += [f"{name} = {quote(value)}" for name, value in settings.items()]
+    return "\n".join(lines) + "\n"
+
+
+def primary_settings(major, current, standbys, listen_addresses="*"):
+    """Settings a primary needs for `standbys` standbys.
+
+    current: the values the server's config files give now ({name: str}).
+    Values only ever go up, and wal_level 'logical' is kept, so that the
+    tool never takes away what the server was configured with.
+    """
+    wal_level = current.get("wal_level")
+    if wal_level != "logical":
+        wal_level = versions.fact("wal_level", major)
+    # Two spare senders/slots: a pg_basebackup or a re-clone while all run.
+    wanted = standbys + 2
+    return {
+        "listen_addresses": listen_addresses,
+        "wal_level": wal_level,
+        "max_wal_senders": max(wanted, int(current.get("max_wal_senders") or 0)),
+        "max_replication_slots": max(wanted, int(current.get("max_replication_slots") or 0)),
+    }
+
+
+def standby_settings(major, primary_values, standby_values, conninfo, slot, pinned=()):
+    """Settings a standby needs: hot_standby, limits at least the primary's and,
+    from 12, the connection to the primary (recovery.conf holds it before).
+
+    pinned: limits the tool's file already sets; they stay, so that a rerun
+    renders the same file.
+    """
+    settings = {"hot_standby": "on"}
+    for name in versions.standby_minimums(major):
+        ours, theirs = int(standby_values.get(name) or 0), int(primary_values.get(name) or 0)
+        if theirs > ours or name in pinned:
+            settings[name] = max(ours, theirs)
+    if versions.fact("standby_signal", major) == "standby.signal":
+        settings["primary_conninfo"] = conninfo
+        settings["primary_slot_name"] = slot
+    return settings
+
+
+def settings_in(text):
+    """Names set in a config file's text."""
+    return {m.group(1) for m in re.finditer(r"^\s*([a-z_]+)\s*=", text or "", re.M)}
+
+
+def recovery_conf(major, conninfo, slot):
+    """recovery.conf for majors before 12, else None (standby.signal is empty)."""
+    if versions.fact("standby_signal", major) != "recovery.conf":
+        return None
+    return render_settings({"standby_mode": "on", "primary_conninfo": conninfo,
+                            "primary_slot_name": slot,
+                            "recovery_target_timeline": "latest"},
+                           "this server is a standby")
+
+
+def conninfo_value(value):
+    text = str(value)
+    if re.fullmatch(r"[^\s'\\]+", text):
+        return text
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def conninfo(major, host, port, user, application_name, passfile):
+    """primary_conninfo without the password: that stays in the passfile."""
+    parts = {"host": host, "port": port, "user": user,
+             "application_name": application_name}
+    if versions.fact("conninfo_passfile", major):
+        parts["passfile"] = passfile
+    return " ".join(f"{k}={conninfo_value(v)}" for k, v in parts.items())
+
+
+def passfile_line(host, port, user, password):
+    """A .pgpass line for replication connections (database `replication`)."""
+    def esc(text):
+        return str(text).replace("\\", "\\\\").replace(":", "\\:")
+    return ":".join(esc(x) for x in (host, port, "replication", user, password)) + "\n"
+
+
+def passfile_password(text, host, port, user):
+    """The password for (host, port, user) in a passfile's text, or None."""
+    for line in text.splitlines():
+        fields = re.split(r"(?<!\\):", line)
+        if len(fields) == 5 and fields[:4] == [str(host), str(port), "replication", user]:
+            return fields[4].replace("\\:", ":").replace("\\\\", "\\")
+    return None
+
+
+def auth_method(major, configured=None):
+    return configured or versions.fact("password_auth", major)
+
+
+def hba_lines(role, addresses, method):
+    """One pg_hba line per standby address, restricted to that one host."""
+    lines = []
+    for address in addresses:
+        ip = ipaddress.ip_address(address)
+        prefix = 32 if ip.version == 4 else 128
+        lines.append(f"host    replication     {role:<15} {ip}/{prefix:<5} {method}")
+    return lines
+
+
+def slot_name(standby_name):
+    """A replication slot / application_name for a standby: [a-z0-9_], <= 63."""
+    name = re.sub(r"[^a-z0-9_]", "_", standby_name.lower())
+    return name[:63]
+
+
+def strip_settings(text, names=RECOVERY_SETTINGS):
+    """postgresql.auto.conf without the given settings."""
+    pattern = re.compile(r"^\s*(" + "|".join(map(re.escape, names)) + r")\s*=", re.I)
+    kept = [line for line in text.splitlines(keepends=True) if not pattern.match(line)]
+    return "".join(kept)
+
+
+def sql_literal(text):
+    return "'" + str(text).replace("'", "''") + "'"
+
+
+def sql_ident(text):
+    return '"' + str(text).replace('"', '""') + '"'
+
+
+def role_sql(major, role, password, method, exists):
+    """SQL that creates the replication role or resets its password.
+
+    It is sent as a file, never on a command line; logging of the statement is
+    switched off for the session so the password stays out of the server log.
+    """
+    verb = "ALTER" if exists else "CREATE"
+    encryption = method if method == "scram-sha-256" else versions.fact("md5_encryption", major)
+    return (
+        "SET log_statement = 'none';\n"
+        "SET log_min_error_statement = 'panic';\n"
+        f"SET password_encryption = {sql_literal(encryption)};\n"
+        f"{verb} ROLE {sql_ident(role)} WITH REPLICATION LOGIN PASSWORD {sql_literal(password)};\n")

@@ -1,0 +1,64 @@
+"""What a run prints: a header per step, what changed, and a closing summary."""
+import sys
+import time
+from contextlib import contextmanager
+
+
+class Report:
+    def __init__(self, quiet=False, out=sys.stdout):
+        self.quiet = quiet
+        self.out = out
+        self.steps = []          # (name, seconds, changes)
+        self.changes = []
+        self.started = time.monotonic()
+        self.downtime = None     # seconds the primary was stopped
+        self.primary_stopped_at = None
+
+    def say(self, text):
+        if not self.quiet:
+            print(text, file=self.out, flush=True)
+
+    def change(self, host, text):
+        """Something changed on a host."""
+        self.changes.append((host, text))
+        self.say(f"  {host}: {text}")
+
+    def note(self, host, text):
+        """Something looked at or left as it was."""
+        self.say(f"  {host}: {text}")
+
+    @contextmanager
+    def step(self, name):
+        self.say(f"== {name} ==")
+        before = len(self.changes)
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            changed = len(self.changes) - before
+            self.steps.append((name, time.monotonic() - started, changed))
+
+    def primary_stopped(self):
+        self.primary_stopped_at = time.monotonic()
+
+    def primary_started(self):
+        if self.primary_stopped_at is not None:
+            self.downtime = (self.downtime or 0) + time.monotonic() - self.primary_stopped_at
+            self.primary_stopped_at = None
+
+    def summary(self, cluster):
+        lines = ["== summary =="]
+        p = cluster.primary
+        lines.append(f"  primary  {p.name} ({cluster.primary_address()}) PostgreSQL "
+                     f"{p.layout.version}, {p.layout.kind} layout")
+        for s in cluster.standbys:
+            lines.append(f"  standby  {s.name} ({cluster.addresses[s.name]}) PostgreSQL "
+                         f"{s.layout.version}, {s.layout.kind} layout")
+        for name, seconds, changed in self.steps:
+            lines.append(f"  {name:<26} {seconds:6.1f} s  "
+                         f"{changed} change{'s' if changed != 1 else ''}")
+        downtime = f"{self.downtime:.1f} s" if self.downtime is not None else "none"
+        lines.append(f"  primary downtime: {downtime}; total "
+                     f"{time.monotonic() - self.started:.1f} s; "
+                     + ("nothing changed" if not self.changes else f"{len(self.changes)} changes"))
+        self.say("\n".join(lines))

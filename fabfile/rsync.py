@@ -1,0 +1,54 @@
+"""What a file copy of a data directory must leave out, and the rsync
+command that does the copy.  Pure: unit-tested for every major."""
+import shlex
+
+from . import versions
+
+# Runtime state a copy must not carry over (PostgreSQL docs, "Backup
+# Manifest"/"Base backup" file lists): the directories stay, their contents go.
+RUNTIME_DIRS = ("pg_replslot", "pg_dynshmem", "pg_notify", "pg_serial",
+                "pg_snapshots", "pg_stat_tmp", "pg_subtrans")
+RUNTIME_FILES = ("postmaster.pid", "postmaster.opts")
+# The standby's own state files: excluded, so --delete keeps them too.
+STANDBY_OWN = ("standby.signal", "recovery.signal", "recovery.conf",
+               "recovery.done", "backup_label.old")
+
+
+def exclusions(major, own_config_files=()):
+    """rsync --exclude patterns, anchored at the data directory's root."""
+    patterns = [f"/{versions.fact('wal_dir', major)}/*"]
+    patterns += [f"/{d}/*" for d in RUNTIME_DIRS]
+    patterns += [f"/{f}" for f in RUNTIME_FILES + STANDBY_OWN + tuple(own_config_files)]
+    patterns += ["pgsql_tmp*", "pg_internal.init"]
+    return patterns
+
+
+def command(source_dir, target, patterns, ssh, checksum):
+    """The rsync command run on the primary.
+
+    checksum: compare contents, not size and whole-second mtime, when the
+    target holds an earlier copy (global/pg_control keeps its size and may keep
+    its mtime second across a stop).
+    """
+    args = ["rsync", "-a", "--delete", "--stats", "-e", ssh]
+    if checksum:
+        args.append("--checksum")
+    args += [f"--exclude={p}" for p in patterns]
+    args += [source_dir.rstrip("/") + "/", target.rstrip("/") + "/"]
+    return " ".join(shlex.quote(a) for a in args)
+
+
+def ssh_command(key, known_hosts, port):
+    """ssh for rsync's -e: batch mode, only this key, only this host key."""
+    return (f"ssh -i {key} -p {port} -o BatchMode=yes -o IdentitiesOnly=yes "
+            f"-o StrictHostKeyChecking=yes -o UserKnownHostsFile={known_hosts}")
+
+
+def parse_stats(text):
+    """Bytes sent and files transferred from rsync --stats output."""
+    stats = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("Total bytes sent", "Number of regular files transferred"):
+            stats[key.strip()] = int(value.split()[0].replace(",", ""))
+    return stats

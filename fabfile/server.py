@@ -1,0 +1,147 @@
+"""A PostgreSQL server on a host: its state, its settings, start and stop.
+
+State is read in one round trip (pg_ctl status, pg_controldata, signal files)
+and parsed by pure functions.  Starting never trusts the start command's exit
+code: `wait_ready` polls the server instead.
+"""
+import shlex
+import time
+from dataclasses import dataclass
+
+from . import versions
+from .remote import RemoteError
+
+CONTROL_FIELDS = {
+    "Database system identifier": "system_id",
+    "Database cluster state": "cluster_state",
+    "Latest checkpoint location": "checkpoint",
+    "Latest checkpoint's TimeLineID": "timeline",
+}
+
+
+@dataclass
+class ServerState:
+    exists: bool = False
+    running: bool = False
+    system_id: str = ""
+    cluster_state: str = ""
+    checkpoint: str = ""
+    timeline: str = ""
+    standby_marker: bool = False
+
+
+def state_script(layout):
+    d = shlex.quote(layout.data_dir)
+    marker = versions.fact("standby_signal", layout.major)
+    return f"""
+[ -f {d}/PG_VERSION ] || {{ echo exists=no; exit 0; }}
+echo exists=yes
+{layout.pg('pg_ctl')} status -D {d} >/dev/null 2>&1 && echo running=yes
+[ -f {d}/{marker} ] && echo standby_marker=yes
+LC_ALL=C {layout.pg('pg_controldata')} {d} 2>/dev/null
+exit 0
+"""
+
+
+def parse_state(text):
+    state = ServerState()
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key in ("exists", "running", "standby_marker"):
+            setattr(state, key, value.strip() == "yes")
+            continue
+        key, sep, value = line.partition(":")
+        if sep and key.strip() in CONTROL_FIELDS:
+            setattr(state, CONTROL_FIELDS[key.strip()], value.strip())
+    return state
+
+
+def read_state(host):
+    return parse_state(host.postgres(state_script(host.layout)).stdout)
+
+
+def config_values(host, names):
+    """Values the server's config files give (postgres -C), running or not."""
+    lay = host.layout
+    script = "; ".join(
+        f"echo {n}=$({lay.pg('postgres')} -D {shlex.quote(lay.config_dir)} -C {n} 2>/dev/null)"
+        for n in names)
+    values = {}
+    for line in host.postgres(script).stdout.splitlines():
+        key, _, value = line.partition("=")
+        values[key] = value.strip()
+    return values
+
+
+def control(host, action, warn=False):
+    command, user = host.layout.control(action)
+    return host.sudo(command, user=user, warn=warn, timeout=600)
+
+
+def accepting(host):
+    lay = host.layout
+    return host.postgres(f"{lay.pg('pg_isready')} -q -h {lay.socket_dir} -p {lay.port}",
+                         warn=True).exited == 0
+
+
+def wait_ready(host, timeout):
+    """Poll until the server accepts connections; False on timeout."""
+    deadline = time.monotonic() + timeout
+    while not accepting(host):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.5)
+    return True
+
+
+def stop(host):
+    """Stop fast and clean; True if it was running."""
+    if not read_state(host).running:
+        return False
+    control(host, "stop")
+    if read_state(host).running:
+        raise RemoteError(f"{host.name}: PostgreSQL still running after a fast stop")
+    return True
+
+
+def start(host):
+    """Start without waiting (see wait_ready); False if it was already running."""
+    if read_state(host).running:
+        return False
+    control(host, "start", warn=True)
+    return True
+
+
+def reload(host):
+    host.psql("select pg_reload_conf()")
+
+
+def pending_restart(host):
+    """Settings changed in the files that wait for a restart."""
+    rows = host.psql("select name from pg_settings where pending_restart") or []
+    return [r[0] for r in rows]
+
+
+def in_recovery(host):
+    rows = host.psql("select pg_is_in_recovery()", warn=True)
+    return None if rows is None else rows[0][0] == "t"
+
+
+def log_tail(host, lines=40):
+    """The server's recent log lines (Debian log file or the generic one)."""
+    lay = host.layout
+    logs = [lay.log_file] if lay.log_file else []
+    logs.append(f"{lay.data_dir}/log/$(ls -t {shlex.quote(lay.data_dir)}/log 2>/dev/null | head -1)")
+    script = " || ".join(f"tail -n {lines} {p} 2>/dev/null" for p in logs)
+    return host.sudo(script, warn=True).stdout
+
+
+def streaming_standbys(cluster):
+    """Names of the standbys the primary is streaming to right now."""
+    p = cluster.primary
+    if not read_state(p).running:
+        return set()
+    rows = p.psql("select application_name from pg_stat_replication "
+                  "where state = 'streaming'", warn=True) or []
+    names = {r[0] for r in rows}
+    return {s.name for s in cluster.standbys if cluster.slot(s) in names}

@@ -1,0 +1,139 @@
+"""The guide's last step, as checks: rows written on the primary appear on
+every standby, a standby refuses writes, and both ends report streaming.
+
+Runs from the control machine with psycopg2 through SSH tunnels, as a client
+of the servers would, under a short-lived role that is dropped afterwards.
+"""
+import secrets
+import socket
+import time
+from contextlib import ExitStack
+
+import psycopg2
+from psycopg2 import errors
+
+from . import render
+from .cluster import ClusterError
+
+ROLE = "hotstandby_smoke"
+ROWS = 100
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def tunnel(stack, host):
+    """A local port forwarded to the host's PostgreSQL (localhost there)."""
+    port = free_port()
+    stack.enter_context(host.conn.forward_local(port, remote_port=host.layout.port,
+                                                remote_host="127.0.0.1"))
+    return port
+
+
+def connect(port, password, timeout):
+    """Connect through a tunnel, retrying while the tunnel starts listening
+    and while a standby has not yet replayed the role's creation."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            conn = psycopg2.connect(host="127.0.0.1", port=port, user=ROLE, password=password,
+                                    dbname="postgres", connect_timeout=10)
+            conn.autocommit = True
+            return conn
+        except psycopg2.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def setup_sql(password, grant_stats):
+    grant = f"GRANT pg_read_all_stats TO {ROLE};\n" if grant_stats else ""
+    return (f"SET log_statement = 'none';\nSET log_min_error_statement = 'panic';\n"
+            "SET client_min_messages = warning;\n"
+            f"DROP SCHEMA IF EXISTS {ROLE} CASCADE;\nDROP ROLE IF EXISTS {ROLE};\n"
+            f"CREATE ROLE {ROLE} LOGIN PASSWORD {render.sql_literal(password)};\n"
+            f"CREATE SCHEMA {ROLE} AUTHORIZATION {ROLE};\n{grant}")
+
+
+def run_checks(cluster, report):
+    """Returns [(host, check, ok, detail)]; the tables and role are removed after."""
+    p = cluster.primary
+    password = secrets.token_urlsafe(18)
+    p.psql_secret(setup_sql(password, p.layout.major >= 100000))
+    results = []
+
+    def check(host, name, ok, detail=""):
+        results.append((host.name, name, ok, detail))
+        report.say(f"  {'PASS' if ok else 'FAIL'}  {host.name}: {name}"
+                   + (f" ({detail})" if detail else ""))
+
+    try:
+        with ExitStack() as stack:
+            timeout = cluster.settings["timeouts"]["stream"]
+            conns = {h.name: connect(tunnel(stack, h), password, timeout)
+                     for h in cluster.hosts}
+            stack.callback(lambda: [c.close() for c in conns.values()])
+            primary_checks(cluster, conns[p.name], check)
+            for s in cluster.standbys:
+                standby_checks(cluster, s, conns[s.name], check)
+    except psycopg2.OperationalError as exc:
+        raise ClusterError("smoke test cannot reach PostgreSQL through SSH: "
+                           f"{str(exc).strip().splitlines()[0]}; check pg_hba.conf allows "
+                           "password logins from 127.0.0.1") from None
+    finally:
+        p.psql(f"DROP SCHEMA IF EXISTS {ROLE} CASCADE; DROP ROLE IF EXISTS {ROLE}", warn=True)
+    return results
+
+
+def primary_checks(cluster, conn, check):
+    p = cluster.primary
+    with conn.cursor() as cur:
+        cur.execute(f"create table {ROLE}.rows (id int primary key, note text)")
+        cur.execute(f"insert into {ROLE}.rows select g, 'row ' || g "
+                    f"from generate_series(1, {ROWS}) g")
+        cur.execute("select pg_is_in_recovery()")
+        check(p, "accepts writes (not in recovery)", cur.fetchone()[0] is False)
+        wanted = {cluster.slot(s) for s in cluster.standbys}
+        deadline = time.monotonic() + cluster.settings["timeouts"]["stream"]
+        while True:
+            cur.execute("select application_name from pg_stat_replication "
+                        "where state = 'streaming'")
+            streaming = {r[0] for r in cur.fetchall()}
+            if wanted <= streaming or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        for s in cluster.standbys:
+            check(p, f"lists {s.name} in pg_stat_replication as streaming",
+                  cluster.slot(s) in streaming)
+
+
+def standby_checks(cluster, s, conn, check):
+    deadline = time.monotonic() + cluster.settings["timeouts"]["stream"]
+    count = None
+    with conn.cursor() as cur:
+        while time.monotonic() < deadline:
+            try:
+                cur.execute(f"select count(*) from {ROLE}.rows")
+                count = cur.fetchone()[0]
+                if count == ROWS:
+                    break
+            except errors.UndefinedTable:
+                pass
+            time.sleep(0.2)
+        check(s, f"sees the {ROWS} rows written on the primary", count == ROWS,
+              "" if count == ROWS else f"saw {count}")
+        cur.execute("select pg_is_in_recovery()")
+        check(s, "is in recovery", cur.fetchone()[0] is True)
+        cur.execute("select status from pg_stat_wal_receiver")
+        row = cur.fetchone()
+        check(s, "WAL receiver is streaming", bool(row) and row[0] == "streaming",
+              "" if row else "no WAL receiver")
+        try:
+            cur.execute(f"insert into {ROLE}.rows values (0, 'must fail')")
+            refused, detail = False, "the write succeeded"
+        except psycopg2.Error as exc:
+            refused, detail = exc.pgcode == "25006", f"SQLSTATE {exc.pgcode}"
+        check(s, "refuses writes", refused, detail)

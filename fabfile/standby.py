@@ -1,0 +1,71 @@
+"""The guide's "Changes to the slave": hot_standby, the connection to the
+primary with its password in a passfile, limits no lower than the primary's,
+and the marker that makes the server start as a standby."""
+from . import pgconf, render, server, versions
+from .primary import ensure_role
+
+
+def configure(cluster, report):
+    """Configure every standby; returns the names of standbys that changed."""
+    cfg = cluster.settings
+    ensure_role(cluster, report)   # a new password must reach the primary too
+    names = versions.standby_minimums(cluster.major)
+    primary_values = server.config_values(cluster.primary, names)
+    changed_hosts = []
+    for s in cluster.standbys:
+        changes = []
+        pinned = render.settings_in(pgconf.owned_text(s))
+        settings = render.standby_settings(s.layout.major, primary_values,
+                                           server.config_values(s, names),
+                                           cluster.conninfo(s), cluster.slot(s), pinned)
+        changes.append(pgconf.write(s, settings, "standby of " + cluster.primary.name,
+                                    cfg["backup_dir"]))
+        changes.append(write_passfile(cluster, s))
+        state = server.read_state(s)
+        if state.exists and state.system_id == server.read_state(cluster.primary).system_id:
+            changes.extend(write_marker(cluster, s))
+        else:
+            report.note(s.name, "holds no copy of the primary yet: the standby marker is "
+                                "written after sync")
+        changes = [c for c in changes if c]
+        for change in changes:
+            report.change(s.name, change)
+        if changes:
+            changed_hosts.append(s.name)
+        else:
+            report.note(s.name, "already configured")
+    return changed_hosts
+
+
+def write_passfile(cluster, standby):
+    """The replication password, in a 0600 file owned by postgres and nowhere else."""
+    p = cluster.primary
+    line = render.passfile_line(cluster.primary_address(), p.layout.port,
+                                cluster.settings["replication_role"], cluster.password)
+    path = cluster.passfile(standby)
+    if standby.read(path) == line:
+        return None
+    standby.install(path, line, owner="postgres", mode="600")
+    return f"wrote passfile {path} (0600, postgres)"
+
+
+def write_marker(cluster, standby):
+    """Make the data directory start as a standby of this primary.
+
+    standby.signal (12+) or recovery.conf (before 12), and no recovery settings
+    left in postgresql.auto.conf, which would win over ours.  Returns changes.
+    """
+    lay, changes = standby.layout, []
+    data = lay.data_dir
+    recovery = render.recovery_conf(lay.major, cluster.conninfo(standby), cluster.slot(standby))
+    marker = versions.fact("standby_signal", lay.major)
+    wanted = recovery if recovery is not None else ""
+    if standby.read(f"{data}/{marker}") != wanted:
+        standby.install(f"{data}/{marker}", wanted, owner="postgres", mode="600")
+        changes.append(f"wrote {data}/{marker}")
+    auto = standby.read(f"{data}/postgresql.auto.conf")
+    if auto is not None and render.strip_settings(auto) != auto:
+        standby.install(f"{data}/postgresql.auto.conf", render.strip_settings(auto),
+                        owner="postgres", mode="600")
+        changes.append(f"removed stale recovery settings from {data}/postgresql.auto.conf")
+    return changes

@@ -1,0 +1,116 @@
+"""The guide's rsync: copy the stopped primary's data directory to each
+standby, run from the primary as the guide does.
+
+A standby directory that is not a copy of this primary is moved aside, never
+deleted, and the copy goes into a fresh directory; an earlier copy is updated
+with --checksum.  Either way global/pg_control is checked to be the primary's.
+"""
+import secrets
+import shlex
+import time
+from contextlib import contextmanager
+
+from . import rsync, server, standby as standby_step
+from .cluster import ClusterError
+
+
+def sync(cluster, report, targets=None):
+    p = cluster.primary
+    targets = cluster.standbys if targets is None else targets
+    pstate = server.read_state(p)
+    if pstate.running:
+        raise ClusterError(f"PostgreSQL is running on the primary {p.name}: a file copy of a "
+                           "running server is not consistent; run stop-all first")
+    for s in targets:
+        if server.read_state(s).running:
+            raise ClusterError(f"PostgreSQL is running on {s.name}: its data directory is in "
+                               "use; run stop-all first")
+    for s in targets:
+        copy_to(cluster, s, pstate, report)
+
+
+def copy_to(cluster, s, pstate, report):
+    p = cluster.primary
+    data = s.layout.data_dir
+    sstate = server.read_state(s)
+    earlier_copy = sstate.exists and sstate.system_id == pstate.system_id
+    if sstate.exists and not earlier_copy:
+        kept = move_aside(s)
+        report.change(s.name, f"moved its own cluster (system identifier {sstate.system_id}) "
+                              f"aside to {kept}")
+    s.sudo(f"install -d -o postgres -g postgres -m 700 {shlex.quote(data)}")
+    patterns = rsync.exclusions(p.layout.major, s.layout.own_config_files)
+    started = time.monotonic()
+    with host_to_host_ssh(cluster, s) as (ssh, target, user):
+        cmd = rsync.command(p.layout.data_dir, f"{target}:{data}", patterns, ssh,
+                            checksum=earlier_copy)
+        out = p.sudo(cmd, user=user).stdout
+    stats = rsync.parse_stats(out)
+    report.change(s.name, f"copied {p.name}:{p.layout.data_dir} "
+                          f"({'update, --checksum' if earlier_copy else 'fresh copy'}): "
+                          f"{stats.get('Number of regular files transferred', '?')} files, "
+                          f"{stats.get('Total bytes sent', 0) / 1e6:.1f} MB in "
+                          f"{time.monotonic() - started:.1f} s")
+    check_control_file(p, s)
+    for change in standby_step.write_marker(cluster, s):
+        report.change(s.name, change)
+
+
+def move_aside(s):
+    """Rename the data directory; keep the host's own config files in a new one."""
+    data = s.layout.data_dir
+    kept = f"{data}.pg-hotstandby-{time.strftime('%Y%m%d-%H%M%S')}"
+    script = f"mv {shlex.quote(data)} {shlex.quote(kept)}"
+    script += f" && install -d -o postgres -g postgres -m 700 {shlex.quote(data)}"
+    for name in s.layout.own_config_files:
+        script += f" && {{ [ ! -e {kept}/{name} ] || cp -p {kept}/{name} {data}/{name}; }}"
+    s.sudo(script)
+    return kept
+
+
+def check_control_file(p, s):
+    """global/pg_control on the standby must be the primary's, byte for byte."""
+    def digest(host):
+        path = shlex.quote(f"{host.layout.data_dir}/global/pg_control")
+        return host.sudo(f"md5sum {path}").stdout.split()[0]
+    if digest(p) != digest(s):
+        raise ClusterError(f"{s.name}: global/pg_control differs from the primary's after "
+                           "the copy; run sync again")
+
+
+@contextmanager
+def host_to_host_ssh(cluster, s):
+    """SSH from the primary to a standby for rsync: yields (ssh, target, user).
+
+    By default a key made for this copy on the primary is authorized for the
+    standby's postgres user and removed afterwards; with sync_identity_file the
+    primary's own key is used, as the guide does.  The standby's host key is
+    fetched through our own connection, so nothing is trusted on first use.
+    """
+    p, cfg = cluster.primary, cluster.settings
+    address, port = cluster.addresses[s.name], cfg["ssh_port"]
+    token = f"pg-hotstandby-{secrets.token_hex(6)}"
+    tmp = p.postgres("umask 077 && mktemp -d").stdout.strip()
+    host_keys = s.sudo("cat /etc/ssh/ssh_host_*_key.pub").stdout.splitlines()
+    known = "".join(f"{address if port == 22 else f'[{address}]:{port}'} "
+                    f"{' '.join(k.split()[:2])}\n" for k in host_keys if k.strip())
+    p.install(f"{tmp}/known_hosts", known, owner="postgres", mode="600")
+    authorized = None
+    try:
+        if cfg.get("sync_identity_file"):
+            # The guide's way: root on the primary with its key file, to a
+            # user that can write the standby's data directory.
+            yield rsync.ssh_command(cfg["sync_identity_file"], f"{tmp}/known_hosts", port), \
+                f"{cfg['sync_user']}@{address}", "root"
+            return
+        pub = p.postgres(f"ssh-keygen -q -t ed25519 -N '' -C {token} -f {tmp}/key "
+                         f"&& cat {tmp}/key.pub").stdout.strip()
+        authorized = f"restrict {pub}"
+        s.postgres(f"mkdir -p -m 700 ~/.ssh && echo {shlex.quote(authorized)} "
+                   ">> ~/.ssh/authorized_keys && chmod 600 ~/.ssh/authorized_keys")
+        yield rsync.ssh_command(f"{tmp}/key", f"{tmp}/known_hosts", port), \
+            f"postgres@{address}", "postgres"
+    finally:
+        if authorized:
+            s.postgres(f"sed -i '/ {token}$/d' ~/.ssh/authorized_keys", warn=True)
+        p.sudo(f"rm -rf {tmp}", warn=True)

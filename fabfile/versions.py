@@ -1,0 +1,101 @@
+"""What differs between PostgreSQL majors, as data.
+
+Majors are numbers in server_version_num style without the minor: 90500 is
+9.5, 150000 is 15.  Each fact lists values with the first major they apply to;
+`fact(name, major)` is the one lookup callers make ("what is it called on 9.6?").
+"""
+
+OLDEST = 90400   # replication slots arrived in 9.4: the tool relies on them
+NEWEST = 180000  # the newest major whose behaviour the tool knows
+
+# name -> [(first major, value), ...] in ascending order
+FACTS = {
+    # wal_level that allows a hot standby: `hot_standby` became an alias of
+    # `replica` in 9.6 and `replica` is rejected before.
+    "wal_level": [(90400, "hot_standby"), (90600, "replica")],
+    # pg_xlog was renamed pg_wal in 10.
+    "wal_dir": [(90400, "pg_xlog"), (100000, "pg_wal")],
+    "xact_dir": [(90400, "pg_clog"), (100000, "pg_xact")],
+    # How a server is told to be a standby: recovery.conf with standby_mode
+    # until 11; from 12 a standby.signal file plus ordinary settings (a server
+    # that finds recovery.conf refuses to start).
+    "standby_signal": [(90400, "recovery.conf"), (120000, "standby.signal")],
+    # scram-sha-256 arrived in 10.
+    "password_auth": [(90400, "md5"), (100000, "scram-sha-256")],
+    # password_encryption was a boolean before 10.
+    "md5_encryption": [(90400, "on"), (100000, "md5")],
+    # libpq's passfile= conninfo parameter arrived in 10; before, ~/.pgpass only.
+    "conninfo_passfile": [(90400, False), (100000, True)],
+    # primary_conninfo can change with a reload from 13.
+    "conninfo_reloadable": [(90400, False), (130000, True)],
+    "wal_keep_setting": [(90400, "wal_keep_segments"), (130000, "wal_keep_size")],
+    "current_lsn_function": [(90400, "pg_current_xlog_location"), (100000, "pg_current_wal_lsn")],
+    "lsn_diff_function": [(90400, "pg_xlog_location_diff"), (100000, "pg_wal_lsn_diff")],
+    "replay_lsn_function": [(90400, "pg_last_xlog_replay_location"), (100000, "pg_last_wal_replay_lsn")],
+    "sent_lsn_column": [(90400, "sent_location"), (100000, "sent_lsn")],
+    "replay_lsn_column": [(90400, "replay_location"), (100000, "replay_lsn")],
+    # pg_stat_wal_receiver appeared in 9.6.
+    "wal_receiver_view": [(90400, False), (90600, True)],
+}
+
+# Settings a standby must have at least as high as its primary, or recovery
+# aborts with "insufficient parameter settings".
+STANDBY_MINIMUMS = {
+    "max_connections": 90400,
+    "max_prepared_transactions": 90400,
+    "max_locks_per_transaction": 90400,
+    "max_worker_processes": 90400,
+    "max_wal_senders": 120000,   # counted since 12
+}
+
+# Settings that take effect only after a restart (all majors the tool knows).
+RESTART_SETTINGS = {"listen_addresses", "wal_level", "max_wal_senders",
+                    "max_replication_slots", "hot_standby", "wal_log_hints",
+                    "max_connections", "max_prepared_transactions",
+                    "max_locks_per_transaction", "max_worker_processes"}
+
+
+class UnsupportedVersion(ValueError):
+    pass
+
+
+def major_num(text):
+    """'9.6' -> 90600, '15' -> 150000 (PG_VERSION or pg_lsclusters style)."""
+    text = str(text).strip()
+    try:
+        if "." in text:
+            major, minor = text.split(".")[:2]
+            if int(major) >= 10:
+                return int(major) * 10000
+            return int(major) * 10000 + int(minor) * 100
+        return int(text) * 10000
+    except ValueError:
+        raise UnsupportedVersion(f"cannot read PostgreSQL version {text!r}") from None
+
+
+def label(major):
+    """150000 -> '15', 90600 -> '9.6'."""
+    if major >= 100000:
+        return str(major // 10000)
+    return f"{major // 10000}.{major // 100 % 100}"
+
+
+def check_supported(major):
+    if not OLDEST <= major <= NEWEST:
+        raise UnsupportedVersion(
+            f"PostgreSQL {label(major)} is not supported: this tool handles "
+            f"{label(OLDEST)} to {label(NEWEST)}")
+
+
+def fact(name, major):
+    value = None
+    for since, candidate in FACTS[name]:
+        if major >= since:
+            value = candidate
+    if value is None and FACTS[name][0][0] > major:
+        raise UnsupportedVersion(f"no {name} known for PostgreSQL {label(major)}")
+    return value
+
+
+def standby_minimums(major):
+    return [name for name, since in STANDBY_MINIMUMS.items() if major >= since]

@@ -1,0 +1,72 @@
+"""Developer tasks (`inv --list`): the Docker lab, the tests, the demo.
+
+The product's own tasks are in fabfile/ and run with `fab`.
+"""
+import sys
+from pathlib import Path
+
+from invoke import Collection, task
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "docker"))
+import lab as labkit  # noqa: E402
+
+
+def _lab(c, pg=None, standbys=None, layout=None, shared_sysid=None):
+    cfg = c.config.lab
+    return labkit.Lab(pg=int(pg or cfg.pg), standbys=int(standbys or cfg.standbys),
+                      layout=layout or cfg.layout,
+                      shared_sysid=bool(shared_sysid or cfg.shared_sysid))
+
+
+@task(help={"pg": "PostgreSQL major: 13, 15, 17 or 18",
+            "layout": "debian (pg_ctlcluster, /etc/postgresql) or generic (configs in the data directory, pg_ctl)"})
+def build(c, pg=None, layout=None):
+    """Build the lab's host image (base image from Debian's mirror, cached)."""
+    labkit.build(int(pg or c.config.lab.pg), layout or c.config.lab.layout)
+
+
+@task(help={"pg": "PostgreSQL major: 13, 15, 17 or 18",
+            "standbys": "number of standby hosts, 1 to 3",
+            "layout": "debian or generic",
+            "shared_sysid": "give every host one system identifier, as hosts cloned from one VM image"})
+def up(c, pg=None, standbys=None, layout=None, shared_sysid=False):
+    """Start the lab (building what is missing) and write .lab/ssh_config."""
+    lab = _lab(c, pg, standbys, layout, shared_sysid)
+    lab.up()
+    hosts = ",".join(lab.hosts)
+    print(f"  ssh -F .lab/ssh_config master\n"
+          f"  fab -S .lab/ssh_config -H {hosts} full")
+
+
+@task
+def down(c):
+    """Remove the lab's hosts, network and volumes."""
+    labkit.Lab().down()
+    print("lab down")
+
+
+@task(default=True, help={"k": "only tests matching this pytest -k expression"})
+def test_all(c, k=None):
+    """Run every test CI runs: unit tests, then the lab tests in Docker."""
+    c.run("python -m pytest -ra tests" + (f" -k '{k}'" if k else ""), pty=False)
+
+
+@task
+def unit(c):
+    """Run the tests that need no Docker."""
+    c.run("python -m pytest -ra tests/unit", pty=False)
+
+
+@task(help={"pg": "PostgreSQL major: 13, 15, 17 or 18"})
+def demo(c, pg=None):
+    """Install what is missing, start the lab and run `fab ... full` against it."""
+    c.run(f"{sys.executable} -m pip install -q -r requirements.txt")
+    lab = _lab(c, pg)
+    lab.up()
+    c.run(f"fab -S {lab.ssh_config} -H {','.join(lab.hosts)} full", pty=False)
+
+
+lab_ns = Collection("lab", build, up, down)
+test_ns = Collection("test", test_all, unit)
+ns = Collection(lab_ns, test_ns, demo)
+ns.configure({"lab": {"pg": 15, "standbys": 1, "layout": "debian", "shared_sysid": False}})
