@@ -150,7 +150,14 @@ class Lab:
 
     def refresh_ports(self):
         self.ports = {h: parse_port(self.compose("port", h, "22").stdout) for h in self.hosts}
+        self.write_ssh_config()
+
+    def write_ssh_config(self):
         self.ssh_config.write_text(render_ssh_config(self.ports, ensure_key(self.lab_dir)))
+
+    def ready(self, host):
+        """sshd answers and PostgreSQL accepts connections on the host."""
+        return self.ssh(host, "pg_isready -q -h /run/postgresql", check=False).returncode == 0
 
     def pg_port(self, host):
         return parse_port(self.compose("port", host, "5432").stdout)
@@ -163,10 +170,7 @@ class Lab:
         """Wait until sshd and PostgreSQL answer on every host."""
         deadline = time.monotonic() + timeout
         for host in hosts or self.hosts:
-            while True:
-                done = self.ssh(host, "pg_isready -q -h /run/postgresql", check=False)
-                if done.returncode == 0:
-                    break
+            while not self.ready(host):
                 if time.monotonic() > deadline:
                     logs = self.compose("logs", "--tail", "20", host, check=False).stdout
                     raise LabError(f"lab host {host} did not become ready in {timeout} s:\n{logs}")

@@ -101,8 +101,12 @@ class Layout:
         start, so callers poll the server instead of trusting the exit code.
         """
         if self.kind == "debian":
-            extra = {"start": " -- -W", "stop": " -m fast", "restart": " -m fast"}[action]
-            return f"pg_ctlcluster {self.version} {shlex.quote(self.cluster)} {action}{extra}", "root"
+            command = f"pg_ctlcluster {self.version} {shlex.quote(self.cluster)} {action}"
+            if action == "start":
+                # pg_ctlcluster waits for the socket even with pg_ctl's -W, and a
+                # fresh standby has none until the primary sends WAL: detach it.
+                return f"setsid -f {command} >/dev/null 2>&1 </dev/null", "root"
+            return f"{command} -m fast", "root"
         opts = {"start": f"-W -l {shlex.quote(self.log_file)}", "stop": "-m fast -w -t 300",
                 "restart": f"-m fast -W -l {shlex.quote(self.log_file)}"}[action]
         return f"{self.pg('pg_ctl')} {action} -D {shlex.quote(self.data_dir)} {opts}", "postgres"

@@ -1,0 +1,140 @@
+"""Fixtures for the lab tests: real hosts in Docker (through pytest-docker),
+the real `fab` command line, SQL on each host, and the means to break things.
+
+Without a Docker engine the lab tests skip with the reason, except under CI
+(CI=true), where that is a failure.
+"""
+import os
+import shlex
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import psycopg2
+import pytest
+from fabric import Config, Connection
+from pytest_docker.plugin import get_docker_services
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "docker"))
+import lab as labkit  # noqa: E402
+
+TEST_PROJECT = "pg-hotstandby-test"
+
+
+def docker_available():
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True,
+                              timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@pytest.fixture(scope="session")
+def docker_engine():
+    if not docker_available():
+        reason = "no Docker engine reachable (`docker info` fails): the lab tests need one"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
+@contextmanager
+def environ(values):
+    saved = dict(os.environ)
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+class RunningLab(labkit.Lab):
+    """A lab plus what tests need: fab, SSH and SQL on each host."""
+
+    def fab(self, *args, hosts=None, config=None, timeout=600, ssh_config=None):
+        hosts = self.hosts if hosts is None else hosts
+        cmd = ["fab", "-S", str(ssh_config or self.ssh_config)]
+        if config:
+            cmd += ["-f", str(config)]
+        if hosts:
+            cmd += ["-H", ",".join(hosts)]
+        return subprocess.run(cmd + list(args), cwd=REPO, capture_output=True, text=True,
+                              timeout=timeout)
+
+    def connection(self, host):
+        return Connection(host, config=Config(runtime_ssh_path=str(self.ssh_config)))
+
+    def sh(self, host, command):
+        """Run a command as root on a host over SSH; returns stdout."""
+        return self.ssh(host, f"sudo sh -c {shlex.quote(command)}").stdout
+
+    @contextmanager
+    def sql(self, host, dbname="postgres"):
+        """psycopg2 connection to the host's PostgreSQL through an SSH tunnel."""
+        from fabfile.smoke import free_port
+        conn = self.connection(host)
+        port = free_port()
+        with conn.forward_local(port, remote_port=5432, remote_host="127.0.0.1"):
+            db = connect_retrying(port, dbname)
+            try:
+                yield db
+            finally:
+                db.close()
+        conn.close()
+
+    def query(self, host, sql, dbname="postgres"):
+        with self.sql(host, dbname) as db, db.cursor() as cur:
+            cur.execute(sql)
+            return cur.fetchall() if cur.description else None
+
+
+def connect_retrying(port, dbname, attempts=50):
+    for attempt in range(attempts):
+        try:
+            db = psycopg2.connect(host="127.0.0.1", port=port, user="lab", password="lab",
+                                  dbname=dbname, connect_timeout=10)
+            db.autocommit = True
+            return db
+        except psycopg2.OperationalError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2)
+
+
+@contextmanager
+def running_lab(pg=15, layout="debian", standbys=1, shared_sysid=False):
+    lab = RunningLab(pg=pg, layout=layout, standbys=standbys, shared_sysid=shared_sysid,
+                     project=TEST_PROJECT, lab_dir=REPO / ".lab" / "test")
+    labkit.build(pg, layout, log=lambda _: None)
+    compose = " ".join(labkit.compose_command())
+    with environ(lab.env()), get_docker_services(
+            compose, str(labkit.COMPOSE_FILE), lab.project,
+            ["down -v -t 1", f"up -d {' '.join(lab.hosts)}"], ["down -v -t 1"]) as services:
+        lab.ports = {h: services.port_for(h, 22) for h in lab.hosts}
+        lab.write_ssh_config()
+        services.wait_until_responsive(lambda: all(lab.ready(h) for h in lab.hosts),
+                                       timeout=120, pause=0.5)
+        yield lab
+
+
+@pytest.fixture(scope="module")
+def lab_factory(docker_engine):
+    """Start a lab with the given spec for a module; one at a time."""
+    stack = []
+
+    def start(**spec):
+        for ctx in stack:
+            ctx.__exit__(None, None, None)
+        stack.clear()
+        ctx = running_lab(**spec)
+        lab = ctx.__enter__()
+        stack.append(ctx)
+        return lab
+
+    yield start
+    for ctx in stack:
+        ctx.__exit__(None, None, None)

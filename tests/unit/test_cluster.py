@@ -1,0 +1,30 @@
+import pytest
+
+from fabfile import cluster
+
+
+def test_roles_from_cli_first_is_primary():
+    assert cluster.roles(["db1", "db2", "db3"], {}) == ("db1", ["db2", "db3"])
+
+
+def test_roles_from_config_when_no_cli():
+    assert cluster.roles(None, {"primary": "p", "standbys": ["s"]}) == ("p", ["s"])
+    assert cluster.roles(["a", "b"], {"primary": "p", "standbys": ["s"]}) == ("a", ["b"])
+
+
+@pytest.mark.parametrize("hosts,message", [(["only"], "only one host"),
+                                           (["a", "b", "a"], "given twice"),
+                                           ([], "no hosts")])
+def test_bad_host_lists(hosts, message):
+    with pytest.raises(cluster.ClusterError, match=message):
+        cluster.roles(hosts, {})
+
+
+def test_pick_route_prefers_direct():
+    text = ("10.0.0.5|10.0.0.5 via 192.168.1.1 dev eth1 src 192.168.1.7 uid 0\n"
+            "172.18.0.2|172.18.0.2 dev eth0 src 172.18.0.3 uid 0\n"
+            "172.19.0.9|\n")
+    assert cluster.pick_route(cluster.parse_routes(text)) == ("172.18.0.2", "172.18.0.3")
+    routed = cluster.parse_routes(text.splitlines()[0])
+    assert cluster.pick_route(routed) == ("10.0.0.5", "192.168.1.7")
+    assert cluster.pick_route([]) == (None, None)

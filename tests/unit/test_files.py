@@ -1,0 +1,33 @@
+from fabfile import files, passwords
+
+
+def test_block_added_replaced_and_removed():
+    text = "local all all peer\n"
+    once = files.replace_block(text, ["a", "b"], at="start")
+    assert once == f"{files.BEGIN}\na\nb\n{files.END}\nlocal all all peer\n"
+    assert files.replace_block(once, ["a", "b"], at="start") == once       # idempotent
+    changed = files.replace_block(once, ["c"])
+    assert changed.count(files.BEGIN) == 1 and "\nc\n" in changed and "\na\n" not in changed
+    assert files.block_lines(changed) == ["c"]
+    assert files.replace_block(changed, []) == text
+
+
+def test_block_lines_with_quotes_survive():
+    # patchwork's append() mangled lines holding a quote and appended them again
+    line = "listen_addresses = '*'"
+    text = files.replace_block("", [line])
+    assert files.replace_block(text, [line]) == text
+    assert files.block_lines(text) == [line]
+
+
+def test_password_verifiers():
+    # md5: 'md5' + md5(password + role); SCRAM verifier made by PostgreSQL 15
+    assert passwords.matches("md53175bce1d3201d16594cebf9d7eb3f9d", "postgres", "postgres")
+    scram = ("SCRAM-SHA-256$4096:PbNnYRMUFuEpaklo7Qb8EA==$"
+             "7JK1auENjRCVF007aWlpHK5deCxOKQNCiLTCL7A0KbQ=:"
+             "FY/kneJg5lsFUQt0VwVT7dksa25L+GMI3VRm7/1c9zw=")   # 'secret', by PostgreSQL 17
+    assert passwords.matches(scram, "vtest", "secret")
+    assert not passwords.matches(scram, "vtest", "Secret")
+    assert not passwords.matches("md53175bce1d3201d16594cebf9d7eb3f9d", "postgres", "other")
+    assert not passwords.matches("", "r", "x")
+    assert not passwords.matches("SCRAM-SHA-256$garbage", "r", "x")

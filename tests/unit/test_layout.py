@@ -1,0 +1,72 @@
+import pytest
+
+from fabfile import layout, server
+
+DEBIAN = """home=/var/lib/postgresql
+rsync=yes
+cluster=15|main|5432|online|/var/lib/postgresql/15/main|/var/log/postgresql/postgresql-15-main.log
+bindir=/usr/lib/postgresql/15/bin
+address=172.18.0.2
+address=fd00::2
+"""
+GENERIC = """home=/var/lib/pgsql
+datadir=/var/lib/pgsql/data|13
+bindir=/usr/pgsql-13/bin
+bindir=/usr/local/pgsql/bin
+"""
+
+
+def test_parse_facts_lists_and_values():
+    facts = layout.parse_facts(DEBIAN)
+    assert facts["home"] == "/var/lib/postgresql" and facts["rsync"] == "yes"
+    assert facts["address"] == ["172.18.0.2", "fd00::2"]
+
+
+def test_debian_layout():
+    lay = layout.choose_layout(layout.parse_facts(DEBIAN), {"layout": "auto"})
+    assert lay.kind == "debian" and lay.major == 150000 and lay.port == 5432
+    assert lay.config_file == "/etc/postgresql/15/main/postgresql.conf"
+    assert lay.dropin == "/etc/postgresql/15/main/conf.d/pg-hotstandby.conf"
+    assert lay.own_config_files == ()
+    assert lay.control("stop") == ("pg_ctlcluster 15 main stop -m fast", "root")
+    assert "pg_ctlcluster 15 main start" in lay.control("start")[0]
+
+
+def test_generic_layout():
+    lay = layout.choose_layout(layout.parse_facts(GENERIC), {"layout": "auto", "port": 5433})
+    assert lay.kind == "generic" and lay.major == 130000 and lay.port == 5433
+    assert lay.bin_dir == "/usr/pgsql-13/bin"
+    assert lay.config_file == "/var/lib/pgsql/data/postgresql.conf"
+    assert lay.dropin is None
+    assert "pg_hba.conf" in lay.own_config_files
+    cmd, user = lay.control("start")
+    assert user == "postgres" and cmd.startswith("/usr/pgsql-13/bin/pg_ctl start -D")
+
+
+def test_several_debian_clusters_need_a_choice():
+    facts = layout.parse_facts(DEBIAN + "cluster=15|other|5433|down|/srv/o|/var/log/o.log\n")
+    with pytest.raises(layout.LayoutError, match="hotstandby.cluster"):
+        layout.choose_layout(facts, {})
+    assert layout.choose_layout(facts, {"cluster": "other"}).port == 5433
+
+
+def test_no_postgres_found():
+    with pytest.raises(layout.LayoutError, match="no PostgreSQL data directory"):
+        layout.choose_layout(layout.parse_facts("home=/x\n"), {})
+
+
+def test_parse_server_state():
+    text = """exists=yes
+running=yes
+standby_marker=yes
+pg_control version number:            1300
+Database system identifier:           7712361193934983198
+Database cluster state:               in archive recovery
+Latest checkpoint location:           0/3000060
+Latest checkpoint's TimeLineID:       1
+"""
+    st = server.parse_state(text)
+    assert st.exists and st.running and st.standby_marker
+    assert st.system_id == "7712361193934983198" and st.timeline == "1"
+    assert st.checkpoint == "0/3000060"
+    assert not server.parse_state("exists=no\n").exists
