@@ -7,9 +7,10 @@ of the servers would, under a short-lived role that is dropped afterwards.
 import secrets
 import socket
 import time
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 
 import psycopg2
+from invoke.exceptions import ThreadException
 from psycopg2 import errors
 
 from . import render
@@ -25,12 +26,21 @@ def free_port():
         return sock.getsockname()[1]
 
 
-def tunnel(stack, host):
-    """A local port forwarded to the host's PostgreSQL (localhost there)."""
+@contextmanager
+def forwarded(conn, remote_port):
+    """A local port forwarded to 127.0.0.1:remote_port on the host.
+
+    A client that drops its socket (psycopg2 on close) makes a tunnel thread
+    see a reset; that is the end of a session, not an error.
+    """
     port = free_port()
-    stack.enter_context(host.conn.forward_local(port, remote_port=host.layout.port,
-                                                remote_host="127.0.0.1"))
-    return port
+    try:
+        with conn.forward_local(port, remote_port=remote_port, remote_host="127.0.0.1"):
+            yield port
+    except ThreadException as exc:
+        benign = (ConnectionResetError, BrokenPipeError)
+        if not all(isinstance(e.value, benign) for e in exc.exceptions):
+            raise
 
 
 def connect(port, password, timeout):
@@ -73,7 +83,8 @@ def run_checks(cluster, report):
     try:
         with ExitStack() as stack:
             timeout = cluster.settings["timeouts"]["stream"]
-            conns = {h.name: connect(tunnel(stack, h), password, timeout)
+            conns = {h.name: connect(stack.enter_context(forwarded(h.conn, h.layout.port)),
+                                     password, timeout)
                      for h in cluster.hosts}
             stack.callback(lambda: [c.close() for c in conns.values()])
             primary_checks(cluster, conns[p.name], check)

@@ -20,6 +20,7 @@ from pytest_docker.plugin import get_docker_services
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "docker"))
 import lab as labkit  # noqa: E402
+from fabfile.smoke import forwarded  # noqa: E402
 
 TEST_PROJECT = "pg-hotstandby-test"
 
@@ -75,10 +76,8 @@ class RunningLab(labkit.Lab):
     @contextmanager
     def sql(self, host, dbname="postgres"):
         """psycopg2 connection to the host's PostgreSQL through an SSH tunnel."""
-        from fabfile.smoke import free_port
         conn = self.connection(host)
-        port = free_port()
-        with conn.forward_local(port, remote_port=5432, remote_host="127.0.0.1"):
+        with forwarded(conn, 5432) as port:
             db = connect_retrying(port, dbname)
             try:
                 yield db

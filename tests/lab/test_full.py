@@ -1,0 +1,100 @@
+"""`fab -H master,standby full` on every supported major and layout, through
+the real command line: a streaming standby that refuses writes, every row of
+the primary present, secrets only where they belong, and a second run that
+changes nothing."""
+import time
+
+import psycopg2
+import pytest
+
+SPECS = [dict(pg=13), dict(pg=15), dict(pg=17), dict(pg=18), dict(pg=15, layout="generic")]
+
+
+@pytest.fixture(scope="module", params=SPECS, ids=lambda s: f"pg{s['pg']}-{s.get('layout', 'debian')}")
+def done(request, lab_factory):
+    """A lab whose primary holds pgbench data, after one `full`."""
+    lab = lab_factory(**request.param)
+    lab.sh("master", "sudo -u postgres pgbench -q -i -s 2 -h /run/postgresql postgres")
+    lab.query("master", "create table before_full (id int); insert into before_full values (42)")
+    result = lab.fab("full")
+    return lab, result
+
+
+def test_full_exits_0_with_a_passing_smoke_test(done):
+    lab, result = done
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "smoke test passed" in result.stdout
+    assert "FAIL" not in result.stdout
+    assert "primary downtime:" in result.stdout
+
+
+def test_standby_is_in_recovery_and_streaming(done):
+    lab, _ = done
+    assert lab.sh("standby", "sudo -u postgres psql -Atc 'select pg_is_in_recovery()'").strip() == "t"
+    rows = lab.query("master", "select application_name, state from pg_stat_replication")
+    assert ("standby", "streaming") in rows
+
+
+def test_every_row_of_the_primary_is_on_the_standby(done):
+    lab, _ = done
+    lab.query("master", "insert into before_full values (43)")
+    sql = "select count(*), sum(abalance) from pgbench_accounts"
+    assert lab.query("standby", sql) == lab.query("master", sql) == [(200000, 0)]
+    for _ in range(50):
+        if lab.query("standby", "select count(*) from before_full")[0][0] == 2:
+            break
+        time.sleep(0.1)
+    assert lab.query("standby", "select array_agg(id order by id) from before_full") == [([42, 43],)]
+
+
+def test_standby_refuses_writes(done):
+    lab, _ = done
+    with pytest.raises(psycopg2.Error) as err:
+        lab.query("standby", "insert into before_full values (1)")
+    assert err.value.pgcode == "25006"
+
+
+def test_no_trust_for_replication_and_one_entry_per_standby(done):
+    lab, _ = done
+    for host in lab.hosts:
+        hba = lab.query(host, "select type, database, user_name, address, netmask, auth_method "
+                              "from pg_hba_file_rules")
+        repl = [r for r in hba if "replication" in r[1]]
+        assert all(r[5] != "trust" for r in repl), repl
+    standby_ip = lab.sh("standby", "hostname -I").split()[0]
+    ours = [r for r in lab.query("master", "select database, user_name, address, netmask, "
+                                           "auth_method from pg_hba_file_rules")
+            if r[1] == ["replicator"]]
+    assert ours == [(["replication"], ["replicator"], standby_ip, "255.255.255.255",
+                     "scram-sha-256")]
+
+
+def test_password_only_in_passfile_and_role(done):
+    lab, result = done
+    passfile = "/var/lib/postgresql/.pg-hotstandby.pgpass"
+    stat = lab.sh("standby", f"stat -c '%a %U' {passfile}").split()
+    assert stat == ["600", "postgres"]
+    password = lab.sh("standby", f"cat {passfile}").strip().split(":")[-1]
+    assert len(password) >= 24
+    assert password not in result.stdout + result.stderr
+    for host in lab.hosts:
+        found = lab.sh(host, f"grep -rlF -- '{password}' /etc/postgresql /var/lib/pgsql "
+                             f"/var/log/postgresql /var/backups /tmp /var/lib/postgresql "
+                             f"2>/dev/null || true").split()
+        assert [f for f in found if f != passfile] == [], f"{host}: {found}"
+    conninfo = lab.query("standby", "show primary_conninfo")[0][0]
+    assert "password" not in conninfo and "passfile=" + passfile in conninfo
+
+
+def test_second_full_changes_nothing(done):
+    lab, _ = done
+    started = {h: lab.query(h, "select pg_postmaster_start_time()") for h in lab.hosts}
+    files = "find /etc/postgresql /var/lib/pgsql/data -maxdepth 3 -name '*.conf' " \
+            "-exec md5sum {} + 2>/dev/null | sort"
+    before = {h: lab.sh(h, files) for h in lab.hosts}
+    again = lab.fab("full")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "nothing to stop or copy" in again.stdout
+    assert "nothing changed" in again.stdout
+    assert {h: lab.sh(h, files) for h in lab.hosts} == before
+    assert {h: lab.query(h, "select pg_postmaster_start_time()") for h in lab.hosts} == started
