@@ -9,7 +9,14 @@ if docker image inspect "$tag" >/dev/null 2>&1; then
     echo "base $tag: cached"
     exit 0
 fi
-command -v debootstrap >/dev/null || { echo "debootstrap missing: apt-get install debootstrap" >&2; exit 1; }
+if ! command -v debootstrap >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
+    else
+        echo "debootstrap missing: install it (apt-get install debootstrap) and run again" >&2
+        exit 1
+    fi
+fi
 root=$(mktemp -d /var/tmp/pg-hotstandby-base.XXXXXX)
 trap 'rm -rf "$root"' EXIT
 # Everything the Dockerfile needs is installed here, so the image build needs
