@@ -12,13 +12,15 @@ from pathlib import Path
 import yaml
 from invoke import Collection, Exit, task
 
-from . import lifecycle, primary, server, smoke, standby, sync as sync_step
+from . import checks, clone, diagnose, lifecycle, primary, server, smoke, standby
 from .cluster import ClusterError, connect
 from .remote import RemoteError
 from .report import Report
 
 DEFAULTS = Path(__file__).resolve().parent.parent / "config" / "defaults.yaml"
 QUIET = {"quiet": "print only errors (for scripts)"}
+FORCE = {**QUIET, "force": "replace a standby's data directory even when it holds another "
+                           "cluster's databases (it is moved aside, not deleted)"}
 
 
 @contextmanager
@@ -36,64 +38,96 @@ def session(c, quiet):
             cluster.close()
 
 
+def one_step(c, quiet, name, step, **options):
+    """A task that is one step: connect, run it under its header, close."""
+    with session(c, quiet) as (cluster, report), report.step(name):
+        step(cluster, report, **options)
+
+
+def _force(c, flag):
+    return c.config.hotstandby.force if flag is None else flag
+
+
+@task(help=FORCE)
+def preflight(c, quiet=False, force=None):
+    """Check every host before changing anything: what full would refuse, and why."""
+    one_step(c, quiet, "preflight", checks.run, force=_force(c, force))
+
+
 @task(help=QUIET)
 def configure_master(c, quiet=False):
     """Configure the primary: settings, replication role, pg_hba, slots."""
-    with session(c, quiet) as (cluster, report), report.step("configure-master"):
-        primary.configure(cluster, report)
+    one_step(c, quiet, "configure-master", primary.configure)
 
 
 @task(help=QUIET)
 def configure_standby(c, quiet=False):
     """Configure the standbys: hot_standby, primary_conninfo, passfile, limits."""
-    with session(c, quiet) as (cluster, report), report.step("configure-standby"):
-        standby.configure(cluster, report)
+    one_step(c, quiet, "configure-standby", standby.configure)
 
 
 @task(help=QUIET)
 def stop_all(c, quiet=False):
     """Stop PostgreSQL on the primary, then on the standbys (fast, clean)."""
-    with session(c, quiet) as (cluster, report), report.step("stop-all"):
-        lifecycle.stop_all(cluster, report)
+    one_step(c, quiet, "stop-all", lifecycle.stop_all)
 
 
-@task(help=QUIET)
-def sync(c, quiet=False):
+@task(help=FORCE)
+def sync(c, quiet=False, force=None):
     """Copy the stopped primary's data directory to each stopped standby (rsync)."""
-    with session(c, quiet) as (cluster, report), report.step("sync"):
-        sync_step.sync(cluster, report)
+    one_step(c, quiet, "sync", clone.sync, force=_force(c, force))
 
 
 @task(help=QUIET)
 def start_standby_then_master(c, quiet=False):
     """Start the standbys, then the primary, and wait until they accept connections."""
-    with session(c, quiet) as (cluster, report), report.step("start-standby-then-master"):
-        lifecycle.start_standbys_then_primary(cluster, report)
+    one_step(c, quiet, "start-standby-then-master", lifecycle.start_standbys_then_primary)
 
 
 @task(help=QUIET)
 def smoke_test(c, quiet=False):
     """Check rows replicate, standbys refuse writes and stream; exit 1 on a failure."""
-    with session(c, quiet) as (cluster, report), report.step("smoke-test"):
-        check_smoke(cluster, report)
+    one_step(c, quiet, "smoke-test", check_smoke)
 
 
 def check_smoke(cluster, report):
-    failed = [r for r in smoke.run_checks(cluster, report) if not r[2]]
+    results = smoke.run_checks(cluster, report)
+    failed = [r for r in results if not r[2]]
     if failed:
+        causes = [diagnose.explain(s.name, server.log_tail(s)) for s in cluster.standbys
+                  if any(r[0] == s.name for r in failed)]
         raise ClusterError(f"smoke test: {len(failed)} check(s) failed: "
-                           + "; ".join(f"{h}: {name}" for h, name, _, _ in failed))
+                           + "; ".join(f"{h}: {name}" for h, name, _, _ in failed)
+                           + ("; " + "; ".join(causes) if causes else ""))
     report.say("  smoke test passed")
 
 
-@task(help=QUIET)
-def full(c, quiet=False):
+def check_replication_login(cluster, report, pending):
+    """Before stopping anything: each standby can log in for replication."""
+    if "listen_addresses" in pending:
+        report.note(cluster.primary.name, "replication login checked after the restart "
+                                          "(listen_addresses changes then)")
+        return
+    for s in cluster.standbys:
+        system_id, error = checks.replication_login(cluster, s)
+        if error:
+            raise ClusterError("replication login from a standby fails: "
+                               + diagnose.explain(s.name, error))
+        report.note(s.name, f"replication login to the primary works (system {system_id})")
+
+
+@task(help=FORCE)
+def full(c, quiet=False, force=None):
     """Every step in order: a streaming hot standby on each standby host."""
+    force = _force(c, force)
     with session(c, quiet) as (cluster, report):
+        with report.step("preflight"):
+            checks.run(cluster, report, force)
         with report.step("configure-master"):
             pending = primary.configure(cluster, report)
         with report.step("configure-standby"):
             reconfigured = standby.configure(cluster, report)
+            check_replication_login(cluster, report, pending)
         streaming = server.streaming_standbys(cluster)
         targets = [s for s in cluster.standbys if s.name not in streaming]
         if targets or pending:
@@ -101,7 +135,7 @@ def full(c, quiet=False):
                 with report.step("stop-all"):
                     lifecycle.stop_all(cluster, report, targets)
                 with report.step("sync"):
-                    sync_step.sync(cluster, report, targets)
+                    clone.sync(cluster, report, targets, force)
                 with report.step("start-standby-then-master"):
                     lifecycle.start_standbys_then_primary(cluster, report, targets)
         else:
@@ -117,6 +151,6 @@ def full(c, quiet=False):
         report.summary(cluster)
 
 
-ns = Collection(configure_master, configure_standby, stop_all, sync,
+ns = Collection(preflight, configure_master, configure_standby, stop_all, sync,
                 start_standby_then_master, smoke_test, full)
 ns.configure(yaml.safe_load(DEFAULTS.read_text()))

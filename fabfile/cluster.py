@@ -7,6 +7,7 @@ import secrets
 from dataclasses import dataclass, field
 
 from . import render, versions
+from .settings import SettingsError, validate
 from .layout import LayoutError
 from .remote import Host, RemoteError
 
@@ -99,6 +100,10 @@ class Cluster:
 def connect(config, cli_hosts):
     """Open every host, discover PostgreSQL and check they fit together."""
     settings = config.hotstandby
+    try:
+        validate(settings)
+    except SettingsError as exc:
+        raise ClusterError(str(exc)) from None
     primary_name, standby_names = roles(cli_hosts, settings)
     hosts = [Host(name, config) for name in [primary_name, *standby_names]]
     for host in hosts:

@@ -5,7 +5,8 @@ Two layouts exist in the wild:
   conf.d drop-in directory, data in /var/lib/postgresql/V/C, pg_ctlcluster
   (which hands over to systemctl where systemd runs it).
 - generic: RHEL packages, source builds, `pg_ctl -D`: the configs live in the
-  data directory, which rsync must then leave alone on the standby.
+  data directory, which rsync must then leave alone on the standby.  Where
+  systemd runs the server, name its unit (`service`) and systemctl is used.
 
 `discovery_script()` gathers the facts in one SSH round trip, `parse_facts()`
 reads them and `choose_layout()` turns them into a `Layout`.  All pure.
@@ -68,6 +69,7 @@ class Layout:
     cluster: str = ""    # debian cluster name
     log_file: str = ""
     socket_dir: str = "/var/run/postgresql"
+    service: str = ""    # generic layout run by systemd: the unit's name
 
     @property
     def version(self):
@@ -107,6 +109,10 @@ class Layout:
                 # fresh standby has none until the primary sends WAL: detach it.
                 return f"setsid -f {command} >/dev/null 2>&1 </dev/null", "root"
             return f"{command} -m fast", "root"
+        if self.service:
+            # --no-block: a standby waiting for WAL would hold a notify unit's start.
+            block = " --no-block" if action == "start" else ""
+            return f"systemctl{block} {action} {shlex.quote(self.service)}", "root"
         opts = {"start": f"-W -l {shlex.quote(self.log_file)}", "stop": "-m fast -w -t 300",
                 "restart": f"-m fast -W -l {shlex.quote(self.log_file)}"}[action]
         return f"{self.pg('pg_ctl')} {action} -D {shlex.quote(self.data_dir)} {opts}", "postgres"
@@ -148,4 +154,4 @@ def choose_layout(facts, settings):
         raise LayoutError(f"no pg_ctl found for PostgreSQL {label}: set hotstandby.bin_directory")
     log_file = settings.get("log_file") or f"{data.rsplit('/', 1)[0]}/postgresql.log"
     return Layout("generic", major, data, data, bin_dir, int(settings.get("port") or 5432),
-                  "", log_file)
+                  "", log_file, service=settings.get("service") or "")

@@ -4,7 +4,7 @@ was stopped, it is started again and checked."""
 import signal
 from contextlib import contextmanager
 
-from . import primary as primary_step, server
+from . import diagnose, primary as primary_step, server
 from .cluster import ClusterError
 
 
@@ -35,14 +35,14 @@ def start_standbys_then_primary(cluster, report, standbys=None):
     if server.start(p):
         report.change(p.name, "started PostgreSQL (primary)")
     if not server.wait_ready(p, timeout):
-        raise ClusterError(f"the primary {p.name} does not accept connections after "
-                           f"{timeout} s; its log:\n{server.log_tail(p)}")
+        raise ClusterError(f"the primary does not accept connections after {timeout} s: "
+                           + diagnose.explain(p.name, server.log_tail(p)))
     report.primary_started()
     primary_step.ensure_slots(cluster, report)
     for s in standbys:
         if not server.wait_ready(s, timeout):
-            raise ClusterError(f"{s.name} does not accept connections after {timeout} s; "
-                               f"its log:\n{server.log_tail(s)}")
+            raise ClusterError(f"a standby does not accept connections after {timeout} s: "
+                               + diagnose.explain(s.name, server.log_tail(s)))
         report.note(s.name, "accepts read-only connections")
 
 

@@ -80,12 +80,22 @@ def test_bad_host_lists_fail_with_one_line(lab, hosts, message):
     assert lab.sh("master", "md5sum /etc/postgresql/15/main/pg_hba.conf") == before
 
 
-def test_two_standbys(lab_factory):
+def test_a_second_standby_added_later_with_limits_raised(lab_factory):
     lab = lab_factory(pg=15, standbys=2)
+    lab.query("master", "alter system set max_connections = 150")
+    lab.sh("master", "pg_ctlcluster 15 main restart")
+    first = lab.fab("full", hosts=["master", "standby"])
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert lab.query("standby", "show max_connections") == [("150",)]
+    started = lab.query("standby", "select pg_postmaster_start_time()")
+
     result = lab.fab("full")
     assert result.returncode == 0, result.stdout + result.stderr
     for name in ("standby", "standby2"):
         assert f"PASS  {name}: sees the 100 rows written on the primary" in result.stdout
+    assert "standby: stopped" not in result.stdout
+    assert lab.query("standby", "select pg_postmaster_start_time()") == started
+    assert lab.query("standby2", "show max_connections") == [("150",)]
     slots = lab.query("master", "select slot_name, active from pg_replication_slots "
                                 "order by 1")
     assert slots == [("standby", True), ("standby2", True)]

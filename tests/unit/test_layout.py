@@ -70,3 +70,9 @@ Latest checkpoint's TimeLineID:       1
     assert st.system_id == "7712361193934983198" and st.timeline == "1"
     assert st.checkpoint == "0/3000060"
     assert not server.parse_state("exists=no\n").exists
+
+
+def test_generic_layout_under_systemd():
+    lay = layout.choose_layout(layout.parse_facts(GENERIC), {"service": "postgresql-13"})
+    assert lay.control("start") == ("systemctl --no-block start postgresql-13", "root")
+    assert lay.control("stop") == ("systemctl stop postgresql-13", "root")

@@ -10,11 +10,11 @@ import shlex
 import time
 from contextlib import contextmanager
 
-from . import rsync, server, standby as standby_step
+from . import checks, rsync, server, standby as standby_step
 from .cluster import ClusterError
 
 
-def sync(cluster, report, targets=None):
+def sync(cluster, report, targets=None, force=False):
     p = cluster.primary
     targets = cluster.standbys if targets is None else targets
     pstate = server.read_state(p)
@@ -25,6 +25,9 @@ def sync(cluster, report, targets=None):
         if server.read_state(s).running:
             raise ClusterError(f"PostgreSQL is running on {s.name}: its data directory is in "
                                "use; run stop-all first")
+        problem = checks.standby_data_problem(cluster, s, pstate.system_id, force)
+        if problem:
+            raise ClusterError(problem)
     for s in targets:
         copy_to(cluster, s, pstate, report)
 

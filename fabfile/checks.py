@@ -1,0 +1,98 @@
+"""Checks made before anything is changed on any host.
+
+Connecting already proved SSH and sudo on every host, found PostgreSQL and its
+version, and compared majors (cluster.connect).  These checks cover the rest;
+each failure names the host, the cause and the fix.
+"""
+import shlex
+
+from . import server
+from .cluster import ClusterError
+
+MARGIN = 1.10            # the standby needs the primary's size plus 10%
+FIRST_USER_OID = 16384   # PostgreSQL's FirstNormalObjectId: initdb's objects are below
+
+
+def holds_user_data(listing):
+    """From `base/` paths (DBOID/RELFILENODE...), whether any user object exists.
+
+    Databases and relations created after initdb get OIDs from 16384 on, so a
+    stock cluster has none: moving it aside loses nothing anybody made.
+    """
+    for path in listing.split():
+        parts = path.split("/")
+        numbers = [p.split("_")[0].split(".")[0] for p in parts[:2]]
+        if any(n.isdigit() and int(n) >= FIRST_USER_OID for n in numbers):
+            return True
+    return False
+
+
+def user_data(host):
+    d = shlex.quote(host.layout.data_dir)
+    listing = host.sudo(f"cd {d}/base 2>/dev/null && find . -mindepth 1 -maxdepth 2 "
+                        "-name '[0-9]*' -printf '%P\\n'", warn=True).stdout
+    return holds_user_data(listing)
+
+
+def standby_data_problem(cluster, standby, primary_id, force):
+    """Why copying over this standby's data directory must not happen, or None."""
+    state = server.read_state(standby)
+    if state.exists and state.system_id != primary_id and not force and user_data(standby):
+        return (f"{standby.name}: its data directory {standby.layout.data_dir} holds another "
+                f"cluster (system identifier {state.system_id}) with databases or tables in "
+                "it: check that this is the right host, then run again with --force "
+                "(the old directory is moved aside, not deleted)")
+    return None
+
+
+def checks(cluster, force=False):
+    """[(host, check, problem-or-None)] for every check."""
+    p = cluster.primary
+    results = []
+    pstate = server.read_state(p)
+    results.append((p.name, "PostgreSQL runs on the primary", None if pstate.running else
+                    f"{p.name}: PostgreSQL is not running on the primary: start it and run again"))
+    size = int(p.sudo(f"du -sb {shlex.quote(p.layout.data_dir)}").stdout.split()[0])
+    for host in cluster.hosts:
+        results.append((host.name, "rsync installed", None if host.facts.get("rsync") else
+                        f"{host.name}: rsync is not installed: install it (apt-get install "
+                        "rsync / dnf install rsync)"))
+    for s in cluster.standbys:
+        parent = shlex.quote(s.layout.data_dir.rsplit("/", 1)[0])
+        avail = s.sudo(f"df -B1 --output=avail {parent} | tail -1").stdout.strip()
+        need = int(size * MARGIN)
+        results.append((s.name, f"room for the primary's {size / 1e6:.0f} MB",
+                        None if avail.isdigit() and int(avail) >= need else
+                        f"{s.name}: {int(avail or 0) / 1e6:.0f} MB free next to "
+                        f"{s.layout.data_dir}, {need / 1e6:.0f} MB needed: free some space"))
+        writable = s.sudo(f"touch {parent}/.pg-hotstandby-probe && rm -f "
+                          f"{parent}/.pg-hotstandby-probe", warn=True).exited == 0
+        results.append((s.name, "data directory's file system is writable", None if writable
+                        else f"{s.name}: cannot write in {parent} (read-only file system?): "
+                             "fix the mount"))
+        results.append((s.name, "no other cluster's data would be replaced",
+                        standby_data_problem(cluster, s, pstate.system_id, force)))
+    return results
+
+
+def run(cluster, report, force=False):
+    failed = []
+    for host, name, problem in checks(cluster, force):
+        report.say(f"  {'ok  ' if problem is None else 'FAIL'}  {host}: {name}")
+        if problem:
+            failed.append(problem)
+    if failed:
+        raise ClusterError("; ".join(failed))
+    report.say("  preflight passed")
+
+
+def replication_login(cluster, standby):
+    """From the standby, a replication connection to the primary authenticates
+    (IDENTIFY_SYSTEM).  Returns the primary's system identifier it reported."""
+    lay = standby.layout
+    info = cluster.conninfo(standby) + " dbname=replication replication=true connect_timeout=10"
+    result = standby.postgres(f"{lay.pg('psql')} -X -At {shlex.quote(info)} "
+                              "-c IDENTIFY_SYSTEM", warn=True)
+    if result.exited != 0:
+        return None, (result.stderr.strip().splitlines() or ["no answer"])[-1]
+    return result.stdout.split("|")[0].strip(), None

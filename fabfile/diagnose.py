@@ -1,0 +1,50 @@
+"""Name the classic replication failures from a server's log, with their fix.
+
+Pure: `diagnose(log_text)` returns (the server's own line, what it means and
+the fix) for the most recent known failure in the log, or None.
+"""
+import re
+
+# (pattern, meaning and fix); the first match from the END of the log wins.
+KNOWN = [
+    (r"no pg_hba\.conf entry for replication connection",
+     "the primary's pg_hba.conf has no line for this standby's address: run "
+     "configure-master with this standby in -H, or set hotstandby.addresses"),
+    (r"password authentication failed for user",
+     "wrong replication password: run configure-master and configure-standby again "
+     "(the passfile and the role are set together)"),
+    (r"requested WAL segment \S+ has already been removed",
+     "the primary recycled WAL the standby still needs: run full again (the copy is "
+     "redone; the replication slot then keeps WAL)"),
+    (r"database system identifier differs between the primary and standby",
+     "the standby's data directory is not a copy of this primary: run sync"),
+    (r"(new timeline \d+ forked off|highest timeline \d+ of the primary is behind)",
+     "the timelines forked (a promotion happened): resync the standby from the primary"),
+    (r"recovery aborted because of insufficient parameter settings|"
+     r"insufficient parameter settings",
+     "a standby limit is below the primary's: run configure-standby (it raises them)"),
+    (r"using recovery command file \"recovery\.conf\" is not supported",
+     "a recovery.conf was found on PostgreSQL 12+: remove it; standby.signal replaces it"),
+    (r"could not connect to the primary server",
+     "the standby cannot reach the primary's port: check listen_addresses, firewalls "
+     "and hotstandby.addresses"),
+]
+
+
+def diagnose(log_text):
+    lines = (log_text or "").splitlines()
+    for line in reversed(lines):
+        for pattern, meaning in KNOWN:
+            if re.search(pattern, line):
+                return line.strip(), meaning
+    return None
+
+
+def explain(host_name, log_text):
+    """One message for an error: the diagnosis, or the log's last lines."""
+    found = diagnose(log_text)
+    if found:
+        line, meaning = found
+        return f"{host_name}: {meaning} (its log: {line})"
+    tail = "\n".join((log_text or "").splitlines()[-10:])
+    return f"{host_name}: no known cause in its log; last lines:\n{tail}"

@@ -1,0 +1,134 @@
+"""Nothing lost: checks before changes, a standby holding another cluster's
+data, interrupts and a dying standby during the copy, the sudo password."""
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import REPO
+
+CONFIGS = "md5sum /etc/postgresql/15/main/*.conf /etc/postgresql/15/main/conf.d/* 2>/dev/null"
+
+
+@pytest.fixture
+def lab(lab_factory):
+    """A fresh stock lab for every test: these tests break hosts."""
+    return lab_factory(pg=15)
+
+
+def snapshot(lab):
+    return {h: lab.sh(h, CONFIGS) for h in lab.hosts}
+
+
+def primary_accepts_writes(lab):
+    lab.query("master", "create table if not exists alive (t timestamptz); "
+                        "insert into alive values (now())")
+    return lab.query("master", "select pg_is_in_recovery()") == [(False,)]
+
+
+def test_preflight_passes_and_changes_nothing(lab):
+    before = snapshot(lab)
+    result = lab.fab("preflight")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "preflight passed" in result.stdout
+    assert snapshot(lab) == before
+
+
+def test_standby_holding_another_clusters_data(lab):
+    lab.query("standby", "create table precious (v text); insert into precious values ('keep')")
+    before = snapshot(lab)
+    refused = lab.fab("full")
+    assert refused.returncode == 1
+    assert "--force" in refused.stderr and "standby" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+    assert snapshot(lab) == before
+    assert lab.query("standby", "select v from precious") == [("keep",)]
+
+    forced = lab.fab("full", "--force")
+    assert forced.returncode == 0, forced.stdout + forced.stderr
+    kept = forced.stdout.split("aside to ")[1].split()[0]
+    assert lab.sh("standby", f"test -f {kept}/PG_VERSION && echo yes").strip() == "yes"
+    assert lab.query("standby", "select pg_is_in_recovery()") == [(True,)]
+
+
+def run_until(lab, marker, sig, *args):
+    """Start `fab ... full`, send `sig` once `marker` is printed; return output and code."""
+    cmd = ["fab", "-S", str(lab.ssh_config), "-H", ",".join(lab.hosts), "full", *args]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if marker in line:
+            proc.send_signal(sig)
+            break
+    seen.extend(proc.stdout)
+    return proc.wait(timeout=300), "".join(seen)
+
+
+@pytest.mark.parametrize("marker,sig", [("== stop-all ==", signal.SIGTERM),
+                                        ("== sync ==", signal.SIGTERM),
+                                        ("== sync ==", signal.SIGINT),
+                                        ("master: stopped PostgreSQL", signal.SIGINT)])
+def test_interrupted_full_leaves_the_primary_running(lab, marker, sig):
+    lab.sh("master", "sudo -u postgres pgbench -q -i -s 10 -h /run/postgresql postgres")
+    checksum = lab.query("master", "select sum(abalance), count(*) from pgbench_accounts")
+    code, out = run_until(lab, marker, sig)
+    assert primary_accepts_writes(lab), out
+    assert lab.query("master", "select sum(abalance), count(*) from pgbench_accounts") == checksum
+    if code != 0:
+        assert "starting the primary again" in out
+    rerun = lab.fab("full")
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+
+
+def test_standby_host_dying_during_sync(lab):
+    lab.sh("master", "sudo -u postgres pgbench -q -i -s 10 -h /run/postgresql postgres")
+    cmd = ["fab", "-S", str(lab.ssh_config), "-H", "master,standby", "full"]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    out = []
+    for line in proc.stdout:
+        out.append(line)
+        if "== sync ==" in line:
+            lab.kill("standby")
+            break
+    out.extend(proc.stdout)
+    code = proc.wait(timeout=300)
+    text = "".join(out)
+    assert code != 0, text
+    assert "error:" in text and "starting the primary again" in text
+    assert primary_accepts_writes(lab)
+    lab.start("standby")
+    rerun = lab.fab("full")
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+
+
+def operator_config(lab, tmp_path):
+    cfg = tmp_path / "ssh_config"
+    cfg.write_text(lab.ssh_config.read_text().replace("User admin", "User operator"))
+    return cfg
+
+
+def test_prompted_sudo_password(lab, tmp_path):
+    cfg = operator_config(lab, tmp_path)
+    cmd = ["fab", "--prompt-for-sudo-password", "-S", str(cfg), "-H", "master,standby", "full"]
+    done = subprocess.run(cmd, cwd=REPO, input="operator\n", capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "smoke test passed" in done.stdout
+    assert "operator" not in done.stdout.replace("User operator", "")
+
+
+def test_wrong_sudo_password_is_one_line_and_changes_nothing(lab, tmp_path):
+    before = snapshot(lab)
+    cmd = ["fab", "--prompt-for-sudo-password", "-S", str(operator_config(lab, tmp_path)),
+           "-H", "master,standby", "full"]
+    done = subprocess.run(cmd, cwd=REPO, input="wrong-password\n", capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 1
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "sudo" in errors[0], done.stderr
+    assert "wrong-password" not in done.stdout + done.stderr
+    assert snapshot(lab) == before

@@ -1,0 +1,42 @@
+import pytest
+
+from fabfile import checks, diagnose
+
+LOGS = {
+    "no pg_hba.conf entry": 'FATAL:  no pg_hba.conf entry for replication connection from '
+                            'host "172.18.0.3", user "replicator", no encryption',
+    "wrong password": 'FATAL:  password authentication failed for user "replicator"',
+    "WAL removed": "FATAL:  could not receive data from WAL stream: ERROR:  requested WAL "
+                   "segment 000000010000000000000001 has already been removed",
+    "system identifier": "FATAL:  database system identifier differs between the primary "
+                         "and standby",
+    "timeline": "FATAL:  highest timeline 1 of the primary is behind recovery timeline 2",
+    "settings": "FATAL:  recovery aborted because of insufficient parameter settings",
+}
+
+
+@pytest.mark.parametrize("name", LOGS)
+def test_known_failures_are_named_with_the_log_line(name):
+    log = "LOG:  starting PostgreSQL\n" + LOGS[name] + "\nLOG:  waiting for WAL\n"
+    line, meaning = diagnose.diagnose(log)
+    assert line == LOGS[name]
+    message = diagnose.explain("standby", log)
+    assert message.startswith("standby: ") and LOGS[name] in message
+
+
+def test_latest_failure_wins():
+    log = LOGS["wrong password"] + "\n" + LOGS["WAL removed"] + "\n"
+    assert "already been removed" in diagnose.diagnose(log)[0]
+
+
+def test_unknown_log_shows_its_tail():
+    assert diagnose.diagnose("LOG: all fine\n") is None
+    assert "last lines:\nLOG: all fine" in diagnose.explain("h", "LOG: all fine\n")
+
+
+def test_user_data_detection_from_base_listing():
+    stock = "1\n1/1259\n4\n4/2619\n5\n5/16_fsm\n5/2608.1\n13100/1259\n"
+    assert not checks.holds_user_data(stock)
+    assert checks.holds_user_data(stock + "5/16385\n")        # a table in postgres
+    assert checks.holds_user_data(stock + "16384\n16384/1259\n")  # a new database
+    assert checks.holds_user_data(stock + "5/16385_vm\n")
