@@ -45,11 +45,11 @@ def one_step(c, quiet, name, step, **options):
 
 
 def _force(c, flag):
-    return c.config.hotstandby.force if flag is None else flag
+    return bool(flag or c.config.hotstandby.force)
 
 
 @task(help=FORCE)
-def preflight(c, quiet=False, force=None):
+def preflight(c, quiet=False, force=False):
     """Check every host before changing anything: what full would refuse, and why."""
     one_step(c, quiet, "preflight", checks.run, force=_force(c, force))
 
@@ -73,7 +73,7 @@ def stop_all(c, quiet=False):
 
 
 @task(help=FORCE)
-def sync(c, quiet=False, force=None):
+def sync(c, quiet=False, force=False):
     """Copy the stopped primary's data directory to each stopped standby (rsync)."""
     one_step(c, quiet, "sync", clone.sync, force=_force(c, force))
 
@@ -117,7 +117,7 @@ def check_replication_login(cluster, report, pending):
 
 
 @task(help=FORCE)
-def full(c, quiet=False, force=None):
+def full(c, quiet=False, force=False):
     """Every step in order: a streaming hot standby on each standby host."""
     force = _force(c, force)
     with session(c, quiet) as (cluster, report):

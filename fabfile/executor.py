@@ -12,6 +12,8 @@ class ClusterExecutor(fabric.Executor):
     def expand_calls(self, calls, apply_hosts=True):
         host_str = self.core[0].args.hosts.value if apply_hosts else ""
         if host_str:
-            hosts = [h for h in host_str.split(",") if h]
-            self.config.load_overrides({"hotstandby": {"cli_hosts": hosts}})
+            # A modification (not an override: that level holds e.g. the
+            # prompted sudo password) on top of the collection's defaults.
+            self.config.load_collection(self.collection.configuration())
+            self.config.hotstandby.cli_hosts = [h for h in host_str.split(",") if h]
         return super().expand_calls(calls, apply_hosts=False)

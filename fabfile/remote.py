@@ -10,7 +10,7 @@ import shlex
 import time
 
 from fabric import Connection
-from invoke.exceptions import Failure, ThreadException
+from invoke.exceptions import AuthFailure, Failure, ThreadException
 from paramiko.ssh_exception import SSHException
 
 from .layout import choose_layout, discovery_script, parse_facts
@@ -37,6 +37,9 @@ class Host:
         try:
             result = self.conn.sudo(wrapped, user=user, hide=True, warn=True,
                                     timeout=timeout, in_stream=False)
+        except AuthFailure:
+            raise RemoteError(f"{self.name}: sudo rejected the password: give the login "
+                              "user's password to --prompt-for-sudo-password") from None
         except (Failure, ThreadException, SSHException, OSError, EOFError) as exc:
             raise RemoteError(f"{self.name}: {exc.__class__.__name__}: {exc}") from exc
         if result.exited != 0 and not warn:

@@ -8,7 +8,7 @@ import pytest
 
 from conftest import REPO
 
-CONFIGS = "md5sum /etc/postgresql/15/main/*.conf /etc/postgresql/15/main/conf.d/* 2>/dev/null"
+CONFIGS = "md5sum /etc/postgresql/15/main/*.conf /etc/postgresql/15/main/conf.d/* 2>/dev/null; true"
 
 
 @pytest.fixture
@@ -105,25 +105,25 @@ def test_standby_host_dying_during_sync(lab):
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
 
 
-def operator_config(lab, tmp_path):
+def deploy_config(lab, tmp_path):
     cfg = tmp_path / "ssh_config"
-    cfg.write_text(lab.ssh_config.read_text().replace("User admin", "User operator"))
+    cfg.write_text(lab.ssh_config.read_text().replace("User admin", "User deploy"))
     return cfg
 
 
 def test_prompted_sudo_password(lab, tmp_path):
-    cfg = operator_config(lab, tmp_path)
+    cfg = deploy_config(lab, tmp_path)
     cmd = ["fab", "--prompt-for-sudo-password", "-S", str(cfg), "-H", "master,standby", "full"]
-    done = subprocess.run(cmd, cwd=REPO, input="operator\n", capture_output=True, text=True,
+    done = subprocess.run(cmd, cwd=REPO, input="deploy-sudo-pw\n", capture_output=True, text=True,
                           timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "smoke test passed" in done.stdout
-    assert "operator" not in done.stdout.replace("User operator", "")
+    assert "deploy-sudo-pw" not in done.stdout + done.stderr
 
 
 def test_wrong_sudo_password_is_one_line_and_changes_nothing(lab, tmp_path):
     before = snapshot(lab)
-    cmd = ["fab", "--prompt-for-sudo-password", "-S", str(operator_config(lab, tmp_path)),
+    cmd = ["fab", "--prompt-for-sudo-password", "-S", str(deploy_config(lab, tmp_path)),
            "-H", "master,standby", "full"]
     done = subprocess.run(cmd, cwd=REPO, input="wrong-password\n", capture_output=True,
                           text=True, timeout=300)
@@ -131,4 +131,16 @@ def test_wrong_sudo_password_is_one_line_and_changes_nothing(lab, tmp_path):
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "sudo" in errors[0], done.stderr
     assert "wrong-password" not in done.stdout + done.stderr
+    assert snapshot(lab) == before
+
+
+def test_malformed_config_is_one_line_and_changes_nothing(lab, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("hotstandby:\n  auth_method: trust\n")
+    before = snapshot(lab)
+    result = lab.fab("full", config=bad)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "error: hotstandby.auth_method = 'trust': use scram-sha-256 or md5 "
+        "(trust and password are refused)"]
     assert snapshot(lab) == before
