@@ -202,3 +202,7 @@ class Lab:
     def restore(self, host):
         _run(["docker", "network", "connect", "--alias", host, self.network(),
               self.container(host)])
+
+    def exec(self, host, command):
+        """Run a command in the host's container, bypassing sshd."""
+        return _run(["docker", "exec", self.container(host), "sh", "-c", command]).stdout

@@ -37,7 +37,8 @@ def user_data(host):
 def standby_data_problem(cluster, standby, primary_id, force):
     """Why copying over this standby's data directory must not happen, or None."""
     state = server.read_state(standby)
-    if state.exists and state.system_id != primary_id and not force and user_data(standby):
+    if state.exists and primary_id not in (state.system_id, state.copying_from) \
+            and not force and user_data(standby):
         return (f"{standby.name}: its data directory {standby.layout.data_dir} holds another "
                 f"cluster (system identifier {state.system_id}) with databases or tables in "
                 "it: check that this is the right host, then run again with --force "
@@ -96,3 +97,29 @@ def replication_login(cluster, standby):
     if result.exited != 0:
         return None, (result.stderr.strip().splitlines() or ["no answer"])[-1]
     return result.stdout.split("|")[0].strip(), None
+
+
+def lsn(text):
+    """'16/B374D848' -> an integer WAL position."""
+    high, low = text.split("/")
+    return (int(high, 16) << 32) + int(low, 16)
+
+
+def attach_problem(name, primary_state, standby_state, primary_lsn=None):
+    """Why starting this stopped standby against the primary would be wrong, or None.
+
+    primary_lsn: the running primary's current WAL position; else its last
+    checkpoint (a cleanly stopped primary has written nothing after it).
+    """
+    if standby_state.system_id != primary_state.system_id:
+        return (f"{name}: its data directory is not a copy of this primary (system identifier "
+                f"{standby_state.system_id}, primary {primary_state.system_id}): run sync")
+    if int(standby_state.timeline or 0) > int(primary_state.timeline or 0):
+        return (f"{name}: its timeline {standby_state.timeline} is ahead of the primary's "
+                f"{primary_state.timeline} (it was promoted): run sync to copy it again")
+    reference = primary_lsn or primary_state.checkpoint
+    if standby_state.checkpoint and reference and lsn(standby_state.checkpoint) > lsn(reference):
+        return (f"{name}: its WAL position {standby_state.checkpoint} is ahead of the primary's "
+                f"{reference}: it was written to as a primary (split brain); refusing to "
+                "attach it: run sync (--force keeps the old directory)")
+    return None

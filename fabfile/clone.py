@@ -12,6 +12,7 @@ from contextlib import contextmanager
 
 from . import checks, rsync, server, standby as standby_step
 from .cluster import ClusterError
+from .remote import RemoteError
 
 
 def sync(cluster, report, targets=None, force=False):
@@ -36,25 +37,31 @@ def copy_to(cluster, s, pstate, report):
     p = cluster.primary
     data = s.layout.data_dir
     sstate = server.read_state(s)
-    earlier_copy = sstate.exists and sstate.system_id == pstate.system_id
+    earlier_copy = server.is_copy_of(sstate, pstate)
     if sstate.exists and not earlier_copy:
         kept = move_aside(s)
         report.change(s.name, f"moved its own cluster (system identifier {sstate.system_id}) "
                               f"aside to {kept}")
+    marker = shlex.quote(f"{data}/{rsync.COPYING_MARKER}")
     s.sudo(f"install -d -o postgres -g postgres -m 700 {shlex.quote(data)}")
+    s.postgres(f"echo {pstate.system_id} > {marker}")
     patterns = rsync.exclusions(p.layout.major, s.layout.own_config_files)
     started = time.monotonic()
-    with host_to_host_ssh(cluster, s) as (ssh, target, user):
+    # Checksums wherever the target may hold files already (see rsync.command);
+    # a directory just emptied by move_aside needs none.
+    update = earlier_copy or not sstate.exists
+    with host_to_host_ssh(cluster, s, report) as (ssh, target, user):
         cmd = rsync.command(p.layout.data_dir, f"{target}:{data}", patterns, ssh,
-                            checksum=earlier_copy)
+                            checksum=update)
         out = p.sudo(cmd, user=user).stdout
     stats = rsync.parse_stats(out)
     report.change(s.name, f"copied {p.name}:{p.layout.data_dir} "
-                          f"({'update, --checksum' if earlier_copy else 'fresh copy'}): "
+                          f"({'update, --checksum' if update else 'fresh copy'}): "
                           f"{stats.get('Number of regular files transferred', '?')} files, "
                           f"{stats.get('Total bytes sent', 0) / 1e6:.1f} MB in "
                           f"{time.monotonic() - started:.1f} s")
     check_control_file(p, s)
+    s.postgres(f"rm -f {marker}")
     for change in standby_step.write_marker(cluster, s):
         report.change(s.name, change)
 
@@ -82,7 +89,7 @@ def check_control_file(p, s):
 
 
 @contextmanager
-def host_to_host_ssh(cluster, s):
+def host_to_host_ssh(cluster, s, report):
     """SSH from the primary to a standby for rsync: yields (ssh, target, user).
 
     By default a key made for this copy on the primary is authorized for the
@@ -114,6 +121,14 @@ def host_to_host_ssh(cluster, s):
         yield rsync.ssh_command(f"{tmp}/key", f"{tmp}/known_hosts", port), \
             f"postgres@{address}", "postgres"
     finally:
+        # Cleanup failures are reported, never raised over the original error.
         if authorized:
-            s.postgres(f"sed -i '/ {token}$/d' ~/.ssh/authorized_keys", warn=True)
-        p.sudo(f"rm -rf {tmp}", warn=True)
+            try:
+                s.postgres(f"sed -i '/ {token}$/d' ~/.ssh/authorized_keys", timeout=20)
+            except RemoteError:
+                report.say(f"!! {s.name}: could not remove the temporary key; remove the line "
+                           f"ending in {token} from ~postgres/.ssh/authorized_keys")
+        try:
+            p.sudo(f"rm -rf {tmp}", timeout=20)
+        except RemoteError:
+            report.say(f"!! {p.name}: could not remove {tmp}; remove it by hand")

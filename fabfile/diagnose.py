@@ -31,20 +31,25 @@ KNOWN = [
 ]
 
 
-def diagnose(log_text):
+def diagnose(log_text, ignore=()):
+    """ignore: strings marking lines that are not the server's own trouble
+    (e.g. the smoke test's own failed logins)."""
     lines = (log_text or "").splitlines()
     for line in reversed(lines):
+        if any(mark in line for mark in ignore):
+            continue
         for pattern, meaning in KNOWN:
             if re.search(pattern, line):
                 return line.strip(), meaning
     return None
 
 
-def explain(host_name, log_text):
+def explain(host_name, log_text, ignore=()):
     """One message for an error: the diagnosis, or the log's last lines."""
-    found = diagnose(log_text)
+    found = diagnose(log_text, ignore)
     if found:
         line, meaning = found
         return f"{host_name}: {meaning} (its log: {line})"
-    tail = "\n".join((log_text or "").splitlines()[-10:])
+    tail = "\n".join([line for line in (log_text or "").splitlines()
+                      if not any(mark in line for mark in ignore)][-10:])
     return f"{host_name}: no known cause in its log; last lines:\n{tail}"

@@ -4,7 +4,7 @@ was stopped, it is started again and checked."""
 import signal
 from contextlib import contextmanager
 
-from . import diagnose, primary as primary_step, server
+from . import checks, diagnose, primary as primary_step, server
 from .cluster import ClusterError
 
 
@@ -24,14 +24,24 @@ def start_standbys_then_primary(cluster, report, standbys=None):
     """Start standbys first, then the primary; judge by polling, not exit codes."""
     standbys = cluster.standbys if standbys is None else standbys
     timeout = cluster.settings["timeouts"]["start"]
+    p = cluster.primary
+    pstate = server.read_state(p)
+    primary_lsn = server.current_lsn(p) if pstate.running else None
     for s in standbys:
         state = server.read_state(s)
-        if not state.running and not state.standby_marker:
+        if state.running:
+            if server.in_recovery(s) is False:
+                raise ClusterError(f"{s.name} runs as a second primary (it was started without "
+                                   "its standby marker): stop it and run sync")
+            continue
+        if not state.standby_marker:
             raise ClusterError(f"{s.name} has no standby marker: started now it would be a "
                                "second primary; run configure-standby (or sync) first")
+        problem = checks.attach_problem(s.name, pstate, state, primary_lsn)
+        if problem:
+            raise ClusterError(problem)
         if server.start(s):
             report.change(s.name, "started PostgreSQL (standby)")
-    p = cluster.primary
     if server.start(p):
         report.change(p.name, "started PostgreSQL (primary)")
     if not server.wait_ready(p, timeout):
@@ -43,7 +53,22 @@ def start_standbys_then_primary(cluster, report, standbys=None):
         if not server.wait_ready(s, timeout):
             raise ClusterError(f"a standby does not accept connections after {timeout} s: "
                                + diagnose.explain(s.name, server.log_tail(s)))
+        if server.in_recovery(s) is False:
+            raise ClusterError(f"{s.name} runs as a second primary: stop it and run sync")
         report.note(s.name, "accepts read-only connections")
+
+
+def restart_primary(cluster, report):
+    """Restart the primary for settings that wait for it; slots follow."""
+    p = cluster.primary
+    report.primary_stopped()
+    server.control(p, "restart")
+    if not server.wait_ready(p, cluster.settings["timeouts"]["start"]):
+        raise ClusterError("the primary does not accept connections after its restart: "
+                           + diagnose.explain(p.name, server.log_tail(p)))
+    report.primary_started()
+    report.change(p.name, "restarted PostgreSQL for its new settings")
+    primary_step.ensure_slots(cluster, report)
 
 
 class Interrupted(BaseException):

@@ -9,9 +9,12 @@ from . import versions
 RUNTIME_DIRS = ("pg_replslot", "pg_dynshmem", "pg_notify", "pg_serial",
                 "pg_snapshots", "pg_stat_tmp", "pg_subtrans")
 RUNTIME_FILES = ("postmaster.pid", "postmaster.opts")
+# Written into a fresh target before a copy and removed after it: a copy cut
+# short is then known as this primary's, not mistaken for a foreign cluster.
+COPYING_MARKER = ".pg-hotstandby-copying"
 # The standby's own state files: excluded, so --delete keeps them too.
 STANDBY_OWN = ("standby.signal", "recovery.signal", "recovery.conf",
-               "recovery.done", "backup_label.old")
+               "recovery.done", "backup_label.old", COPYING_MARKER)
 
 
 def exclusions(major, own_config_files=()):
@@ -30,7 +33,9 @@ def command(source_dir, target, patterns, ssh, checksum):
     target holds an earlier copy (global/pg_control keeps its size and may keep
     its mtime second across a stop).
     """
-    args = ["rsync", "-a", "--delete", "--stats", "-e", ssh]
+    # --timeout: a standby that vanishes mid-copy fails the copy in a minute
+    # instead of leaving the primary stopped until TCP gives up.
+    args = ["rsync", "-a", "--delete", "--stats", "--timeout=60", "-e", ssh]
     if checksum:
         args.append("--checksum")
     args += [f"--exclude={p}" for p in patterns]
@@ -41,7 +46,8 @@ def command(source_dir, target, patterns, ssh, checksum):
 def ssh_command(key, known_hosts, port):
     """ssh for rsync's -e: batch mode, only this key, only this host key."""
     return (f"ssh -i {key} -p {port} -o BatchMode=yes -o IdentitiesOnly=yes "
-            f"-o StrictHostKeyChecking=yes -o UserKnownHostsFile={known_hosts}")
+            f"-o StrictHostKeyChecking=yes -o UserKnownHostsFile={known_hosts} "
+            "-o ConnectTimeout=15 -o ServerAliveInterval=5 -o ServerAliveCountMax=3")
 
 
 def parse_stats(text):

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from . import versions
 from .remote import RemoteError
+from .rsync import COPYING_MARKER
 
 CONTROL_FIELDS = {
     "Database system identifier": "system_id",
@@ -28,6 +29,12 @@ class ServerState:
     checkpoint: str = ""
     timeline: str = ""
     standby_marker: bool = False
+    copying_from: str = ""   # system identifier of an unfinished copy's source
+
+
+def is_copy_of(state, primary_state):
+    """The data directory is (or was being made) a copy of this primary."""
+    return state.exists and primary_state.system_id in (state.system_id, state.copying_from)
 
 
 def state_script(layout):
@@ -38,6 +45,7 @@ def state_script(layout):
 echo exists=yes
 {layout.pg('pg_ctl')} status -D {d} >/dev/null 2>&1 && echo running=yes
 [ -f {d}/{marker} ] && echo standby_marker=yes
+[ -f {d}/{COPYING_MARKER} ] && echo "copying_from=$(cat {d}/{COPYING_MARKER})"
 LC_ALL=C {layout.pg('pg_controldata')} {d} 2>/dev/null
 exit 0
 """
@@ -49,6 +57,9 @@ def parse_state(text):
         key, sep, value = line.partition("=")
         if sep and key in ("exists", "running", "standby_marker"):
             setattr(state, key, value.strip() == "yes")
+            continue
+        if sep and key == "copying_from":
+            state.copying_from = value.strip()
             continue
         key, sep, value = line.partition(":")
         if sep and key.strip() in CONTROL_FIELDS:
@@ -127,7 +138,13 @@ def in_recovery(host):
     return None if rows is None else rows[0][0] == "t"
 
 
-def log_tail(host, lines=40):
+def current_lsn(host):
+    """The running primary's current WAL write position ('X/Y')."""
+    function = versions.fact("current_lsn_function", host.layout.major)
+    return host.psql(f"select {function}()")[0][0]
+
+
+def log_tail(host, lines=300):
     """The server's recent log lines (Debian log file or the generic one)."""
     lay = host.layout
     logs = [lay.log_file] if lay.log_file else []

@@ -40,3 +40,36 @@ def test_user_data_detection_from_base_listing():
     assert checks.holds_user_data(stock + "5/16385\n")        # a table in postgres
     assert checks.holds_user_data(stock + "16384\n16384/1259\n")  # a new database
     assert checks.holds_user_data(stock + "5/16385_vm\n")
+
+
+def state(system_id="7", timeline="1", checkpoint="0/3000060"):
+    from fabfile.server import ServerState
+    return ServerState(exists=True, system_id=system_id, timeline=timeline,
+                       checkpoint=checkpoint)
+
+
+def test_lsn_order():
+    assert checks.lsn("0/3000060") < checks.lsn("0/30000A0") < checks.lsn("1/0")
+    assert checks.lsn("16/B374D848") == (0x16 << 32) + 0xB374D848
+
+
+def test_attach_copy_of_primary_is_fine():
+    assert checks.attach_problem("s", state(), state()) is None
+    assert checks.attach_problem("s", state(), state(checkpoint="0/2000000"), "0/5000000") is None
+
+
+@pytest.mark.parametrize("standby,primary_lsn,message", [
+    (state(system_id="8"), None, "not a copy of this primary"),
+    (state(timeline="2"), None, "timeline 2 is ahead"),
+    (state(checkpoint="0/9000028"), "0/5000000", "split brain"),
+    (state(checkpoint="0/3000100"), None, "split brain"),
+])
+def test_attach_refused(standby, primary_lsn, message):
+    assert message in checks.attach_problem("s", state(), standby, primary_lsn)
+
+
+def test_ignored_lines_are_skipped():
+    log = (LOGS["wrong password"] + "\n"
+           + 'FATAL:  password authentication failed for user "hotstandby_smoke"\n')
+    line, _ = diagnose.diagnose(log, ignore=("hotstandby_smoke",))
+    assert line == LOGS["wrong password"]
