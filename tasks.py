@@ -48,7 +48,7 @@ def down(c):
 @task(default=True, help={"k": "only tests matching this pytest -k expression"})
 def test_all(c, k=None):
     """Run every test CI runs: unit tests, then the lab tests in Docker."""
-    c.run("python -m pytest -ra tests" + (f" -k '{k}'" if k else ""), pty=False)
+    c.run("python -m pytest -ra --durations=10 tests" + (f" -k '{k}'" if k else ""), pty=False)
 
 
 @task

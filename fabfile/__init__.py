@@ -6,6 +6,7 @@ The first host is the primary, every further host a standby.  Each step of the
 guide is also a task of its own, for troubleshooting.  Options fall back to
 `hotstandby.*` in config/defaults.yaml, fabric.yaml or a `fab -f FILE`.
 """
+import logging
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -18,6 +19,9 @@ from .remote import RemoteError
 from .report import Report
 
 DEFAULTS = Path(__file__).resolve().parent.parent / "config" / "defaults.yaml"
+# paramiko logs a closed tunnel socket as an error on stderr; failures that
+# matter reach us as exceptions, so keep its log out of the user's output.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 QUIET = {"quiet": "print only errors (for scripts)"}
 FORCE = {**QUIET, "force": "replace a standby's data directory even when it holds another "
                            "cluster's databases (it is moved aside, not deleted)"}

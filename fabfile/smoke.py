@@ -31,8 +31,8 @@ def forwarded(conn, remote_port):
     """A local port forwarded to 127.0.0.1:remote_port on the host.
 
     A client that drops its socket (psycopg2 on close) makes a tunnel thread
-    see a reset; that is the end of a session, not an error, and it never
-    hides an error raised by the body.
+    see a reset or EOF; that is the end of a session, not an error, and it
+    never hides an error raised by the body.
     """
     port = free_port()
     tunnel = conn.forward_local(port, remote_port=remote_port, remote_host="127.0.0.1")
@@ -43,7 +43,7 @@ def forwarded(conn, remote_port):
         try:
             tunnel.__exit__(None, None, None)
         except ThreadException as exc:
-            benign = (ConnectionResetError, BrokenPipeError)
+            benign = (OSError, EOFError)   # sockets torn down as the session ends
             if not all(isinstance(e.value, benign) for e in exc.exceptions):
                 raise
 

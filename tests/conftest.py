@@ -66,6 +66,20 @@ class RunningLab(labkit.Lab):
         return subprocess.run(cmd + list(args), cwd=REPO, capture_output=True, text=True,
                               timeout=timeout)
 
+    def fab_with_fault(self, marker, fault, *args, task="full"):
+        """Run `fab ... task`, call fault() once `marker` is printed; (code, output)."""
+        cmd = ["fab", "-S", str(self.ssh_config), "-H", ",".join(self.hosts), task, *args]
+        proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+        out = []
+        for line in proc.stdout:
+            out.append(line)
+            if marker in line:
+                fault(proc)
+                break
+        out.extend(proc.stdout)
+        return proc.wait(timeout=600), "".join(out)
+
     def connection(self, host):
         return Connection(host, config=Config(runtime_ssh_path=str(self.ssh_config)))
 

@@ -1,14 +1,11 @@
 """Faults injected into real hosts: a dropped SSH session, a cut network, a
 second primary, a diverged standby, broken authentication, low standby
 limits, a host without PostgreSQL; and no password in any process list."""
-import subprocess
 import threading
 import time
 
 import pytest
 import yaml
-
-from conftest import REPO
 
 
 @pytest.fixture
@@ -29,21 +26,6 @@ def data_checksum(lab):
     return lab.query("master", "select count(*), sum(abalance) from pgbench_accounts")
 
 
-def full_with_fault(lab, marker, fault):
-    """Run `fab full`, call fault() once marker is printed; (exit code, output)."""
-    cmd = ["fab", "-S", str(lab.ssh_config), "-H", ",".join(lab.hosts), "full"]
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
-    out = []
-    for line in proc.stdout:
-        out.append(line)
-        if marker in line:
-            fault()
-            break
-    out.extend(proc.stdout)
-    return proc.wait(timeout=600), "".join(out)
-
-
 def assert_primary_up_with(lab, checksum):
     assert lab.query("master", "select pg_is_in_recovery()") == [(False,)]
     lab.query("master", "create table if not exists alive (t int); insert into alive values (1)")
@@ -52,8 +34,8 @@ def assert_primary_up_with(lab, checksum):
 
 def test_primary_ssh_session_dropped_after_stop_all(lab):
     checksum = data_checksum(lab)
-    code, out = full_with_fault(lab, "master: stopped PostgreSQL",
-                                lambda: lab.exec("master", "pkill -f 'sshd: [a]dmin' || true"))
+    code, out = lab.fab_with_fault("master: stopped PostgreSQL",
+                                   lambda _: lab.exec("master", "pkill -f 'sshd: [a]dmin' || true"))
     assert code == 1, out
     assert "starting the primary again" in out
     assert_primary_up_with(lab, checksum)
@@ -63,7 +45,7 @@ def test_primary_ssh_session_dropped_after_stop_all(lab):
 
 def test_network_cut_during_sync(lab):
     checksum = data_checksum(lab)
-    code, out = full_with_fault(lab, "== sync ==", lambda: lab.cut("standby"))
+    code, out = lab.fab_with_fault("== sync ==", lambda _: lab.cut("standby"))
     assert code == 1, out
     assert "starting the primary again" in out and "master: primary accepts connections" in out
     assert_primary_up_with(lab, checksum)

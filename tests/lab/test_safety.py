@@ -2,7 +2,6 @@
 data, interrupts and a dying standby during the copy, the sudo password."""
 import signal
 import subprocess
-import time
 
 import pytest
 
@@ -52,21 +51,6 @@ def test_standby_holding_another_clusters_data(lab):
     assert lab.query("standby", "select pg_is_in_recovery()") == [(True,)]
 
 
-def run_until(lab, marker, sig, *args):
-    """Start `fab ... full`, send `sig` once `marker` is printed; return output and code."""
-    cmd = ["fab", "-S", str(lab.ssh_config), "-H", ",".join(lab.hosts), "full", *args]
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
-    seen = []
-    for line in proc.stdout:
-        seen.append(line)
-        if marker in line:
-            proc.send_signal(sig)
-            break
-    seen.extend(proc.stdout)
-    return proc.wait(timeout=300), "".join(seen)
-
-
 @pytest.mark.parametrize("marker,sig", [("== stop-all ==", signal.SIGTERM),
                                         ("== sync ==", signal.SIGTERM),
                                         ("== sync ==", signal.SIGINT),
@@ -74,7 +58,7 @@ def run_until(lab, marker, sig, *args):
 def test_interrupted_full_leaves_the_primary_running(lab, marker, sig):
     lab.sh("master", "sudo -u postgres pgbench -q -i -s 10 -h /run/postgresql postgres")
     checksum = lab.query("master", "select sum(abalance), count(*) from pgbench_accounts")
-    code, out = run_until(lab, marker, sig)
+    code, out = lab.fab_with_fault(marker, lambda proc: proc.send_signal(sig))
     assert primary_accepts_writes(lab), out
     assert lab.query("master", "select sum(abalance), count(*) from pgbench_accounts") == checksum
     if code != 0:
@@ -85,18 +69,7 @@ def test_interrupted_full_leaves_the_primary_running(lab, marker, sig):
 
 def test_standby_host_dying_during_sync(lab):
     lab.sh("master", "sudo -u postgres pgbench -q -i -s 10 -h /run/postgresql postgres")
-    cmd = ["fab", "-S", str(lab.ssh_config), "-H", "master,standby", "full"]
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
-    out = []
-    for line in proc.stdout:
-        out.append(line)
-        if "== sync ==" in line:
-            lab.kill("standby")
-            break
-    out.extend(proc.stdout)
-    code = proc.wait(timeout=300)
-    text = "".join(out)
+    code, text = lab.fab_with_fault("== sync ==", lambda proc: lab.kill("standby"))
     assert code != 0, text
     assert "error:" in text and "starting the primary again" in text
     assert primary_accepts_writes(lab)
