@@ -96,7 +96,7 @@ def build(pg, layout, log=print):
     started = time.monotonic()
     done = _run(["bash", str(DOCKER_DIR / "build-base.sh"), SUITES[pg], base_tag(pg)])
     log(done.stdout.strip())
-    _run(["docker", "build", "-q", "--build-arg", f"BASE={base_tag(pg)}",
+    _run(["docker", "build", "-q", "--force-rm", "--build-arg", f"BASE={base_tag(pg)}",
           "--build-arg", f"LAYOUT={layout}", "-t", image_tag(pg, layout), str(DOCKER_DIR)])
     log(f"image {image_tag(pg, layout)}: ready ({time.monotonic() - started:.0f} s)")
 

@@ -80,7 +80,10 @@ class Cluster:
         return render.slot_name(standby.name)
 
     def passfile(self, standby):
-        return f"{standby.facts.get('home') or '/var/lib/postgresql'}/.pg-hotstandby.pgpass"
+        home = standby.facts.get("home") or "/var/lib/postgresql"
+        if not versions.fact("conninfo_passfile", standby.layout.major):
+            return f"{home}/.pgpass"   # before 10 libpq reads only the default file
+        return f"{home}/.pg-hotstandby.pgpass"
 
     def conninfo(self, standby):
         return render.conninfo(self.major, self.primary_address(), self.primary.layout.port,

@@ -15,7 +15,6 @@ FACTS = {
     "wal_level": [(90400, "hot_standby"), (90600, "replica")],
     # pg_xlog was renamed pg_wal in 10.
     "wal_dir": [(90400, "pg_xlog"), (100000, "pg_wal")],
-    "xact_dir": [(90400, "pg_clog"), (100000, "pg_xact")],
     # How a server is told to be a standby: recovery.conf with standby_mode
     # until 11; from 12 a standby.signal file plus ordinary settings (a server
     # that finds recovery.conf refuses to start).
@@ -26,16 +25,8 @@ FACTS = {
     "md5_encryption": [(90400, "on"), (100000, "md5")],
     # libpq's passfile= conninfo parameter arrived in 10; before, ~/.pgpass only.
     "conninfo_passfile": [(90400, False), (100000, True)],
-    # primary_conninfo can change with a reload from 13.
-    "conninfo_reloadable": [(90400, False), (130000, True)],
-    "wal_keep_setting": [(90400, "wal_keep_segments"), (130000, "wal_keep_size")],
+    # xlog became wal in function names in 10.
     "current_lsn_function": [(90400, "pg_current_xlog_location"), (100000, "pg_current_wal_lsn")],
-    "lsn_diff_function": [(90400, "pg_xlog_location_diff"), (100000, "pg_wal_lsn_diff")],
-    "replay_lsn_function": [(90400, "pg_last_xlog_replay_location"), (100000, "pg_last_wal_replay_lsn")],
-    "sent_lsn_column": [(90400, "sent_location"), (100000, "sent_lsn")],
-    "replay_lsn_column": [(90400, "replay_location"), (100000, "replay_lsn")],
-    # pg_stat_wal_receiver appeared in 9.6.
-    "wal_receiver_view": [(90400, False), (90600, True)],
 }
 
 # Settings a standby must have at least as high as its primary, or recovery
@@ -47,12 +38,6 @@ STANDBY_MINIMUMS = {
     "max_worker_processes": 90400,
     "max_wal_senders": 120000,   # counted since 12
 }
-
-# Settings that take effect only after a restart (all majors the tool knows).
-RESTART_SETTINGS = {"listen_addresses", "wal_level", "max_wal_senders",
-                    "max_replication_slots", "hot_standby", "wal_log_hints",
-                    "max_connections", "max_prepared_transactions",
-                    "max_locks_per_transaction", "max_worker_processes"}
 
 
 class UnsupportedVersion(ValueError):
