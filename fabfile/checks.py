@@ -34,10 +34,10 @@ def user_data(host):
     return holds_user_data(listing)
 
 
-def standby_data_problem(cluster, standby, primary_id, force):
+def standby_data_problem(standby, primary_state, force):
     """Why copying over this standby's data directory must not happen, or None."""
     state = server.read_state(standby)
-    if state.exists and primary_id not in (state.system_id, state.copying_from) \
+    if state.exists and not server.is_copy_of(state, primary_state) \
             and not force and user_data(standby):
         return (f"{standby.name}: its data directory {standby.layout.data_dir} holds another "
                 f"cluster (system identifier {state.system_id}) with databases or tables in "
@@ -72,7 +72,7 @@ def checks(cluster, force=False):
                         else f"{s.name}: cannot write in {parent} (read-only file system?): "
                              "fix the mount"))
         results.append((s.name, "no other cluster's data would be replaced",
-                        standby_data_problem(cluster, s, pstate.system_id, force)))
+                        standby_data_problem(s, pstate, force)))
     return results
 
 

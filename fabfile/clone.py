@@ -26,7 +26,7 @@ def sync(cluster, report, targets=None, force=False):
         if server.read_state(s).running:
             raise ClusterError(f"PostgreSQL is running on {s.name}: its data directory is in "
                                "use; run stop-all first")
-        problem = checks.standby_data_problem(cluster, s, pstate.system_id, force)
+        problem = checks.standby_data_problem(s, pstate, force)
         if problem:
             raise ClusterError(problem)
     for s in targets:
