@@ -15,6 +15,9 @@ DOCKER_DIR = Path(__file__).resolve().parent
 REPO = DOCKER_DIR.parent
 LAB_DIR = REPO / ".lab"
 COMPOSE_FILE = DOCKER_DIR / "compose.yml"
+# Standbys on a 200 MB file system of their own that a test can remount
+# read-only: the full and read-only standby disks.
+SMALL_DISK_FILE = DOCKER_DIR / "compose.small-disk.yml"
 
 # The one PostgreSQL major each Debian suite carries.
 SUITES = {13: "bullseye", 15: "bookworm", 17: "trixie", 18: "sid"}
@@ -112,11 +115,14 @@ def ensure_key(lab_dir=LAB_DIR):
 
 @dataclass
 class Lab:
-    """One running lab: a Compose project of hosts from one image."""
+    """One running lab: a Compose project of hosts from one image (the
+    standbys from another major's image when standby_pg says so)."""
     pg: int = 15
     layout: str = "debian"
     standbys: int = 1
     shared_sysid: bool = False
+    standby_pg: int = None
+    small_disk: bool = False
     project: str = PROJECT
     lab_dir: Path = LAB_DIR
     ports: dict = field(default_factory=dict)
@@ -129,19 +135,33 @@ class Lab:
     def ssh_config(self):
         return self.lab_dir / "ssh_config"
 
+    @property
+    def majors(self):
+        return sorted({self.pg, self.standby_pg or self.pg})
+
+    @property
+    def compose_files(self):
+        return [COMPOSE_FILE] + ([SMALL_DISK_FILE] if self.small_disk else [])
+
+    def build(self, log=print):
+        for pg in self.majors:
+            build(pg, self.layout, log=log)
+
     def env(self):
         env = dict(os.environ)
         env.update(LAB_IMAGE=image_tag(self.pg, self.layout),
+                   LAB_STANDBY_IMAGE=image_tag(self.standby_pg or self.pg, self.layout),
                    LAB_SHARED_SYSID="1" if self.shared_sysid else "0",
                    LAB_AUTHORIZED_KEY=str(ensure_key(self.lab_dir)) + ".pub")
         return env
 
     def compose(self, *args, check=True):
-        cmd = compose_command() + ["-f", str(COMPOSE_FILE), "-p", self.project, *args]
+        files = [arg for f in self.compose_files for arg in ("-f", str(f))]
+        cmd = compose_command() + files + ["-p", self.project, *args]
         return _run(cmd, env=self.env(), check=check)
 
     def up(self, timeout=120, log=print):
-        build(self.pg, self.layout, log=log)
+        self.build(log=log)
         self.compose("up", "-d", *self.hosts)
         self.refresh_ports()
         self.wait_ready(timeout)

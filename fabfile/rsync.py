@@ -17,16 +17,23 @@ STANDBY_OWN = ("standby.signal", "recovery.signal", "recovery.conf",
                "recovery.done", "backup_label.old", COPYING_MARKER)
 
 
-def exclusions(major, own_config_files=()):
-    """rsync --exclude patterns, anchored at the data directory's root."""
-    patterns = [f"/{versions.fact('wal_dir', major)}/*"]
-    patterns += [f"/{d}/*" for d in RUNTIME_DIRS]
-    patterns += [f"/{f}" for f in RUNTIME_FILES + STANDBY_OWN + tuple(own_config_files)]
-    patterns += ["pgsql_tmp*", "pg_internal.init"]
-    return patterns
+def filters(major, own_config_files=()):
+    """rsync filter rules, anchored at the data directory's root.
+
+    Runtime state is a sender-side exclude ('-s'): not sent, and --delete
+    removes the target's own (an earlier copy's WAL could otherwise carry a
+    later timeline, and recovery would follow it).  The standby's own files
+    are a plain exclude ('-'): neither sent nor deleted.
+    """
+    runtime = [f"/{versions.fact('wal_dir', major)}/*"]
+    runtime += [f"/{d}/*" for d in RUNTIME_DIRS]
+    runtime += [f"/{f}" for f in RUNTIME_FILES]
+    runtime += ["pgsql_tmp*", "pg_internal.init"]
+    own = [f"/{f}" for f in STANDBY_OWN + tuple(own_config_files)]
+    return [f"-s {p}" for p in runtime] + [f"- {p}" for p in own]
 
 
-def command(source_dir, target, patterns, ssh, checksum):
+def command(source_dir, target, rules, ssh, checksum):
     """The rsync command run on the primary.
 
     checksum: compare contents, not size and whole-second mtime, when the
@@ -38,7 +45,7 @@ def command(source_dir, target, patterns, ssh, checksum):
     args = ["rsync", "-a", "--delete", "--stats", "--timeout=60", "-e", ssh]
     if checksum:
         args.append("--checksum")
-    args += [f"--exclude={p}" for p in patterns]
+    args += [f"--filter={rule}" for rule in rules]
     args += [source_dir.rstrip("/") + "/", target.rstrip("/") + "/"]
     return " ".join(shlex.quote(a) for a in args)
 

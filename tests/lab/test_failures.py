@@ -1,5 +1,6 @@
 """Faults injected into real hosts: a dropped SSH session, a cut network, a
-second primary, a diverged standby, broken authentication, low standby
+second primary, a diverged or promoted standby, a standby holding another
+cluster, WAL removed on the primary, broken authentication, low standby
 limits, a host without PostgreSQL; and no password in any process list."""
 import threading
 import time
@@ -23,7 +24,8 @@ def paired(lab):
 
 
 def data_checksum(lab):
-    return lab.query("master", "select count(*), sum(abalance) from pgbench_accounts")
+    return lab.query("master", "select md5(string_agg(aid || ':' || abalance, ',' order by aid)) "
+                               "from pgbench_accounts")
 
 
 def assert_primary_up_with(lab, checksum):
@@ -70,18 +72,75 @@ def test_standby_started_without_its_marker_is_a_second_primary(paired):
 
 def test_diverged_standby_is_refused(paired):
     lab = paired
-    data = "/var/lib/postgresql/15/main"
     # The standby runs as a primary for a while (writes), then gets its marker back.
-    lab.sh("standby", f"pg_ctlcluster 15 main stop -m fast && mv {data}/standby.signal /tmp/ && "
+    lab.sh("standby", f"pg_ctlcluster 15 main stop -m fast && mv {DATA}/standby.signal /tmp/ && "
                       "pg_ctlcluster 15 main start")
     lab.query("standby", "create table diverged as select generate_series(1, 50000) g; "
                          "checkpoint")
-    lab.sh("standby", f"pg_ctlcluster 15 main stop -m fast && mv /tmp/standby.signal {data}/")
+    lab.sh("standby", f"pg_ctlcluster 15 main stop -m fast && mv /tmp/standby.signal {DATA}/")
     result = lab.fab("start-standby-then-master")
     assert result.returncode == 1
     assert "split brain" in result.stderr and "ahead of the primary" in result.stderr
-    assert lab.sh("standby", f"test -f {data}/postmaster.pid && echo running || echo stopped"
+    assert lab.sh("standby", f"test -f {DATA}/postmaster.pid && echo running || echo stopped"
                   ).strip() == "stopped"
+
+
+DATA = "/var/lib/postgresql/15/main"
+
+
+def test_promoted_standby_is_refused_as_a_timeline_fork(paired):
+    lab = paired
+    lab.sh("standby", "pg_ctlcluster 15 main promote")
+    for _ in range(100):
+        if lab.query("standby", "select pg_is_in_recovery()") == [(False,)]:
+            break
+        time.sleep(0.2)
+    lab.sh("standby", f"pg_ctlcluster 15 main stop -m fast && "
+                      f"sudo -u postgres touch {DATA}/standby.signal")
+    result = lab.fab("start-standby-then-master")
+    assert result.returncode == 1
+    assert "its timeline 2 is ahead of the primary's 1 (it was promoted)" in result.stderr
+    assert lab.sh("standby", f"test -f {DATA}/postmaster.pid || echo stopped").strip() == "stopped"
+    rerun = lab.fab("full")
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+
+
+def test_standby_holding_another_cluster_is_refused_at_start(paired):
+    lab = paired
+    # Another server's cluster, carrying this standby's recovery settings.
+    other = "/var/lib/postgresql/other"
+    lab.sh("standby", f"pg_ctlcluster 15 main stop -m fast && "
+                      f"sudo -u postgres /usr/lib/postgresql/15/bin/initdb -D {other} >/dev/null && "
+                      f"cp -p {DATA}/standby.signal {DATA}/postgresql.auto.conf {other}/ && "
+                      f"mv {DATA} /var/lib/postgresql/copy && mv {other} {DATA}")
+    result = lab.fab("start-standby-then-master")
+    assert result.returncode == 1
+    assert "standby: its data directory is not a copy of this primary (system identifier" \
+        in result.stderr
+    rerun = lab.fab("full")
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert "aside to" in rerun.stdout
+
+
+def test_wal_removed_on_the_primary_is_named(paired, tmp_path):
+    lab = paired
+    checksum = data_checksum(lab)
+    lab.sh("standby", "pg_ctlcluster 15 main stop -m fast")
+    # Without its slot the primary recycles the WAL the stopped standby needs.
+    lab.query("master", "select pg_drop_replication_slot(slot_name) from pg_replication_slots")
+    for _ in range(4):
+        lab.query("master", "create table if not exists churn as select 1 g; "
+                            "insert into churn select generate_series(1, 100000); "
+                            "select pg_switch_wal(); checkpoint")
+    started = lab.fab("start-standby-then-master", config=quick(tmp_path))
+    assert started.returncode == 0, started.stdout + started.stderr
+    result = lab.fab("smoke-test", config=quick(tmp_path))
+    assert result.returncode == 1
+    assert "the primary recycled WAL the standby still needs" in result.stderr
+    assert "has already been removed" in result.stderr
+    assert data_checksum(lab) == checksum
+    rerun = lab.fab("full")
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
 
 
 def restart_standby(lab):

@@ -6,32 +6,35 @@ from fabfile import rsync
 
 
 @pytest.mark.parametrize("major,wal", [(90600, "pg_xlog"), (100000, "pg_wal"), (180000, "pg_wal")])
-def test_wal_contents_excluded_not_the_directory(major, wal):
-    patterns = rsync.exclusions(major)
-    assert f"/{wal}/*" in patterns
-    assert f"/{wal}" not in patterns and "pg_xlog" not in patterns[1:]
+def test_wal_contents_not_sent_and_removed_from_the_target(major, wal):
+    rules = rsync.filters(major)
+    assert f"-s /{wal}/*" in rules
+    assert not [r for r in rules if r.endswith(f"/{wal}")]
+    assert not [r for r in rules if "pg_xlog" in r and wal != "pg_xlog"]
 
 
-def test_runtime_and_standby_files_excluded():
-    patterns = rsync.exclusions(150000)
+def test_runtime_state_removed_standby_files_kept():
+    rules = rsync.filters(150000)
     for p in ["/postmaster.pid", "/postmaster.opts", "/pg_replslot/*", "/pg_stat_tmp/*",
-              "/standby.signal", "/recovery.conf", "pgsql_tmp*", "pg_internal.init"]:
-        assert p in patterns
-    assert "/postgresql.conf" not in patterns   # Debian: configs live in /etc
-    assert "/global/pg_control" not in patterns
+              "pgsql_tmp*", "pg_internal.init"]:
+        assert f"-s {p}" in rules          # sender side only: --delete clears the target's
+    for p in ["/standby.signal", "/recovery.conf", "/" + rsync.COPYING_MARKER]:
+        assert f"- {p}" in rules           # both sides: the standby keeps its own
+    assert not [r for r in rules if "postgresql.conf" in r]   # Debian: configs live in /etc
+    assert not [r for r in rules if "pg_control" in r]
 
 
 def test_generic_layout_keeps_standby_configs():
-    patterns = rsync.exclusions(150000, ("postgresql.conf", "pg_hba.conf", "pg_ident.conf"))
-    assert {"/postgresql.conf", "/pg_hba.conf", "/pg_ident.conf"} <= set(patterns)
-    assert "/postgresql.auto.conf" not in patterns
+    rules = rsync.filters(150000, ("postgresql.conf", "pg_hba.conf", "pg_ident.conf"))
+    assert {"- /postgresql.conf", "- /pg_hba.conf", "- /pg_ident.conf"} <= set(rules)
+    assert not [r for r in rules if "postgresql.auto.conf" in r]
 
 
 def test_command_delete_checksum_and_trailing_slashes():
-    cmd = shlex.split(rsync.command("/d", "postgres@10.0.0.6:/d", ["/pg_wal/*"], "ssh -i k",
+    cmd = shlex.split(rsync.command("/d", "postgres@10.0.0.6:/d", ["-s /pg_wal/*"], "ssh -i k",
                                     checksum=True))
     assert cmd[:3] == ["rsync", "-a", "--delete"]
-    assert "--checksum" in cmd and "--exclude=/pg_wal/*" in cmd
+    assert "--checksum" in cmd and "--filter=-s /pg_wal/*" in cmd
     assert cmd[-2:] == ["/d/", "postgres@10.0.0.6:/d/"]
     assert cmd[cmd.index("-e") + 1] == "ssh -i k"
     fresh = shlex.split(rsync.command("/d", "h:/d", [], "ssh", checksum=False))

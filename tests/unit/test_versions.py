@@ -26,9 +26,10 @@ def test_standby_marker_by_version(major, how):
     assert versions.fact("standby_signal", major) == how
 
 
-@pytest.mark.parametrize("major", [90300, 190000])
-def test_unsupported_versions_are_refused(major):
-    with pytest.raises(versions.UnsupportedVersion, match="not supported"):
+@pytest.mark.parametrize("major,fix", [(90300, "upgrade the server"),
+                                       (190000, "a release of pg-hotstandby that knows it")])
+def test_unsupported_versions_are_refused_with_the_fix(major, fix):
+    with pytest.raises(versions.UnsupportedVersion, match=f"not supported: .*{fix}"):
         versions.check_supported(major)
 
 
