@@ -6,15 +6,20 @@ The first host is the primary, every further host a standby.  Each step of the
 guide is also a task of its own, for troubleshooting.  Options fall back to
 `hotstandby.*` in config/defaults.yaml, fabric.yaml or a `fab -f FILE`.
 """
+import json as jsonlib
 import logging
+import sys
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
 from invoke import Collection, Exit, task
 
-from . import checks, clone, diagnose, lifecycle, primary, server, smoke, standby
-from .cluster import ClusterError, connect
+from . import (checks, clone, diagnose, failover, health, lifecycle, primary, server, smoke,
+               standby)
+from .cluster import ClusterError, connect, roles
+from .settings import SettingsError, as_number, validate
 from .remote import RemoteError
 from .report import Report
 
@@ -158,8 +163,87 @@ def full(c, quiet=False, force=False):
         report.summary(cluster)
 
 
+@task(help={"json": "print one JSON document instead of the table (scripts, monitoring)",
+            "warn_lag_bytes": "a standby further behind than this many bytes is a warning",
+            "warn_lag_seconds": "a standby replaying later than this many seconds is a warning"})
+def status(c, json=False, warn_lag_bytes=None, warn_lag_seconds=None):
+    """A row per host: role, WAL positions, lag, slot.  Changes nothing.
+
+    Exit 0 when every standby streams, 1 (warning) when one lags beyond the
+    thresholds, 2 (critical) when one is down or not streaming, 3 on bad input.
+    """
+    settings = c.config.hotstandby
+    for name, value in (("warn_lag_bytes", warn_lag_bytes),
+                        ("warn_lag_seconds", warn_lag_seconds)):
+        if value is not None:
+            settings.status[name] = as_number(value)
+    try:
+        validate(settings)
+        primary_name, standby_names = roles(settings.get("cli_hosts"), settings)
+    except (SettingsError, ClusterError) as exc:
+        raise Exit(f"error: {exc}", code=3) from None
+    names = [primary_name, *standby_names]
+    expected = ["primary"] + ["standby"] * len(standby_names)
+    with ThreadPoolExecutor(len(names)) as pool:
+        views = list(pool.map(health.look, names, expected, [c.config] * len(names)))
+    rows, problems = health.assess(views, settings.status.warn_lag_bytes,
+                                   settings.status.warn_lag_seconds)
+    code = health.level(problems)
+    if json:
+        print(jsonlib.dumps(health.document(rows, problems), indent=2))
+    else:
+        print(health.table(rows, colour=health.use_colour(sys.stdout)))
+        print(f"status: {health.LEVELS[code]}")
+    for lvl, text in problems:
+        print(f"{health.LEVELS[lvl].lower()}: {text}", file=sys.stderr)
+    if code:
+        raise Exit(code=code)
+
+
+@task(help={**QUIET, "standby": "the standby to promote, when several are given",
+            "force": "promote even though the old primary still accepts writes (split brain)"})
+def promote(c, standby=None, force=False, quiet=False):
+    """Make a standby the primary: `fab -H <old primary>,<standby> promote`.
+
+    Refuses while the old primary accepts writes (stop it first) unless --force;
+    the old primary may be down or unreachable.  Waits until the new primary
+    accepts writes, then says how to bring the others along.
+    """
+    report = Report(quiet=quiet)
+    settings = c.config.hotstandby
+    try:
+        validate(settings)
+        old, standbys = roles(settings.get("cli_hosts"), settings)
+        new = failover.candidate_name(standbys, standby)
+        with report.step("promote"):
+            failover.promote(c.config, old, new, _force(c, force), report)
+    except (SettingsError, ClusterError, RemoteError) as exc:
+        raise Exit(f"error: {exc}", code=1) from None
+    others = ",".join(s for s in standbys if s != new)
+    report.say(f"  next: fab -H {new},{old} rejoin   # {old} back as a standby of {new}")
+    if others:
+        report.say(f"  next: fab -H {new},{others} full   # the other standbys follow {new}")
+
+
+@task(help={**QUIET, "resync": "where pg_rewind cannot run, copy the primary's data instead "
+                                "(the primary is stopped for the copy)"})
+def rejoin(c, resync=False, quiet=False):
+    """Bring a former primary back as a standby: `fab -H <new primary>,<old> rejoin`.
+
+    Configures the new primary for it, keeps a copy of its data directory (the
+    old timeline), rewinds it with pg_rewind, starts it as a standby and runs
+    the smoke test.
+    """
+    with session(c, quiet) as (cluster, report):
+        with report.step("rejoin"):
+            failover.rejoin(cluster, report, resync)
+        with report.step("smoke-test"):
+            check_smoke(cluster, report)
+        report.summary(cluster)
+
+
 ns = Collection(preflight, configure_master, configure_standby, stop_all, sync,
-                start_standby_then_master, smoke_test, full)
+                start_standby_then_master, smoke_test, full, status, promote, rejoin)
 ns.configure(yaml.safe_load(DEFAULTS.read_text()))
 # An unreachable host fails in seconds rather than hanging (fab --connect-timeout wins).
 ns.configure({"timeouts": {"connect": 15}})

@@ -45,13 +45,13 @@ def copy_to(cluster, s, pstate, report):
     marker = shlex.quote(f"{data}/{rsync.COPYING_MARKER}")
     s.sudo(f"install -d -o postgres -g postgres -m 700 {shlex.quote(data)}")
     s.postgres(f"echo {pstate.system_id} > {marker}")
-    patterns = rsync.exclusions(p.layout.major, s.layout.own_config_files)
+    rules = rsync.filters(p.layout.major, s.layout.own_config_files)
     started = time.monotonic()
     # Checksums wherever the target may hold files already (see rsync.command);
     # a directory just emptied by move_aside needs none.
     update = earlier_copy or not sstate.exists
     with host_to_host_ssh(cluster, s, report) as (ssh, target, user):
-        cmd = rsync.command(p.layout.data_dir, f"{target}:{data}", patterns, ssh,
+        cmd = rsync.command(p.layout.data_dir, f"{target}:{data}", rules, ssh,
                             checksum=update)
         out = p.sudo(cmd, user=user).stdout
     stats = rsync.parse_stats(out)
@@ -66,10 +66,15 @@ def copy_to(cluster, s, pstate, report):
         report.change(s.name, change)
 
 
+def aside_path(data):
+    """Where a data directory's previous contents are kept: beside it."""
+    return f"{data}.pg-hotstandby-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
 def move_aside(s):
     """Rename the data directory; keep the host's own config files in a new one."""
     data = s.layout.data_dir
-    kept = f"{data}.pg-hotstandby-{time.strftime('%Y%m%d-%H%M%S')}"
+    kept = aside_path(data)
     script = f"mv {shlex.quote(data)} {shlex.quote(kept)}"
     script += f" && install -d -o postgres -g postgres -m 700 {shlex.quote(data)}"
     for name in s.layout.own_config_files:

@@ -85,10 +85,10 @@ class Cluster:
             return f"{home}/.pgpass"   # before 10 libpq reads only the default file
         return f"{home}/.pg-hotstandby.pgpass"
 
-    def conninfo(self, standby):
+    def conninfo(self, standby, database=None):
         return render.conninfo(self.major, self.primary_address(), self.primary.layout.port,
                                self.settings["replication_role"], self.slot(standby),
-                               self.passfile(standby))
+                               self.passfile(standby), database)
 
     @functools.cached_property
     def password(self):
@@ -156,14 +156,13 @@ def find_addresses(cluster):
 
 
 def replication_password(cluster):
-    """The configured password, else the one the standbys already hold, else a new one."""
+    """The configured password, else the one a host already holds (after a
+    failover the new primary holds it, from its days as a standby), else a new one."""
     if cluster.settings.get("replication_password"):
         return cluster.settings["replication_password"]
     role = cluster.settings["replication_role"]
-    for standby in cluster.standbys:
-        text = standby.read(cluster.passfile(standby)) or ""
-        found = render.passfile_password(text, cluster.primary_address(),
-                                         cluster.primary.layout.port, role)
+    for host in [*cluster.standbys, cluster.primary]:
+        found = render.passfile_password(host.read(cluster.passfile(host)) or "", role)
         if found:
             return found
     return secrets.token_urlsafe(24)

@@ -1,9 +1,9 @@
 """The guide's "Changes to the master": settings, the replication role, a
 pg_hba entry per standby, and a replication slot per standby."""
-from . import files, passwords, pgconf, render, server
+from . import files, passwords, pgconf, render, server, versions
 from .cluster import ClusterError
 
-SETTINGS_READ = ("wal_level", "max_wal_senders", "max_replication_slots")
+SETTINGS_READ = ("wal_level", "max_wal_senders", "max_replication_slots", "data_checksums")
 
 
 def configure(cluster, report):
@@ -27,6 +27,7 @@ def configure(cluster, report):
         report.change(p.name, f"{hba_changed}: replication from {', '.join(addresses)} "
                               f"with {method}")
     ensure_role(cluster, report)
+    ensure_rewind_grants(cluster, report)
     if changed or hba_changed:
         server.reload(p)
     ensure_slots(cluster, report)
@@ -50,6 +51,21 @@ def ensure_role(cluster, report):
     method = render.auth_method(p.layout.major, cfg.get("auth_method"))
     p.psql_secret(render.role_sql(p.layout.major, role, password, method, exists=bool(rows)))
     report.change(p.name, f"{'updated' if rows else 'created'} replication role {role}")
+
+
+def ensure_rewind_grants(cluster, report):
+    """What pg_rewind reads from this server (11+), granted to the replication
+    role, so that a former primary can rejoin as its standby without a superuser."""
+    p, role = cluster.primary, cluster.settings["replication_role"]
+    functions = versions.fact("rewind_functions", p.layout.major)
+    if not functions:
+        return
+    granted = " and ".join(f"has_function_privilege({render.sql_literal(role)}, "
+                           f"{render.sql_literal(f)}, 'execute')" for f in functions)
+    if p.psql(f"select {granted}")[0][0] == "t":
+        return
+    p.psql(render.grant_execute(functions, role))
+    report.change(p.name, f"granted {role} what pg_rewind reads (rejoin after a failover)")
 
 
 def ensure_slots(cluster, report):

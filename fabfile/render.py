@@ -35,19 +35,24 @@ def primary_settings(major, current, standbys, listen_addresses="*"):
 
     current: the values the server's config files give now ({name: str}).
     Values only ever go up, and wal_level 'logical' is kept, so that the
-    tool never takes away what the server was configured with.
+    tool never takes away what the server was configured with.  wal_log_hints
+    lets pg_rewind bring this server back as a standby after a failover
+    (data checksums do the same).
     """
     wal_level = current.get("wal_level")
     if wal_level != "logical":
         wal_level = versions.fact("wal_level", major)
     # Two spare senders/slots: a pg_basebackup or a re-clone while all run.
     wanted = standbys + 2
-    return {
+    settings = {
         "listen_addresses": listen_addresses,
         "wal_level": wal_level,
         "max_wal_senders": max(wanted, int(current.get("max_wal_senders") or 0)),
         "max_replication_slots": max(wanted, int(current.get("max_replication_slots") or 0)),
     }
+    if current.get("data_checksums") != "on":
+        settings["wal_log_hints"] = "on"
+    return settings
 
 
 def standby_settings(major, primary_values, standby_values, conninfo, slot, pinned=()):
@@ -90,27 +95,30 @@ def conninfo_value(value):
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def conninfo(major, host, port, user, application_name, passfile):
-    """primary_conninfo without the password: that stays in the passfile."""
+def conninfo(major, host, port, user, application_name, passfile, dbname=None):
+    """primary_conninfo without the password: that stays in the passfile.
+    dbname: for an ordinary connection (pg_rewind's), not a streaming one."""
     parts = {"host": host, "port": port, "user": user,
-             "application_name": application_name}
+             "application_name": application_name, **({"dbname": dbname} if dbname else {})}
     if versions.fact("conninfo_passfile", major):
         parts["passfile"] = passfile
     return " ".join(f"{k}={conninfo_value(v)}" for k, v in parts.items())
 
 
 def passfile_line(host, port, user, password):
-    """A .pgpass line for replication connections (database `replication`)."""
+    """A .pgpass line for the replication role at the primary: any database,
+    so that streaming (`replication`) and pg_rewind (`postgres`) both use it."""
     def esc(text):
         return str(text).replace("\\", "\\\\").replace(":", "\\:")
-    return ":".join(esc(x) for x in (host, port, "replication", user, password)) + "\n"
+    return ":".join(esc(x) for x in (host, port, "*", user, password)) + "\n"
 
 
-def passfile_password(text, host, port, user):
-    """The password for (host, port, user) in a passfile's text, or None."""
+def passfile_password(text, user):
+    """The replication role's password in a passfile's text, or None.  Any
+    host's line will do: the role, and so its password, is cluster-wide."""
     for line in text.splitlines():
         fields = re.split(r"(?<!\\):", line)
-        if len(fields) == 5 and fields[:4] == [str(host), str(port), "replication", user]:
+        if len(fields) == 5 and fields[2] in ("*", "replication") and fields[3] == user:
             return fields[4].replace("\\:", ":").replace("\\\\", "\\")
     return None
 
@@ -120,13 +128,20 @@ def auth_method(major, configured=None):
 
 
 def hba_lines(role, addresses, method):
-    """One pg_hba line per standby address, restricted to that one host."""
+    """pg_hba lines for each standby address, restricted to that one host:
+    streaming, and pg_rewind's connection to `postgres` (rejoin after failover)."""
     lines = []
     for address in addresses:
         ip = ipaddress.ip_address(address)
         prefix = 32 if ip.version == 4 else 128
-        lines.append(f"host    replication     {role:<15} {ip}/{prefix:<5} {method}")
+        for database in ("replication", "postgres"):
+            lines.append(f"host    {database:<15} {role:<15} {ip}/{prefix:<5} {method}")
     return lines
+
+
+def grant_execute(functions, role):
+    """SQL granting EXECUTE on pg_catalog functions (signatures) to a role."""
+    return "; ".join(f"grant execute on function pg_catalog.{f} to {role}" for f in functions)
 
 
 def slot_name(standby_name):

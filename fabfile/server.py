@@ -144,6 +144,12 @@ def current_lsn(host):
     return host.psql(f"select {function}()")[0][0]
 
 
+def received_and_replayed(host):
+    """A standby's last received and replayed WAL positions."""
+    f = lambda name: versions.fact(name, host.layout.major)  # noqa: E731
+    return host.psql(f"select {f('receive_lsn_function')}(), {f('replay_lsn_function')}()")[0]
+
+
 def log_tail(host, lines=300):
     """The server's recent log lines (Debian log file or the generic one)."""
     lay = host.layout

@@ -7,6 +7,14 @@ class SettingsError(ValueError):
     pass
 
 
+def as_number(text):
+    """A command-line value as a number, or as given (validate names the fault)."""
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
 def validate(settings):
     """Raise SettingsError naming the setting and the fix; return None when fine."""
     def bad(name, fix):
@@ -28,6 +36,10 @@ def validate(settings):
         if not (isinstance(value, (int, float)) and value > 0):
             raise SettingsError(f"hotstandby.timeouts.{name} = {value!r}: use a number of "
                                 "seconds above 0")
+    for name, value in (settings.get("status") or {}).items():
+        if not (isinstance(value, (int, float)) and value >= 0):
+            raise SettingsError(f"hotstandby.status.{name} = {value!r}: use a number of "
+                                f"{name.rsplit('_', 1)[-1]}, 0 or more")
     addresses = settings.get("addresses") or {}
     if not isinstance(addresses, dict):
         bad("addresses", "map host names to addresses")

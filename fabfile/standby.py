@@ -1,8 +1,9 @@
 """The guide's "Changes to the slave": hot_standby, the connection to the
 primary with its password in a passfile, limits no lower than the primary's,
-and the marker that makes the server start as a standby."""
+and the marker that makes the server start as a standby.  A standby also gets
+the primary's own settings, so that once promoted it serves its standbys."""
 from . import pgconf, render, server, versions
-from .primary import ensure_role
+from .primary import SETTINGS_READ, ensure_role
 
 
 def configure(cluster, report):
@@ -15,9 +16,11 @@ def configure(cluster, report):
     for s in cluster.standbys:
         changes = []
         pinned = render.settings_in(pgconf.owned_text(s))
-        settings = render.standby_settings(s.layout.major, primary_values,
-                                           server.config_values(s, names),
-                                           cluster.conninfo(s), cluster.slot(s), pinned)
+        own = server.config_values(s, [*names, *SETTINGS_READ])
+        settings = {**render.primary_settings(s.layout.major, own, len(cluster.standbys),
+                                              cfg["listen_addresses"]),
+                    **render.standby_settings(s.layout.major, primary_values, own,
+                                              cluster.conninfo(s), cluster.slot(s), pinned)}
         changes.append(pgconf.write(s, settings, "standby of " + cluster.primary.name,
                                     cfg["backup_dir"]))
         changes.append(write_passfile(cluster, s))

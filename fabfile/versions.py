@@ -27,6 +27,22 @@ FACTS = {
     "conninfo_passfile": [(90400, False), (100000, True)],
     # xlog became wal in function names in 10.
     "current_lsn_function": [(90400, "pg_current_xlog_location"), (100000, "pg_current_wal_lsn")],
+    "receive_lsn_function": [(90400, "pg_last_xlog_receive_location"),
+                             (100000, "pg_last_wal_receive_lsn")],
+    "replay_lsn_function": [(90400, "pg_last_xlog_replay_location"),
+                            (100000, "pg_last_wal_replay_lsn")],
+    # pg_stat_replication's positions: sent_location ... became sent_lsn ... in 10.
+    "sender_lsn_suffix": [(90400, "_location"), (100000, "_lsn")],
+    # Its write/flush/replay_lag columns arrived in 10 (seconds; SQL text).
+    "sender_replay_lag": [(90400, "null"), (100000, "extract(epoch from replay_lag)")],
+    # The standby's own view of its WAL receiver arrived in 9.6.
+    "wal_receiver_view": [(90400, None), (90600, "pg_stat_wal_receiver")],
+    # Whether a slot still holds the WAL its standby needs: 13.
+    "slot_wal_status": [(90400, "null"), (130000, "wal_status")],
+    # What pg_rewind needs granted to run as a non-superuser (11+).
+    "rewind_functions": [(90400, ()), (110000, (
+        "pg_ls_dir(text, boolean, boolean)", "pg_stat_file(text, boolean)",
+        "pg_read_binary_file(text)", "pg_read_binary_file(text, bigint, bigint, boolean)"))],
 }
 
 # Settings a standby must have at least as high as its primary, or recovery
@@ -69,7 +85,9 @@ def check_supported(major):
     if not OLDEST <= major <= NEWEST:
         raise UnsupportedVersion(
             f"PostgreSQL {label(major)} is not supported: this tool handles "
-            f"{label(OLDEST)} to {label(NEWEST)}")
+            f"{label(OLDEST)} to {label(NEWEST)}: "
+            + ("upgrade the server (pg_upgrade) first" if major < OLDEST else
+               "use a release of pg-hotstandby that knows it"))
 
 
 def fact(name, major):

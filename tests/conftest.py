@@ -4,6 +4,7 @@ the real `fab` command line, SQL on each host, and the means to break things.
 Without a Docker engine the lab tests skip with the reason, except under CI
 (CI=true), where that is a failure.
 """
+import json
 import os
 import shlex
 import subprocess
@@ -12,6 +13,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import jsonschema
 import psycopg2
 import pytest
 from fabric import Config, Connection
@@ -23,6 +25,7 @@ import lab as labkit  # noqa: E402
 from fabfile.smoke import forwarded  # noqa: E402
 
 TEST_PROJECT = "pg-hotstandby-test"
+STATUS_SCHEMA = json.loads((REPO / "tests" / "lab" / "status.schema.json").read_text())
 
 
 def docker_available():
@@ -80,6 +83,15 @@ class RunningLab(labkit.Lab):
         out.extend(proc.stdout)
         return proc.wait(timeout=600), "".join(out)
 
+    def status(self, *args, hosts=None):
+        """`fab ... status --json`: (exit code, its document checked against
+        the schema, stderr)."""
+        result = self.fab("status", "--json", *args, hosts=hosts)
+        document = json.loads(result.stdout)
+        jsonschema.validate(document, STATUS_SCHEMA)
+        assert document["code"] == result.returncode
+        return result.returncode, document, result.stderr
+
     def connection(self, host):
         return Connection(host, config=Config(runtime_ssh_path=str(self.ssh_config)))
 
@@ -119,13 +131,13 @@ def connect_retrying(port, dbname, attempts=50):
 
 
 @contextmanager
-def running_lab(pg=15, layout="debian", standbys=1, shared_sysid=False):
-    lab = RunningLab(pg=pg, layout=layout, standbys=standbys, shared_sysid=shared_sysid,
-                     project=TEST_PROJECT, lab_dir=REPO / ".lab" / "test")
-    labkit.build(pg, layout, log=lambda _: None)
+def running_lab(**spec):
+    """spec: the Lab's fields (pg, layout, standbys, shared_sysid, standby_pg, small_disk)."""
+    lab = RunningLab(**spec, project=TEST_PROJECT, lab_dir=REPO / ".lab" / "test")
+    lab.build(log=lambda _: None)
     compose = " ".join(labkit.compose_command())
     with environ(lab.env()), get_docker_services(
-            compose, str(labkit.COMPOSE_FILE), lab.project,
+            compose, [str(f) for f in lab.compose_files], lab.project,
             ["down -v -t 1", f"up -d {' '.join(lab.hosts)}"], ["down -v -t 1"]) as services:
         lab.ports = {h: services.port_for(h, 22) for h in lab.hosts}
         lab.write_ssh_config()

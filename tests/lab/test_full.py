@@ -65,8 +65,8 @@ def test_no_trust_for_replication_and_one_entry_per_standby(done):
     ours = [r for r in lab.query("master", "select database, user_name, address, netmask, "
                                            "auth_method from pg_hba_file_rules")
             if r[1] == ["replicator"]]
-    assert ours == [(["replication"], ["replicator"], standby_ip, "255.255.255.255",
-                     "scram-sha-256")]
+    assert ours == [([db], ["replicator"], standby_ip, "255.255.255.255", "scram-sha-256")
+                    for db in ("replication", "postgres")]   # streaming, pg_rewind
 
 
 def test_password_only_in_passfile_and_role(done):
@@ -84,6 +84,16 @@ def test_password_only_in_passfile_and_role(done):
         assert [f for f in found if f != passfile] == [], f"{host}: {found}"
     conninfo = lab.query("standby", "show primary_conninfo")[0][0]
     assert "password" not in conninfo and "passfile=" + passfile in conninfo
+
+
+def test_status_shows_the_standby_streaming(done):
+    lab, _ = done
+    code, doc, stderr = lab.status()
+    assert code == 0, (doc, stderr)
+    primary, standby = doc["hosts"]
+    assert (primary["role"], standby["role"], standby["wal"]) == ("primary", "standby", "streaming")
+    assert standby["slot"] == "standby" and standby["lag_bytes"] is not None
+    assert standby["version"].startswith(str(lab.pg))
 
 
 def test_second_full_changes_nothing(done):

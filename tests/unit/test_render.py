@@ -12,6 +12,7 @@ def test_primary_settings_every_major(major):
     assert s["wal_level"] == ("hot_standby" if major < 90600 else "replica")
     assert s["listen_addresses"] == "*"
     assert s["max_wal_senders"] == 3 and s["max_replication_slots"] == 3
+    assert s["wal_log_hints"] == "on"     # pg_rewind can bring it back after a failover
     text = render.render_settings(s, "test")
     assert "listen_addresses = '*'" in text   # the guide's `listen_address` typo is gone
     assert "listen_address =" not in text
@@ -24,6 +25,19 @@ def test_primary_settings_never_lower_and_keep_logical():
     assert s["max_wal_senders"] == 10 and s["max_replication_slots"] == 20
     s = render.primary_settings(150000, {"max_wal_senders": "2"}, standbys=3)
     assert s["max_wal_senders"] == 5
+
+
+def test_no_wal_log_hints_with_data_checksums():
+    assert "wal_log_hints" not in render.primary_settings(150000, {"data_checksums": "on"}, 1)
+
+
+@pytest.mark.parametrize("major,count", [(100000, 0), (110000, 4), (180000, 4)])
+def test_rewind_functions_from_11(major, count):
+    functions = versions.fact("rewind_functions", major)
+    assert len(functions) == count
+    sql = render.grant_execute(functions, "replicator")
+    assert sql.count("grant execute on function pg_catalog.") == count
+    assert sql.count(" to replicator") == count
 
 
 @pytest.mark.parametrize("major", ALL_MAJORS)
@@ -66,10 +80,11 @@ def test_quote_and_conninfo_escaping():
 
 def test_hba_lines_ipv4_and_ipv6():
     lines = render.hba_lines("replicator", ["10.1.2.3", "fd00::7"], "scram-sha-256")
-    assert lines[0].split() == ["host", "replication", "replicator", "10.1.2.3/32",
-                                "scram-sha-256"]
-    assert lines[1].split() == ["host", "replication", "replicator", "fd00::7/128",
-                                "scram-sha-256"]
+    assert [line.split() for line in lines] == [
+        ["host", "replication", "replicator", "10.1.2.3/32", "scram-sha-256"],
+        ["host", "postgres", "replicator", "10.1.2.3/32", "scram-sha-256"],
+        ["host", "replication", "replicator", "fd00::7/128", "scram-sha-256"],
+        ["host", "postgres", "replicator", "fd00::7/128", "scram-sha-256"]]
     with pytest.raises(ValueError):
         render.hba_lines("replicator", ["not-an-address"], "md5")
 
@@ -82,9 +97,11 @@ def test_auth_method_never_trust(major, method):
 
 def test_passfile_round_trip_with_special_characters():
     line = render.passfile_line("10.0.0.5", 5432, "rep", "p:a\\ss")
-    assert line == "10.0.0.5:5432:replication:rep:p\\:a\\\\ss\n"
-    assert render.passfile_password(line, "10.0.0.5", 5432, "rep") == "p:a\\ss"
-    assert render.passfile_password(line, "10.0.0.6", 5432, "rep") is None
+    assert line == "10.0.0.5:5432:*:rep:p\\:a\\\\ss\n"
+    assert render.passfile_password(line, "rep") == "p:a\\ss"
+    older = "10.0.0.5:5432:replication:rep:secret\n"    # written by earlier releases
+    assert render.passfile_password(older, "rep") == "secret"
+    assert render.passfile_password(line, "other") is None
 
 
 def test_strip_recovery_settings_from_auto_conf():

@@ -1,0 +1,161 @@
+"""A bad day: make a standby the primary (promote), and later bring the former
+primary back as a standby of the new one (rejoin, with pg_rewind).
+
+Promote works when the old primary is down or unreachable (that is when it is
+needed), so it opens hosts one by one instead of through cluster.connect.
+Rejoin keeps a copy of the former primary's data directory before rewinding
+it: transactions it took after the failover live only there.
+"""
+import shlex
+import time
+
+from . import clone, lifecycle, primary as primary_step, server, standby as standby_step, versions
+from .cluster import ClusterError
+from .layout import LayoutError
+from .remote import Host, RemoteError
+
+
+def candidate_name(standby_names, wanted):
+    """The standby to promote: the one named, or the only one."""
+    if wanted:
+        if wanted not in standby_names:
+            raise ClusterError(f"--standby {wanted} is not one of the standbys given "
+                               f"({', '.join(standby_names)})")
+        return wanted
+    if len(standby_names) > 1:
+        raise ClusterError(f"several standbys ({', '.join(standby_names)}): name the one to "
+                           "promote with --standby")
+    return standby_names[0]
+
+
+def old_primary_writable(name, config):
+    """True when the old primary runs and takes writes; False when it is down
+    or cannot be reached (the usual reason to promote)."""
+    host = Host(name, config)
+    try:
+        host.discover(config.hotstandby)
+        return server.read_state(host).running and server.in_recovery(host) is False
+    except (RemoteError, LayoutError):
+        return False
+    finally:
+        host.close()
+
+
+def promote(config, primary_name, standby_name, force, report):
+    """Promote standby_name; refuse while primary_name still takes writes."""
+    if old_primary_writable(primary_name, config) and not force:
+        raise ClusterError(f"{primary_name} still accepts writes as the primary: stop it first "
+                           "(two primaries would both take writes: split brain), or run again "
+                           "with --force")
+    s = Host(standby_name, config)
+    try:
+        try:
+            s.discover(config.hotstandby)
+        except (RemoteError, LayoutError) as exc:
+            raise ClusterError(f"cannot use {standby_name}: {exc}") from None
+        if not server.read_state(s).running:
+            raise ClusterError(f"{s.name}: PostgreSQL is not running: start it "
+                               "(it must replay what it received before it is promoted)")
+        if server.in_recovery(s) is False:
+            raise ClusterError(f"{s.name} is already a primary")
+        received, replayed = server.received_and_replayed(s)
+        report.note(s.name, f"received WAL up to {received or 'nothing'}, replayed up to "
+                            f"{replayed}")
+        lay = s.layout
+        s.postgres(f"{lay.pg('pg_ctl')} promote -D {shlex.quote(lay.data_dir)}")
+        if not wait_writable(s, config.hotstandby["timeouts"]["start"]):
+            raise ClusterError(f"{s.name} was asked to promote but does not accept writes "
+                               "yet: check its log")
+        report.change(s.name, "promoted: it is the primary now and accepts writes")
+    finally:
+        s.close()
+
+
+def wait_writable(host, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.in_recovery(host) is False:
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def rejoin(cluster, report, resync=False):
+    """Bring each former primary (cluster.standbys) back as a standby of the
+    primary, keeping a copy of its old data directory."""
+    p = cluster.primary
+    pstate = server.read_state(p)
+    if not pstate.running or server.in_recovery(p) is not False:
+        raise ClusterError(f"{p.name} is not a running primary: promote it first "
+                           f"(fab -H <old primary>,{p.name} promote)")
+    for s in cluster.standbys:
+        state = server.read_state(s)
+        if state.system_id != pstate.system_id:
+            raise ClusterError(f"{s.name} holds another cluster (system identifier "
+                               f"{state.system_id}), not a former primary of {p.name}: use full")
+    if primary_step.configure(cluster, report):
+        with lifecycle.primary_kept_up(cluster, report):
+            lifecycle.restart_primary(cluster, report)
+    streaming = server.streaming_standbys(cluster)
+    for name in streaming:
+        report.note(name, f"already a standby streaming from {p.name}: nothing to rewind")
+    targets = [s for s in cluster.standbys if s.name not in streaming]
+    # pg_rewind reads the source's timeline from its last checkpoint; right
+    # after a promotion that can still be the old one ("no rewind required").
+    p.psql("checkpoint")
+    failed = []
+    for s in targets:
+        if server.stop(s):
+            report.change(s.name, "stopped PostgreSQL (the former primary)")
+        kept = keep_copy(s)
+        report.change(s.name, f"kept a copy of its data directory (the old timeline) in {kept}")
+        standby_step.write_passfile(cluster, s)
+        error = rewind(cluster, s)
+        if error:
+            failed.append((s, error, kept))
+        else:
+            report.change(s.name, f"rewound to {p.name}'s timeline with pg_rewind")
+    if failed and not resync:
+        s, error, kept = failed[0]
+        raise ClusterError(f"{s.name}: pg_rewind failed ({error}): run rejoin again with "
+                           f"--resync to copy {p.name}'s data instead (it is stopped for the "
+                           f"copy); the old data directory is kept in {kept}")
+    standby_step.configure(cluster, report)
+    if failed:
+        copies = [s for s, _, _ in failed]
+        with lifecycle.primary_kept_up(cluster, report):
+            lifecycle.stop_all(cluster, report, copies)
+            clone.sync(cluster, report, copies)
+            lifecycle.start_standbys_then_primary(cluster, report, copies)
+    lifecycle.start_standbys_then_primary(cluster, report)
+
+
+def keep_copy(host):
+    """Copy the (stopped) data directory aside on its own file system."""
+    data = host.layout.data_dir
+    kept = clone.aside_path(data)
+    free = int(host.sudo(f"df -B1 --output=avail {shlex.quote(data)} | tail -1").stdout)
+    size = int(host.sudo(f"du -sb {shlex.quote(data)}").stdout.split()[0])
+    if free < size * 1.1:
+        raise ClusterError(f"{host.name}: no room to keep a copy of {data} ({size / 1e6:.0f} MB "
+                           f"needed, {free / 1e6:.0f} MB free): free some space")
+    host.sudo(f"cp -a {shlex.quote(data)} {shlex.quote(kept)}")
+    return kept
+
+
+def rewind(cluster, s):
+    """pg_rewind s's data directory onto the primary's timeline, keeping s's own
+    config files; the error's last line, or None on success."""
+    lay = s.layout
+    if not versions.fact("rewind_functions", lay.major):
+        return "before PostgreSQL 11 it needs a superuser's connection"
+    own = {name: s.read(f"{lay.data_dir}/{name}") for name in lay.own_config_files}
+    source = cluster.conninfo(s, database="postgres")
+    result = s.postgres(f"{lay.pg('pg_rewind')} -D {shlex.quote(lay.data_dir)} "
+                        f"--source-server={shlex.quote(source)}", warn=True)
+    for name, text in own.items():
+        if text is not None:
+            s.install(f"{lay.data_dir}/{name}", text, owner="postgres", mode="600")
+    if result.exited != 0:
+        return ((result.stderr or result.stdout).strip().splitlines() or ["no output"])[-1]
+    return None

@@ -1,0 +1,237 @@
+"""Day two: is each standby streaming, and how far behind?  (`fab ... status`)
+
+Pure except `look`: `view_sql(major)` is the one query a running server
+answers (as one JSON document), `assess` turns what the hosts said into a row
+per host and a list of problems, `table` and `document` render them.  Exit
+codes follow Nagios: 0 ok, 1 warning, 2 critical.
+"""
+import json
+import os
+from dataclasses import dataclass, field
+
+from . import diagnose, server, versions
+from .checks import lsn
+from .layout import LayoutError
+from .remote import Host, RemoteError
+from .render import slot_name
+
+OK, WARNING, CRITICAL = 0, 1, 2
+LEVELS = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL"}
+COLUMNS = [("host", "host"), ("role", "role"), ("version", "version"), ("wal", "wal"),
+           ("sent", "sent"), ("flushed", "flushed"), ("replayed", "replayed"),
+           ("lag_bytes", "lag"), ("lag_seconds", "lag time"), ("slot", "slot"),
+           ("retained_bytes", "retained"), ("sync", "sync"), ("last_message_seconds", "last msg")]
+
+
+def view_sql(major):
+    """What one running server says about itself and its replication, as JSON."""
+    f = lambda name: versions.fact(name, major)  # noqa: E731
+    suffix = f("sender_lsn_suffix")
+    receiver = (f"(select row_to_json(w) from (select status, extract(epoch from now() - "
+                f"last_msg_receipt_time) as last_message_age from {f('wal_receiver_view')}) w)"
+                if f("wal_receiver_view") else "null")
+    return f"""select json_build_object(
+  'version', current_setting('server_version'),
+  'in_recovery', pg_is_in_recovery(),
+  'lsn', case when pg_is_in_recovery() then null else {f('current_lsn_function')}()::text end,
+  'receive_lsn', {f('receive_lsn_function')}()::text,
+  'replay_lsn', {f('replay_lsn_function')}()::text,
+  'senders', (select coalesce(json_agg(r), '[]') from (
+      select application_name, state, sent{suffix}::text as sent,
+             flush{suffix}::text as flushed, replay{suffix}::text as replayed,
+             {f('sender_replay_lag')} as lag_seconds, sync_state
+      from pg_stat_replication) r),
+  'slots', (select coalesce(json_agg(s), '[]') from (
+      select slot_name, active, restart_lsn::text, {f('slot_wal_status')} as wal_status
+      from pg_replication_slots where slot_type = 'physical') s),
+  'receiver', {receiver})"""
+
+
+@dataclass
+class HostView:
+    """What status learned from one host."""
+    name: str
+    expected: str                 # 'primary' or 'standby' (its place in -H)
+    error: str = ""               # unreachable, or no PostgreSQL found
+    version: str = ""
+    running: bool = False
+    server: dict = field(default_factory=dict)   # view_sql's answer
+    log: str = ""                 # the server's log, read when it looks broken
+
+
+def look(name, expected, config):
+    """Read one host without changing anything; never raises for a broken host."""
+    view = HostView(name, expected)
+    host = Host(name, config)
+    try:
+        layout = host.discover(config.hotstandby)
+        view.version = layout.version
+        view.running = server.read_state(host).running
+        if view.running:
+            rows = host.psql(view_sql(layout.major), warn=True)
+            view.server = json.loads(rows[0][0]) if rows else {}
+            view.running = bool(rows)
+        standby_broken = expected == "standby" and (
+            not view.server.get("receiver") or view.server["receiver"]["status"] != "streaming")
+        if not view.running or standby_broken:
+            view.log = server.log_tail(host, 100)
+    except (RemoteError, LayoutError, versions.UnsupportedVersion) as exc:
+        view.error = str(exc)
+    finally:
+        host.close()
+    return view
+
+
+def _diff(high, low):
+    return lsn(high) - lsn(low) if high and low else None
+
+
+def assess(views, warn_lag_bytes, warn_lag_seconds):
+    """(rows, problems): a row per host and [(level, text)], most severe first."""
+    primary = views[0]
+    problems, rows = [], []
+
+    def problem(level, text):
+        problems.append((level, text))
+
+    pdata = primary.server
+    p_lsn = pdata.get("lsn")
+    senders = {r["application_name"]: r for r in pdata.get("senders", [])}
+    slots = {r["slot_name"]: r for r in pdata.get("slots", [])}
+    for view in views:
+        data = view.server
+        row = {"host": view.name, "version": view.version or None, "wal": None, "sent": None,
+               "flushed": None, "replayed": None, "lag_bytes": None, "lag_seconds": None,
+               "slot": None, "retained_bytes": None, "sync": None, "last_message_seconds": None}
+        rows.append(row)
+        if view.error:
+            row["role"] = "unreachable"
+            problem(CRITICAL, f"{view.name}: {view.error}")
+            continue
+        if not view.running:
+            row["role"] = "down"
+            problem(CRITICAL, f"{view.name}: PostgreSQL is not running on the {view.expected}: "
+                              "start it (fab ... start-standby-then-master)"
+                              + _cause(view))
+            continue
+        row["role"] = "standby" if data["in_recovery"] else "primary"
+        if view is primary:
+            row.update(wal=f"{len(senders)} sender{'s' if len(senders) != 1 else ''}",
+                       sent=p_lsn)
+            if data["in_recovery"]:
+                problem(CRITICAL, f"{view.name} is in recovery, not a primary: name the "
+                                  "current primary first in -H")
+            continue
+        if not data["in_recovery"]:
+            problem(CRITICAL, f"{view.name} runs as a second primary (split brain risk): "
+                              "stop it and run sync")
+            continue
+        slot = slot_name(view.name)
+        sender = senders.get(slot, {})
+        receiver = data.get("receiver") or {}
+        row["wal"] = receiver.get("status") or sender.get("state") or "not streaming"
+        row["sent"] = sender.get("sent") or data.get("receive_lsn")
+        row["flushed"] = sender.get("flushed") or data.get("receive_lsn")
+        row["replayed"] = sender.get("replayed") or data.get("replay_lsn")
+        row["lag_bytes"] = _diff(p_lsn, row["replayed"])
+        row["sync"] = sender.get("sync_state")
+        row["lag_seconds"] = _lag_seconds(sender, row["lag_bytes"])
+        if receiver.get("last_message_age") is not None:
+            row["last_message_seconds"] = round(float(receiver["last_message_age"]), 3)
+        slot_row = slots.get(slot)
+        if slot_row:
+            row["slot"] = slot + ("" if slot_row["active"] else " (inactive)")
+            row["retained_bytes"] = _diff(p_lsn, slot_row["restart_lsn"])
+            if slot_row.get("wal_status") == "lost":
+                problem(CRITICAL, f"{view.name}: its slot {slot} on {primary.name} lost WAL the "
+                                  "standby needs: run full again (it copies anew)")
+            elif slot_row.get("wal_status") == "unreserved":
+                problem(WARNING, f"{view.name}: its slot {slot} is about to lose WAL "
+                                 "(max_slot_wal_keep_size reached)")
+        elif primary.running and not primary.error:
+            problem(WARNING, f"{view.name}: no replication slot {slot} on {primary.name}: "
+                             "run configure-master")
+        if sender.get("state") != "streaming" and receiver.get("status") != "streaming":
+            problem(CRITICAL, f"{view.name} is not streaming from {primary.name}"
+                              + _cause(view))
+            continue
+        if row["lag_bytes"] is not None and row["lag_bytes"] > warn_lag_bytes:
+            problem(WARNING, f"{view.name} is {row['lag_bytes']} bytes behind "
+                             f"{primary.name} (warning above {warn_lag_bytes})")
+        if row["lag_seconds"] is not None and row["lag_seconds"] > warn_lag_seconds:
+            problem(WARNING, f"{view.name} replays {row['lag_seconds']:.1f} s behind "
+                             f"{primary.name} (warning above {warn_lag_seconds} s)")
+    problems.sort(key=lambda p: -p[0])
+    return rows, problems
+
+
+def _lag_seconds(sender, lag_bytes):
+    """The primary's measure of replay delay (10+).  It reports none when idle:
+    then nothing outstanding means 0, and otherwise it is not known (the age of
+    the last replayed commit would count idle time as lag)."""
+    if sender.get("lag_seconds") is not None:
+        return round(float(sender["lag_seconds"]), 3)
+    return 0.0 if lag_bytes == 0 else None
+
+
+def _cause(view):
+    found = diagnose.diagnose(view.log)
+    return f": {found[1]} (its log: {found[0]})" if found else ""
+
+
+def level(problems):
+    return max((lvl for lvl, _ in problems), default=OK)
+
+
+def document(rows, problems):
+    """The --json output: stable keys, for scripts and monitoring."""
+    code = level(problems)
+    return {"status": LEVELS[code].lower(), "code": code, "hosts": rows,
+            "problems": [{"level": LEVELS[lvl].lower(), "message": text}
+                         for lvl, text in problems]}
+
+
+def _cell(key, value):
+    if value is None:
+        return "-"
+    if key in ("lag_bytes", "retained_bytes"):
+        return _bytes(value)
+    if key == "lag_seconds":
+        return f"{value:.1f} s"
+    if key == "last_message_seconds":
+        return f"{value:.1f} s ago"
+    return str(value)
+
+
+def _bytes(n):
+    if abs(n) < 1024:
+        return f"{n} B"
+    for unit in ("kB", "MB", "GB", "TB"):
+        n /= 1024
+        if abs(n) < 1024 or unit == "TB":
+            return f"{n:.1f} {unit}"
+
+
+COLOURS = {"primary": "32", "standby": "32", "streaming": "32", "down": "31",
+           "unreachable": "31", "not streaming": "31"}
+
+
+def table(rows, colour=False):
+    """Aligned columns; colour (ANSI) for roles and WAL states on a terminal."""
+    cells = [[title for _, title in COLUMNS]] + \
+            [[_cell(key, row.get(key)) for key, _ in COLUMNS] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(COLUMNS))]
+    lines = []
+    for n, r in enumerate(cells):
+        padded = []
+        for text, width in zip(r, widths):
+            cell = text.ljust(width)
+            if colour and n and text in COLOURS:
+                cell = f"\033[{COLOURS[text]}m{cell}\033[0m"
+            padded.append(cell)
+        lines.append("  ".join(padded).rstrip())
+    return "\n".join(lines)
+
+
+def use_colour(stream):
+    return stream.isatty() and not os.environ.get("NO_COLOR")

@@ -1,0 +1,72 @@
+"""A bad day, through the real command line: the primary's host dies, the
+standby is promoted, the old primary comes back (as a primary, as a rebooted
+server would) and rejoins as a standby of the new one with pg_rewind: roles
+swapped, streaming, every row intact, the old timeline's files kept."""
+import time
+
+import pytest
+
+ROWS = "select md5(string_agg(aid || ':' || abalance, ',' order by aid)) from pgbench_accounts"
+
+
+@pytest.fixture(scope="module")
+def lab(lab_factory):
+    lab = lab_factory(pg=15)
+    lab.sh("master", "sudo -u postgres pgbench -q -i -s 5 -h /run/postgresql postgres")
+    result = lab.fab("full")
+    assert result.returncode == 0, result.stdout + result.stderr
+    return lab
+
+
+def wait_for(condition, seconds=30):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.3)
+
+
+def test_promote_refused_while_the_primary_takes_writes(lab):
+    result = lab.fab("promote")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "error: master still accepts writes as the primary: stop it first (two primaries "
+        "would both take writes: split brain), or run again with --force"]
+    assert lab.query("standby", "select pg_is_in_recovery()") == [(True,)]
+
+
+def test_promote_then_rejoin_swaps_roles_and_keeps_every_row(lab):
+    lab.sh("master", "sudo -u postgres pgbench -n -t 200 -h /run/postgresql postgres")
+    rows = lab.query("master", ROWS)
+    wait_for(lambda: lab.query("standby", ROWS) == rows)
+
+    lab.kill("master")                      # the primary's host dies
+    promoted = lab.fab("promote")
+    assert promoted.returncode == 0, promoted.stdout + promoted.stderr
+    assert "standby: promoted: it is the primary now" in promoted.stdout
+    assert "fab -H standby,master rejoin" in promoted.stdout
+    lab.query("standby", "create table after_failover (v int); insert into after_failover "
+                         "values (7)")
+
+    lab.start("master")                     # back after a reboot: a second primary now
+    assert lab.query("master", "select pg_is_in_recovery()") == [(False,)]
+    lab.query("master", "create table only_on_the_old_timeline (v int)")
+
+    rejoined = lab.fab("rejoin", hosts=["standby", "master"])
+    assert rejoined.returncode == 0, rejoined.stdout + rejoined.stderr
+    assert "rewound to standby's timeline with pg_rewind" in rejoined.stdout
+    assert "smoke test passed" in rejoined.stdout
+    kept = rejoined.stdout.split("(the old timeline) in ")[1].split()[0]
+    assert lab.sh("master", f"test -f {kept}/PG_VERSION && echo kept").strip() == "kept"
+
+    assert lab.query("master", "select pg_is_in_recovery()") == [(True,)]
+    wait_for(lambda: lab.query("master", "select to_regclass('after_failover') is not null")
+             == [(True,)])
+    assert lab.query("master", "select v from after_failover") == [(7,)]
+    assert lab.query("master", ROWS) == rows
+    assert lab.query("master", "select to_regclass('only_on_the_old_timeline')") == [(None,)]
+
+    code, doc, stderr = lab.status(hosts=["standby", "master"])
+    assert code == 0, (doc, stderr)
+    assert [(h["host"], h["role"]) for h in doc["hosts"]] == [("standby", "primary"),
+                                                              ("master", "standby")]
+    assert doc["hosts"][1]["wal"] == "streaming"
