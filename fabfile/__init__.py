@@ -33,12 +33,15 @@ FORCE = {**QUIET, "force": "replace a standby's data directory even when it hold
 
 
 @contextmanager
-def session(c, quiet):
-    """Connect to the run's hosts; turn known failures into one line and exit 1."""
-    report = Report(quiet=quiet)
+def session(c, quiet, dry=False):
+    """Connect to the run's hosts; turn known failures into one line and exit 1.
+    dry: a plan; the hosts read but do not change (see remote.Host)."""
+    report = Report(quiet=quiet, plan=dry)
     cluster = None
     try:
         cluster = connect(c.config, c.config.hotstandby.get("cli_hosts"))
+        for host in cluster.hosts:
+            host.dry = dry
         yield cluster, report
     except (ClusterError, RemoteError) as exc:
         raise Exit(f"error: {exc}", code=1) from None
@@ -127,40 +130,55 @@ def check_replication_login(cluster, report):
 @task(help=FORCE)
 def full(c, quiet=False, force=False):
     """Every step in order: a streaming hot standby on each standby host."""
-    force = _force(c, force)
     with session(c, quiet) as (cluster, report):
-        with report.step("preflight"):
-            checks.run(cluster, report, force)
-        with report.step("configure-master"):
-            if primary.configure(cluster, report):
-                # Now, so that the standbys' login is proven (listen_addresses)
-                # before anything is stopped.
-                with lifecycle.primary_kept_up(cluster, report):
-                    lifecycle.restart_primary(cluster, report)
-        with report.step("configure-standby"):
-            reconfigured = standby.configure(cluster, report)
-            check_replication_login(cluster, report)
-        streaming = server.streaming_standbys(cluster)
-        targets = [s for s in cluster.standbys if s.name not in streaming]
-        if targets:
+        every_step(cluster, report, _force(c, force))
+
+
+@task(help=FORCE)
+def plan(c, quiet=False, force=False):
+    """What full would change on each host, changing nothing: file diffs, role,
+    slots, restarts, servers stopped and data copied (with its size)."""
+    with session(c, quiet, dry=True) as (cluster, report):
+        every_step(cluster, report, _force(c, force))
+
+
+def every_step(cluster, report, force):
+    """full's steps in order; on dry hosts, what they would do."""
+    dry = cluster.primary.dry
+    with report.step("preflight"):
+        checks.run(cluster, report, force)
+    with report.step("configure-master"):
+        if primary.configure(cluster, report):
+            # Now, so that the standbys' login is proven (listen_addresses)
+            # before anything is stopped.
             with lifecycle.primary_kept_up(cluster, report):
-                with report.step("stop-all"):
-                    lifecycle.stop_all(cluster, report, targets)
-                with report.step("sync"):
-                    clone.sync(cluster, report, targets, force)
-                with report.step("start-standby-then-master"):
-                    lifecycle.start_standbys_then_primary(cluster, report, targets)
-        else:
-            report.say("== stop-all, sync, start-standby-then-master ==")
-            report.note(cluster.primary.name, "every standby already streams from it: "
-                                              "nothing to stop or copy")
-        for s in cluster.standbys:
-            if s.name in reconfigured and s not in targets:
-                server.control(s, "restart")
-                report.change(s.name, "restarted PostgreSQL for its new settings")
+                lifecycle.restart_primary(cluster, report)
+    with report.step("configure-standby"):
+        reconfigured = standby.configure(cluster, report)
+        if not dry:   # needs what configure-master would write
+            check_replication_login(cluster, report)
+    streaming = server.streaming_standbys(cluster)
+    targets = [s for s in cluster.standbys if s.name not in streaming]
+    if targets:
+        with lifecycle.primary_kept_up(cluster, report):
+            with report.step("stop-all"):
+                lifecycle.stop_all(cluster, report, targets)
+            with report.step("sync"):
+                clone.sync(cluster, report, targets, force)
+            with report.step("start-standby-then-master"):
+                lifecycle.start_standbys_then_primary(cluster, report, targets)
+    else:
+        report.say("== stop-all, sync, start-standby-then-master ==")
+        report.note(cluster.primary.name, "every standby already streams from it: "
+                                          "nothing to stop or copy")
+    for s in cluster.standbys:
+        if s.name in reconfigured and s not in targets:
+            server.control(s, "restart")
+            report.change(s.name, "restarted PostgreSQL for its new settings")
+    if not dry:
         with report.step("smoke-test"):
             check_smoke(cluster, report)
-        report.summary(cluster)
+    report.summary(cluster)
 
 
 @task(help={"json": "print one JSON document instead of the table (scripts, monitoring)",
@@ -243,7 +261,7 @@ def rejoin(c, resync=False, quiet=False):
 
 
 ns = Collection(preflight, configure_master, configure_standby, stop_all, sync,
-                start_standby_then_master, smoke_test, full, status, promote, rejoin)
+                start_standby_then_master, smoke_test, full, plan, status, promote, rejoin)
 ns.configure(yaml.safe_load(DEFAULTS.read_text()))
 # An unreachable host fails in seconds rather than hanging (fab --connect-timeout wins).
 ns.configure({"timeouts": {"connect": 15}})

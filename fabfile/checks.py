@@ -53,7 +53,7 @@ def checks(cluster, force=False):
     pstate = server.read_state(p)
     results.append((p.name, "PostgreSQL runs on the primary", None if pstate.running else
                     f"{p.name}: PostgreSQL is not running on the primary: start it and run again"))
-    size = int(p.sudo(f"du -sb {shlex.quote(p.layout.data_dir)}").stdout.split()[0])
+    size = server.data_size(p)
     for host in cluster.hosts:
         results.append((host.name, "rsync installed", None if host.facts.get("rsync") else
                         f"{host.name}: rsync is not installed: install it (apt-get install "

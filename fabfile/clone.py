@@ -19,18 +19,33 @@ def sync(cluster, report, targets=None, force=False):
     p = cluster.primary
     targets = cluster.standbys if targets is None else targets
     pstate = server.read_state(p)
-    if pstate.running:
+    if pstate.running and not p.dry:
         raise ClusterError(f"PostgreSQL is running on the primary {p.name}: a file copy of a "
                            "running server is not consistent; run stop-all first")
     for s in targets:
-        if server.read_state(s).running:
+        if server.read_state(s).running and not s.dry:
             raise ClusterError(f"PostgreSQL is running on {s.name}: its data directory is in "
                                "use; run stop-all first")
         problem = checks.standby_data_problem(s, pstate, force)
         if problem:
             raise ClusterError(problem)
     for s in targets:
-        copy_to(cluster, s, pstate, report)
+        if p.dry:
+            describe_copy(cluster, s, pstate, report)
+        else:
+            copy_to(cluster, s, pstate, report)
+
+
+def describe_copy(cluster, s, pstate, report):
+    """What copy_to would do (plan)."""
+    p = cluster.primary
+    sstate = server.read_state(s)
+    earlier_copy = server.is_copy_of(sstate, pstate)
+    if sstate.exists and not earlier_copy:
+        report.change(s.name, f"move its own cluster (system identifier {sstate.system_id}) "
+                              f"aside to {aside_path(s.layout.data_dir)}")
+    report.change(s.name, f"copy {p.name}:{p.layout.data_dir} ({server.data_size(p) / 1e6:.0f} "
+                          f"MB, {'update, --checksum' if earlier_copy else 'fresh copy'})")
 
 
 def copy_to(cluster, s, pstate, report):

@@ -64,6 +64,7 @@ class Cluster:
     standbys: list
     settings: dict
     addresses: dict = field(default_factory=dict)   # host name -> address
+    role_ensured: bool = False   # the replication role was checked (or planned) this run
 
     @property
     def hosts(self):

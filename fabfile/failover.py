@@ -135,7 +135,7 @@ def keep_copy(host):
     data = host.layout.data_dir
     kept = clone.aside_path(data)
     free = int(host.sudo(f"df -B1 --output=avail {shlex.quote(data)} | tail -1").stdout)
-    size = int(host.sudo(f"du -sb {shlex.quote(data)}").stdout.split()[0])
+    size = server.data_size(host)
     if free < size * 1.1:
         raise ClusterError(f"{host.name}: no room to keep a copy of {data} ({size / 1e6:.0f} MB "
                            f"needed, {free / 1e6:.0f} MB free): free some space")

@@ -1,9 +1,12 @@
 """File helpers that patchwork would have given (it cannot run on invoke 2):
 managed blocks in shared files, and writing a file only when its text changes.
 
-`replace_block` is pure; `ensure_text` and `ensure_block` act on a Host and
-report whether anything changed, so every step can be idempotent.
+`replace_block` and `diff` are pure; `ensure_text` and `ensure_block` act on
+a Host and report whether anything changed, so every step can be idempotent
+(on a dry host they report the change as a diff and write nothing).
 """
+import difflib
+
 BEGIN = "# BEGIN pg-hotstandby (managed block: edits here are overwritten)"
 END = "# END pg-hotstandby"
 
@@ -46,8 +49,17 @@ def ensure_text(host, path, text, owner, mode, backup_dir):
     current = host.read(path)
     if current == text:
         return None
+    if host.dry:
+        return f"would change {path}:\n{diff(current, text, path)}"
     backup = host.install(path, text, owner=owner, mode=mode, backup_dir=backup_dir)
     return f"wrote {path}" + (f" (previous copy: {backup})" if backup else " (new file)")
+
+
+def diff(old, new, path):
+    """A unified diff of a file's text (old None: a new file)."""
+    lines = difflib.unified_diff((old or "").splitlines(), new.splitlines(),
+                                 "/dev/null" if old is None else path, path, lineterm="", n=1)
+    return "\n".join(lines)
 
 
 def ensure_block(host, path, lines, owner, mode, backup_dir, at="end"):

@@ -25,6 +25,10 @@ def start_standbys_then_primary(cluster, report, standbys=None):
     standbys = cluster.standbys if standbys is None else standbys
     timeout = cluster.settings["timeouts"]["start"]
     p = cluster.primary
+    if p.dry:   # the checks below need what the earlier steps would write
+        for host in [*standbys, p]:
+            report.change(host.name, f"start PostgreSQL ({'primary' if host is p else 'standby'})")
+        return
     pstate = server.read_state(p)
     primary_lsn = server.current_lsn(p) if pstate.running else None
     for s in standbys:

@@ -24,14 +24,14 @@ def configure(cluster, report):
     hba_changed = files.ensure_block(p, p.layout.hba_file, hba, "postgres", "640",
                                      cfg["backup_dir"], at="start")
     if hba_changed:
-        report.change(p.name, f"{hba_changed}: replication from {', '.join(addresses)} "
-                              f"with {method}")
+        report.change(p.name, f"replication from {', '.join(addresses)} with {method}: "
+                              f"{hba_changed}")
     ensure_role(cluster, report)
     ensure_rewind_grants(cluster, report)
     if changed or hba_changed:
         server.reload(p)
     ensure_slots(cluster, report)
-    pending = server.pending_restart(p)
+    pending = server.pending_restart(p, settings)
     if pending:
         report.note(p.name, f"restart needed for {', '.join(pending)}")
     elif not (changed or hba_changed):
@@ -43,6 +43,9 @@ def ensure_role(cluster, report):
     """The replication role exists and has the run's password (set only if not)."""
     p, cfg = cluster.primary, cluster.settings
     role = cfg["replication_role"]
+    if cluster.role_ensured:
+        return
+    cluster.role_ensured = True
     rows = p.psql("select rolreplication, rolcanlogin, coalesce(rolpassword, '') "
                   f"from pg_authid where rolname = {render.sql_literal(role)}")
     password = cluster.password
@@ -60,11 +63,13 @@ def ensure_rewind_grants(cluster, report):
     functions = versions.fact("rewind_functions", p.layout.major)
     if not functions:
         return
-    granted = " and ".join(f"has_function_privilege({render.sql_literal(role)}, "
-                           f"{render.sql_literal(f)}, 'execute')" for f in functions)
-    if p.psql(f"select {granted}")[0][0] == "t":
+    # No row (false) while the role does not exist yet: a plan's first run.
+    granted = " and ".join(f"has_function_privilege(rolname, {render.sql_literal(f)}, "
+                           "'execute')" for f in functions)
+    if p.psql(f"select coalesce(bool_and({granted}), false) from pg_roles "
+              f"where rolname = {render.sql_literal(role)}")[0][0] == "t":
         return
-    p.psql(render.grant_execute(functions, role))
+    p.psql_change(render.grant_execute(functions, role))
     report.change(p.name, f"granted {role} what pg_rewind reads (rejoin after a failover)")
 
 
@@ -85,5 +90,6 @@ def ensure_slots(cluster, report):
                             f"(max_replication_slots is {limit})")
         return
     for slot in missing:
-        p.psql(f"select pg_create_physical_replication_slot({render.sql_literal(slot)}, true)")
+        p.psql_change(f"select pg_create_physical_replication_slot({render.sql_literal(slot)}, "
+                      "true)")
         report.change(p.name, f"created replication slot {slot}")

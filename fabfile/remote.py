@@ -4,6 +4,9 @@ A `Host` wraps a Fabric Connection built from the run's config, so that
 ssh_config (-S), ProxyJump, the login user and --prompt-for-sudo-password all
 behave as users expect.  Everything that needs root goes through sudo; files
 travel by SFTP, never on a command line, so secrets do not show in `ps`.
+
+A dry host (`plan`) reads as usual but skips what the configure steps change:
+`install`, `psql_change` and `psql_secret` do nothing.
 """
 import io
 import shlex
@@ -26,6 +29,7 @@ class Host:
         self.conn = Connection(name, config=config)
         self.layout = None
         self.facts = {}
+        self.dry = False
 
     def __repr__(self):
         return f"Host({self.name})"
@@ -61,8 +65,15 @@ class Host:
             return None
         return [line.split("\t") for line in result.stdout.splitlines() if line]
 
+    def psql_change(self, sql, db="postgres"):
+        """Run SQL that changes the server (not on a dry host)."""
+        if not self.dry:
+            self.psql(sql, db)
+
     def psql_secret(self, sql, db="postgres"):
         """Run SQL that holds a secret: uploaded to a 0600 file, never on a command line."""
+        if self.dry:
+            return
         path = self.upload_temp(sql, owner="postgres", mode="600")
         lay = self.layout
         self.postgres(f"{lay.pg('psql')} -X -q -v ON_ERROR_STOP=1 -h {lay.socket_dir} "
@@ -91,8 +102,10 @@ class Host:
     def install(self, path, text, owner, mode, backup_dir=None):
         """Write text to path (owner, mode); back up an existing file first.
 
-        Returns the backup's path ('' when the file is new).
+        Returns the backup's path ('' when the file is new or the host is dry).
         """
+        if self.dry:
+            return ""
         staged = self.upload_temp(text, owner=owner, mode=mode)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         backup = ""

@@ -73,6 +73,13 @@ def standby_settings(major, primary_values, standby_values, conninfo, slot, pinn
     return settings
 
 
+def restart_needed(wanted, running):
+    """Names in `wanted` ({name: value}) whose running value differs and that
+    only a restart changes.  running: [(name, setting, context)] from pg_settings."""
+    return [name for name, setting, context in running
+            if context == "postmaster" and str(wanted[name]) != setting]
+
+
 def settings_in(text):
     """Names set in a config file's text."""
     return {m.group(1) for m in re.finditer(r"^\s*([a-z_]+)\s*=", text or "", re.M)}

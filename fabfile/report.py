@@ -1,12 +1,14 @@
-"""What a run prints: a header per step, what changed, and a closing summary."""
+"""What a run prints: a header per step, what changed, and a closing summary.
+A plan's report marks each change as planned, and counts instead of timing."""
 import sys
 import time
 from contextlib import contextmanager
 
 
 class Report:
-    def __init__(self, quiet=False, out=sys.stdout):
+    def __init__(self, quiet=False, out=sys.stdout, plan=False):
         self.quiet = quiet
+        self.plan = plan
         self.out = out
         self.steps = []          # (name, seconds, changes)
         self.changes = []
@@ -21,7 +23,9 @@ class Report:
     def change(self, host, text):
         """Something changed on a host."""
         self.changes.append((host, text))
-        self.say(f"  {host}: {text}")
+        first, *rest = text.splitlines()
+        self.say("\n".join([f"  {host}: {'(plan) ' if self.plan else ''}{first}",
+                            *(f"      {line}" for line in rest)]))
 
     def note(self, host, text):
         """Something looked at or left as it was."""
@@ -55,8 +59,13 @@ class Report:
             lines.append(f"  standby  {s.name} ({cluster.addresses[s.name]}) PostgreSQL "
                          f"{s.layout.version}, {s.layout.kind} layout")
         for name, seconds, changed in self.steps:
-            lines.append(f"  {name:<26} {seconds:6.1f} s  "
-                         f"{changed} change{'s' if changed != 1 else ''}")
+            lines.append(f"  {name:<26} " + ("" if self.plan else f"{seconds:6.1f} s  ")
+                         + f"{changed} change{'s' if changed != 1 else ''}")
+        if self.plan:
+            lines.append("  plan: " + (f"{len(self.changes)} changes; run full to make them"
+                                       if self.changes else "no changes"))
+            self.say("\n".join(lines))
+            return
         downtime = f"{self.downtime:.1f} s" if self.downtime is not None else "none"
         lines.append(f"  primary downtime: {downtime}; total "
                      f"{time.monotonic() - self.started:.1f} s; "

@@ -8,7 +8,7 @@ import shlex
 import time
 from dataclasses import dataclass
 
-from . import versions
+from . import render, versions
 from .remote import RemoteError
 from .rsync import COPYING_MARKER
 
@@ -85,6 +85,8 @@ def config_values(host, names):
 
 
 def control(host, action, warn=False):
+    if host.dry:
+        return None
     command, user = host.layout.control(action)
     return host.sudo(command, user=user, warn=warn, timeout=600)
 
@@ -109,6 +111,8 @@ def stop(host):
     """Stop fast and clean; True if it was running."""
     if not read_state(host).running:
         return False
+    if host.dry:
+        return True
     control(host, "stop")
     if read_state(host).running:
         raise RemoteError(f"{host.name}: PostgreSQL still running after a fast stop")
@@ -123,12 +127,22 @@ def start(host):
     return True
 
 
+def data_size(host):
+    """Bytes in the data directory."""
+    return int(host.sudo(f"du -sb {shlex.quote(host.layout.data_dir)}").stdout.split()[0])
+
+
 def reload(host):
-    host.psql("select pg_reload_conf()")
+    host.psql_change("select pg_reload_conf()")
 
 
-def pending_restart(host):
-    """Settings changed in the files that wait for a restart."""
+def pending_restart(host, wanted):
+    """Settings changed in the files that wait for a restart.  On a dry host
+    nothing was written: the ones of `wanted` the running server lacks."""
+    if host.dry:
+        names = ", ".join(render.sql_literal(n) for n in wanted)
+        rows = host.psql(f"select name, setting, context from pg_settings where name in ({names})")
+        return render.restart_needed(wanted, rows)
     rows = host.psql("select name from pg_settings where pending_restart") or []
     return [r[0] for r in rows]
 

@@ -34,6 +34,34 @@ def test_preflight_passes_and_changes_nothing(lab):
     assert snapshot(lab) == before
 
 
+def test_plan_shows_every_change_makes_none_and_nothing_is_left_after_full(lab):
+    before = snapshot(lab)
+    planned = lab.fab("plan")
+    assert planned.returncode == 0, planned.stdout + planned.stderr
+    out = planned.stdout
+    assert "master: (plan) would change /etc/postgresql/15/main/conf.d/pg-hotstandby.conf:" in out
+    assert "+listen_addresses = '*'" in out and "+wal_log_hints = 'on'" in out
+    assert "+host    replication     replicator" in out
+    assert "master: (plan) created replication role replicator" in out
+    assert "master: (plan) created replication slot standby" in out
+    assert "master: (plan) restarted PostgreSQL for its new settings" in out
+    assert "standby: (plan) move its own cluster" in out
+    assert "standby: (plan) copy master:/var/lib/postgresql/15/main (" in out
+    assert "changes; run full to make them" in out
+    assert snapshot(lab) == before
+    assert lab.query("master", "select count(*) from pg_roles where rolname = 'replicator'"
+                     ) == [(0,)]
+    assert lab.query("master", "select count(*) from pg_replication_slots") == [(0,)]
+
+    done = lab.fab("full")
+    assert done.returncode == 0, done.stdout + done.stderr
+    again = lab.fab("plan")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "(plan)" not in again.stdout and "plan: no changes" in again.stdout
+    password = lab.sh("standby", "cat /var/lib/postgresql/.pg-hotstandby.pgpass").split(":")[-1]
+    assert password.strip() not in out + again.stdout
+
+
 def test_standby_holding_another_clusters_data(lab):
     lab.query("standby", "create table precious (v text); insert into precious values ('keep')")
     before = snapshot(lab)

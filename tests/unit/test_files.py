@@ -31,3 +31,11 @@ def test_password_verifiers():
     assert not passwords.matches("md53175bce1d3201d16594cebf9d7eb3f9d", "postgres", "other")
     assert not passwords.matches("", "r", "x")
     assert not passwords.matches("SCRAM-SHA-256$garbage", "r", "x")
+
+
+def test_diff_of_a_changed_and_a_new_file():
+    changed = files.diff("a = 1\nb = 2\n", "a = 1\nb = 3\n", "/etc/x.conf").splitlines()
+    assert changed[:2] == ["--- /etc/x.conf", "+++ /etc/x.conf"]
+    assert "-b = 2" in changed and "+b = 3" in changed and " a = 1" in changed
+    new = files.diff(None, "a = 1\n", "/etc/y.conf").splitlines()
+    assert new[0] == "--- /dev/null" and new[-1] == "+a = 1"

@@ -132,3 +132,12 @@ def test_every_fact_defined_for_every_supported_major():
     for name in versions.FACTS:
         for major in ALL_MAJORS:
             versions.fact(name, major)
+
+
+def test_restart_needed_only_for_changed_postmaster_settings():
+    wanted = {"listen_addresses": "*", "wal_level": "replica", "max_wal_senders": 10,
+              "primary_conninfo": "host=a"}
+    running = [("listen_addresses", "localhost", "postmaster"),
+               ("wal_level", "replica", "postmaster"), ("max_wal_senders", "10", "postmaster"),
+               ("primary_conninfo", "host=b", "sighup")]
+    assert render.restart_needed(wanted, running) == ["listen_addresses"]

@@ -1,0 +1,39 @@
+"""What a run prints, and how a plan differs."""
+import io
+from types import SimpleNamespace
+
+from fabfile.report import Report
+
+
+def cluster():
+    layout = SimpleNamespace(version="15", kind="debian")
+    return SimpleNamespace(primary=SimpleNamespace(name="master", layout=layout), standbys=[],
+                           primary_address=lambda: "10.0.0.2", addresses={})
+
+
+def printed(plan, changes):
+    out = io.StringIO()
+    report = Report(out=out, plan=plan)
+    with report.step("configure-master"):
+        for text in changes:
+            report.change("master", text)
+    report.summary(cluster())
+    return out.getvalue()
+
+
+def test_plan_marks_changes_and_indents_diffs():
+    text = printed(True, ["would change /x.conf:\n--- /x.conf\n+++ /x.conf\n+a = 1"])
+    assert "  master: (plan) would change /x.conf:\n      --- /x.conf\n" in text
+    assert "      +a = 1\n" in text
+    assert "plan: 1 changes; run full to make them" in text
+    assert "primary downtime" not in text
+
+
+def test_plan_without_changes_says_so():
+    assert "  plan: no changes" in printed(True, [])
+
+
+def test_a_run_reports_timing_and_downtime():
+    text = printed(False, ["created replication slot standby"])
+    assert "  master: created replication slot standby" in text
+    assert "primary downtime: none" in text and "1 changes" in text
