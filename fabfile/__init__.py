@@ -30,6 +30,8 @@ logging.getLogger("paramiko").addHandler(logging.NullHandler())
 QUIET = {"quiet": "print only errors (for scripts)"}
 FORCE = {**QUIET, "force": "replace a standby's data directory even when it holds another "
                            "cluster's databases (it is moved aside, not deleted)"}
+COPY = {**FORCE, "method": "rsync-cold (the guide's: both stopped) or basebackup (pg_basebackup "
+                           "from the running primary)"}
 
 
 @contextmanager
@@ -60,6 +62,13 @@ def _force(c, flag):
     return bool(flag or c.config.hotstandby.force)
 
 
+def _method(c, method):
+    """--method, else hotstandby.method; checked with the rest of the config."""
+    if method:
+        c.config.hotstandby.method = method
+    return c.config.hotstandby.method
+
+
 @task(help=FORCE)
 def preflight(c, quiet=False, force=False):
     """Check every host before changing anything: what full would refuse, and why."""
@@ -84,10 +93,10 @@ def stop_all(c, quiet=False):
     one_step(c, quiet, "stop-all", lifecycle.stop_all)
 
 
-@task(help=FORCE)
-def sync(c, quiet=False, force=False):
-    """Copy the stopped primary's data directory to each stopped standby (rsync)."""
-    one_step(c, quiet, "sync", clone.sync, force=_force(c, force))
+@task(help=COPY)
+def sync(c, quiet=False, force=False, method=None):
+    """Copy the primary's data directory to each standby (rsync-cold: both stopped)."""
+    one_step(c, quiet, "sync", clone.sync, force=_force(c, force), method=_method(c, method))
 
 
 @task(help=QUIET)
@@ -127,23 +136,26 @@ def check_replication_login(cluster, report):
         report.note(s.name, f"replication login to the primary works (system {system_id})")
 
 
-@task(help=FORCE)
-def full(c, quiet=False, force=False):
+@task(help=COPY)
+def full(c, quiet=False, force=False, method=None):
     """Every step in order: a streaming hot standby on each standby host."""
+    method = _method(c, method)
     with session(c, quiet) as (cluster, report):
-        every_step(cluster, report, _force(c, force))
+        every_step(cluster, report, _force(c, force), method)
 
 
-@task(help=FORCE)
-def plan(c, quiet=False, force=False):
+@task(help=COPY)
+def plan(c, quiet=False, force=False, method=None):
     """What full would change on each host, changing nothing: file diffs, role,
     slots, restarts, servers stopped and data copied (with its size)."""
+    method = _method(c, method)
     with session(c, quiet, dry=True) as (cluster, report):
-        every_step(cluster, report, _force(c, force))
+        every_step(cluster, report, _force(c, force), method)
 
 
-def every_step(cluster, report, force):
-    """full's steps in order; on dry hosts, what they would do."""
+def every_step(cluster, report, force, method):
+    """full's steps in order; on dry hosts, what they would do.  With the
+    basebackup method the primary is not stopped for the copy."""
     dry = cluster.primary.dry
     with report.step("preflight"):
         checks.run(cluster, report, force)
@@ -159,7 +171,12 @@ def every_step(cluster, report, force):
             check_replication_login(cluster, report)
     streaming = server.streaming_standbys(cluster)
     targets = [s for s in cluster.standbys if s.name not in streaming]
-    if targets:
+    if targets and method == "basebackup":
+        with report.step("sync"):
+            clone.basebackup(cluster, report, targets, force)
+        with report.step("start-standby-then-master"):
+            lifecycle.start_standbys_then_primary(cluster, report, targets)
+    elif targets:
         with lifecycle.primary_kept_up(cluster, report):
             with report.step("stop-all"):
                 lifecycle.stop_all(cluster, report, targets)
@@ -183,8 +200,9 @@ def every_step(cluster, report, force):
 
 @task(help={"json": "print one JSON document instead of the table (scripts, monitoring)",
             "warn_lag_bytes": "a standby further behind than this many bytes is a warning",
-            "warn_lag_seconds": "a standby replaying later than this many seconds is a warning"})
-def status(c, json=False, warn_lag_bytes=None, warn_lag_seconds=None):
+            "warn_lag_seconds": "a standby replaying later than this many seconds is a warning",
+            "quiet": "print only the problems (the exit code tells the rest)"})
+def status(c, json=False, warn_lag_bytes=None, warn_lag_seconds=None, quiet=False):
     """A row per host: role, WAL positions, lag, slot.  Changes nothing.
 
     Exit 0 when every standby streams, 1 (warning) when one lags beyond the
@@ -209,7 +227,7 @@ def status(c, json=False, warn_lag_bytes=None, warn_lag_seconds=None):
     code = health.level(problems)
     if json:
         print(jsonlib.dumps(health.document(rows, problems), indent=2))
-    else:
+    elif not quiet:
         print(health.table(rows, colour=health.use_colour(sys.stdout)))
         print(f"status: {health.LEVELS[code]}")
     for lvl, text in problems:

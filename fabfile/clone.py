@@ -1,9 +1,15 @@
-"""The guide's rsync: copy the stopped primary's data directory to each
-standby, run from the primary as the guide does.
+"""Copying the primary's data directory to each standby, by one of METHODS:
 
-A standby directory that is not a copy of this primary is moved aside, never
-deleted, and the copy goes into a fresh directory; an earlier copy is updated
-with --checksum.  Either way global/pg_control is checked to be the primary's.
+- rsync-cold, the guide's: both servers stopped, rsync run from the primary.
+  An earlier copy is updated with --checksum; global/pg_control is checked to
+  be the primary's.
+- basebackup: pg_basebackup run on the standby from the running primary (WAL
+  streamed, through the standby's slot); the primary is never stopped.  The
+  backup goes into a directory beside the data directory and is swapped in
+  only when complete.
+
+Either way a standby directory that is not a copy of this primary is moved
+aside, never deleted; an earlier copy of this primary is replaced.
 """
 import secrets
 import shlex
@@ -15,7 +21,12 @@ from .cluster import ClusterError
 from .remote import RemoteError
 
 
-def sync(cluster, report, targets=None, force=False):
+METHODS = ("rsync-cold", "basebackup")
+
+
+def sync(cluster, report, targets=None, force=False, method="rsync-cold"):
+    if method == "basebackup":
+        return basebackup(cluster, report, targets, force)
     p = cluster.primary
     targets = cluster.standbys if targets is None else targets
     pstate = server.read_state(p)
@@ -36,16 +47,71 @@ def sync(cluster, report, targets=None, force=False):
             copy_to(cluster, s, pstate, report)
 
 
-def describe_copy(cluster, s, pstate, report):
-    """What copy_to would do (plan)."""
+def describe_copy(cluster, s, pstate, report, how=None):
+    """What copy_to or backup_to would do (plan)."""
     p = cluster.primary
     sstate = server.read_state(s)
     earlier_copy = server.is_copy_of(sstate, pstate)
     if sstate.exists and not earlier_copy:
         report.change(s.name, f"move its own cluster (system identifier {sstate.system_id}) "
                               f"aside to {aside_path(s.layout.data_dir)}")
+    how = how or ("update, --checksum" if earlier_copy else "fresh copy")
     report.change(s.name, f"copy {p.name}:{p.layout.data_dir} ({server.data_size(p) / 1e6:.0f} "
-                          f"MB, {'update, --checksum' if earlier_copy else 'fresh copy'})")
+                          f"MB, {how})")
+
+
+def basebackup(cluster, report, targets=None, force=False):
+    """Copy the running primary to each standby with pg_basebackup."""
+    p = cluster.primary
+    targets = cluster.standbys if targets is None else targets
+    pstate = server.read_state(p)
+    if not pstate.running:
+        raise ClusterError(f"PostgreSQL is not running on the primary {p.name}: pg_basebackup "
+                           "copies from a running server; start it")
+    for s in targets:
+        problem = checks.standby_data_problem(s, pstate, force)
+        if problem:
+            raise ClusterError(problem)
+    for s in targets:
+        if p.dry:
+            report.change(s.name, "stop PostgreSQL" if server.read_state(s).running else
+                          "PostgreSQL already stopped")
+            describe_copy(cluster, s, pstate, report, how="pg_basebackup")
+            continue
+        if server.stop(s):
+            report.change(s.name, "stopped PostgreSQL")
+        backup_to(cluster, s, pstate, report)
+
+
+def backup_to(cluster, s, pstate, report):
+    lay = s.layout
+    q = shlex.quote
+    data, incoming = lay.data_dir, f"{lay.data_dir}.pg-hotstandby-incoming"
+    # A leftover incoming directory is an earlier backup cut short: ours to remove.
+    s.sudo(f"rm -rf {q(incoming)} && install -d -o postgres -g postgres -m 700 {q(incoming)}")
+    # Keepalives: a primary that vanishes fails the backup instead of hanging it.
+    source = (cluster.conninfo(s) + " connect_timeout=15 keepalives_idle=10 "
+              "keepalives_interval=5 keepalives_count=3")
+    started = time.monotonic()
+    s.postgres(f"{lay.pg('pg_basebackup')} -D {q(incoming)} -X stream -c fast "
+               f"-S {q(cluster.slot(s))} -d {q(source)}")
+    size = server.data_size(s, incoming)
+    sstate = server.read_state(s)
+    script = [f"{{ [ ! -e {data}/{name} ] || cp -p {data}/{name} {incoming}/{name}; }}"
+              for name in lay.own_config_files]
+    if sstate.exists and not server.is_copy_of(sstate, pstate):
+        kept = aside_path(data)
+        script.append(f"mv {q(data)} {q(kept)}")
+        report.change(s.name, f"moved its own cluster (system identifier {sstate.system_id}) "
+                              f"aside to {kept}")
+    else:
+        script.append(f"rm -rf {q(data)}")
+    script.append(f"mv {q(incoming)} {q(data)}")
+    s.sudo(" && ".join(script))
+    report.change(s.name, f"copied {cluster.primary.name} with pg_basebackup (primary running): "
+                          f"{size / 1e6:.1f} MB in {time.monotonic() - started:.1f} s")
+    for change in standby_step.write_marker(cluster, s):
+        report.change(s.name, change)
 
 
 def copy_to(cluster, s, pstate, report):

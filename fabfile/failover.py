@@ -118,8 +118,9 @@ def rejoin(cluster, report, resync=False):
     if failed and not resync:
         s, error, kept = failed[0]
         raise ClusterError(f"{s.name}: pg_rewind failed ({error}): run rejoin again with "
-                           f"--resync to copy {p.name}'s data instead (it is stopped for the "
-                           f"copy); the old data directory is kept in {kept}")
+                           f"--resync to copy {p.name}'s data instead ({p.name} is stopped for "
+                           f"the copy); {s.name} stays stopped, its old data directory is kept "
+                           f"in {kept}")
     standby_step.configure(cluster, report)
     if failed:
         copies = [s for s, _, _ in failed]

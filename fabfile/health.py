@@ -69,7 +69,8 @@ def look(name, expected, config):
         view.running = server.read_state(host).running
         if view.running:
             rows = host.psql(view_sql(layout.major), warn=True)
-            view.server = json.loads(rows[0][0]) if rows else {}
+            # json_agg puts a newline between elements: one document, several rows.
+            view.server = json.loads("\n".join(r[0] for r in rows)) if rows else {}
             view.running = bool(rows)
         standby_broken = expected == "standby" and (
             not view.server.get("receiver") or view.server["receiver"]["status"] != "streaming")

@@ -127,9 +127,10 @@ def start(host):
     return True
 
 
-def data_size(host):
-    """Bytes in the data directory."""
-    return int(host.sudo(f"du -sb {shlex.quote(host.layout.data_dir)}").stdout.split()[0])
+def data_size(host, path=None):
+    """Bytes in the data directory (or another directory)."""
+    path = path or host.layout.data_dir
+    return int(host.sudo(f"du -sb {shlex.quote(path)}").stdout.split()[0])
 
 
 def reload(host):

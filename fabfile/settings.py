@@ -24,6 +24,8 @@ def validate(settings):
         bad("replication_role", "use a plain role name (lower case letters, digits, _)")
     if settings.get("auth_method") not in (None, "scram-sha-256", "md5"):
         bad("auth_method", "use scram-sha-256 or md5 (trust and password are refused)")
+    if settings.get("method") not in ("rsync-cold", "basebackup"):
+        bad("method", "use rsync-cold or basebackup")
     if settings.get("layout") not in ("auto", "debian", "generic"):
         bad("layout", "use auto, debian or generic")
     for name in ("port", "ssh_port"):

@@ -70,3 +70,31 @@ def test_promote_then_rejoin_swaps_roles_and_keeps_every_row(lab):
     assert [(h["host"], h["role"]) for h in doc["hosts"]] == [("standby", "primary"),
                                                               ("master", "standby")]
     assert doc["hosts"][1]["wal"] == "streaming"
+
+
+def test_rejoin_without_wal_log_hints_needs_resync(lab_factory):
+    lab = lab_factory(pg=15)
+    assert lab.fab("full").returncode == 0
+    # A pair set up without wal_log_hints (by hand, or an older release): pg_rewind refuses.
+    lab.sh("master", "sed -i '/wal_log_hints/d' /etc/postgresql/15/main/conf.d/pg-hotstandby.conf "
+                     "&& pg_ctlcluster 15 main restart -m fast")
+    lab.sh("master", "pg_ctlcluster 15 main stop -m fast")
+    assert lab.fab("promote").returncode == 0
+    lab.query("standby", "create table after_failover (v int); insert into after_failover "
+                         "values (8)")
+    lab.sh("master", "pg_ctlcluster 15 main start")
+
+    refused = lab.fab("rejoin", hosts=["standby", "master"])
+    assert refused.returncode == 1
+    error = refused.stderr.strip().splitlines()
+    assert len(error) == 1 and "master: pg_rewind failed (" in error[0]
+    assert "wal_log_hints" in error[0] and "run rejoin again with --resync" in error[0]
+    assert lab.query("standby", "select pg_is_in_recovery()") == [(False,)]
+
+    resynced = lab.fab("rejoin", "--resync", hosts=["standby", "master"])
+    assert resynced.returncode == 0, resynced.stdout + resynced.stderr
+    assert "master: copied standby:" in resynced.stdout and "smoke test passed" in resynced.stdout
+    wait_for(lambda: lab.query("master", "select to_regclass('after_failover') is not null")
+             == [(True,)])
+    assert lab.query("master", "select v from after_failover") == [(8,)]
+    assert lab.query("standby", "select pg_is_in_recovery()") == [(False,)]

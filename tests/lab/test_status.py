@@ -63,5 +63,8 @@ def test_standby_stopped_is_critical(lab):
         assert "critical: standby: PostgreSQL is not running on the standby" in stderr
         table = lab.fab("status")
         assert table.returncode == 2 and table.stdout.splitlines()[-1] == "status: CRITICAL"
+        quiet = lab.fab("status", "--quiet")
+        assert quiet.returncode == 2 and quiet.stdout == ""
+        assert quiet.stderr.startswith("critical: standby: PostgreSQL is not running")
     finally:
         lab.sh("standby", "pg_ctlcluster 17 main start")

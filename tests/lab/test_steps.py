@@ -99,3 +99,7 @@ def test_a_second_standby_added_later_with_limits_raised(lab_factory):
     slots = lab.query("master", "select slot_name, active from pg_replication_slots "
                                 "order by 1")
     assert slots == [("standby", True), ("standby2", True)]
+    code, doc, stderr = lab.status()
+    assert code == 0, (doc, stderr)
+    assert [(h["host"], h["wal"]) for h in doc["hosts"][1:]] == [("standby", "streaming"),
+                                                                ("standby2", "streaming")]

@@ -30,6 +30,9 @@ def test_defaults_are_valid():
     (dict(addresses={"db1": "10.0.0.300"}), "addresses.db1"),
     (dict(standbys="db2"), "list of host names"),
     (dict(replication_password=""), "replication_password"),
+    (dict(method="rsync"), "rsync-cold or basebackup"),
+    (dict(status={"warn_lag_bytes": -1}), "status.warn_lag_bytes"),
+    (dict(status={"warn_lag_seconds": "soon"}), "number of seconds"),
 ])
 def test_malformed_values_name_the_setting(changes, message):
     with pytest.raises(SettingsError, match=message.replace("(", r"\(")):
