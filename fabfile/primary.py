@@ -14,7 +14,7 @@ def configure(cluster, report):
                            f"(fab -H {p.name},... start-standby-then-master) and run again")
     current = server.config_values(p, SETTINGS_READ)
     settings = render.primary_settings(p.layout.major, current, len(cluster.standbys),
-                                       cfg["listen_addresses"])
+                                       cfg["listen_addresses"], cfg.get("max_slot_wal_keep_size"))
     changed = pgconf.write(p, settings, "primary of streaming standbys", cfg["backup_dir"])
     if changed:
         report.change(p.name, changed)

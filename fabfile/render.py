@@ -30,14 +30,15 @@ def render_settings(settings, purpose):
     return "\n".join(lines) + "\n"
 
 
-def primary_settings(major, current, standbys, listen_addresses="*"):
+def primary_settings(major, current, standbys, listen_addresses="*", slot_wal_keep=None):
     """Settings a primary needs for `standbys` standbys.
 
     current: the values the server's config files give now ({name: str}).
     Values only ever go up, and wal_level 'logical' is kept, so that the
     tool never takes away what the server was configured with.  wal_log_hints
     lets pg_rewind bring this server back as a standby after a failover
-    (data checksums do the same).
+    (data checksums do the same).  slot_wal_keep caps the WAL a slot may hold
+    (13+), so that a dead standby cannot fill the primary's disk.
     """
     wal_level = current.get("wal_level")
     if wal_level != "logical":
@@ -52,6 +53,8 @@ def primary_settings(major, current, standbys, listen_addresses="*"):
     }
     if current.get("data_checksums") != "on":
         settings["wal_log_hints"] = "on"
+    if slot_wal_keep is not None and versions.fact("slot_wal_keep", major):
+        settings["max_slot_wal_keep_size"] = slot_wal_keep
     return settings
 
 

@@ -24,6 +24,10 @@ def validate(settings):
         bad("replication_role", "use a plain role name (lower case letters, digits, _)")
     if settings.get("auth_method") not in (None, "scram-sha-256", "md5"):
         bad("auth_method", "use scram-sha-256 or md5 (trust and password are refused)")
+    keep = settings.get("max_slot_wal_keep_size")
+    if keep is not None and not re.fullmatch(r"-1|\d+(kB|MB|GB|TB)?", str(keep)):
+        bad("max_slot_wal_keep_size", "use a size such as 10GB (MB when no unit), or -1 for "
+                                      "no limit")
     if settings.get("method") not in ("rsync-cold", "basebackup"):
         bad("method", "use rsync-cold or basebackup")
     if settings.get("layout") not in ("auto", "debian", "generic"):

@@ -18,7 +18,8 @@ def configure(cluster, report):
         pinned = render.settings_in(pgconf.owned_text(s))
         own = server.config_values(s, [*names, *SETTINGS_READ])
         settings = {**render.primary_settings(s.layout.major, own, len(cluster.standbys),
-                                              cfg["listen_addresses"]),
+                                              cfg["listen_addresses"],
+                                              cfg.get("max_slot_wal_keep_size")),
                     **render.standby_settings(s.layout.major, primary_values, own,
                                               cluster.conninfo(s), cluster.slot(s), pinned)}
         changes.append(pgconf.write(s, settings, "standby of " + cluster.primary.name,

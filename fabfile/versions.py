@@ -39,6 +39,8 @@ FACTS = {
     "wal_receiver_view": [(90400, None), (90600, "pg_stat_wal_receiver")],
     # Whether a slot still holds the WAL its standby needs: 13.
     "slot_wal_status": [(90400, "null"), (130000, "wal_status")],
+    # max_slot_wal_keep_size, a cap on the WAL a slot holds, arrived in 13.
+    "slot_wal_keep": [(90400, False), (130000, True)],
     # What pg_rewind needs granted to run as a non-superuser (11+).
     "rewind_functions": [(90400, ()), (110000, (
         "pg_ls_dir(text, boolean, boolean)", "pg_stat_file(text, boolean)",

@@ -55,6 +55,19 @@ def test_bad_threshold_is_exit_3(lab):
                                      "use a number of seconds, 0 or more")
 
 
+def test_slot_wal_cap_applied_by_a_rerun_without_a_restart(lab, tmp_path):
+    config = tmp_path / "cap.yaml"
+    config.write_text("hotstandby:\n  max_slot_wal_keep_size: 64MB\n")
+    started = lab.query("master", "select pg_postmaster_start_time()")
+    result = lab.fab("full", config=config)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for host in lab.hosts:
+        assert lab.query(host, "show max_slot_wal_keep_size") == [("64MB",)]
+    assert lab.query("master", "select pg_postmaster_start_time()") == started
+    code, doc, _ = lab.status()
+    assert code == 0 and standby_row(doc)["wal"] == "streaming"
+
+
 def test_standby_stopped_is_critical(lab):
     lab.sh("standby", "pg_ctlcluster 17 main stop -m fast")
     try:

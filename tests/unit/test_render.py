@@ -27,6 +27,12 @@ def test_primary_settings_never_lower_and_keep_logical():
     assert s["max_wal_senders"] == 5
 
 
+def test_slot_wal_cap_from_13_when_configured():
+    assert render.primary_settings(150000, {}, 1, "*", "10GB")["max_slot_wal_keep_size"] == "10GB"
+    assert "max_slot_wal_keep_size" not in render.primary_settings(120000, {}, 1, "*", "10GB")
+    assert "max_slot_wal_keep_size" not in render.primary_settings(150000, {}, 1)
+
+
 def test_no_wal_log_hints_with_data_checksums():
     assert "wal_log_hints" not in render.primary_settings(150000, {"data_checksums": "on"}, 1)
 

@@ -31,6 +31,7 @@ def test_defaults_are_valid():
     (dict(standbys="db2"), "list of host names"),
     (dict(replication_password=""), "replication_password"),
     (dict(method="rsync"), "rsync-cold or basebackup"),
+    (dict(max_slot_wal_keep_size="lots"), "max_slot_wal_keep_size"),
     (dict(status={"warn_lag_bytes": -1}), "status.warn_lag_bytes"),
     (dict(status={"warn_lag_seconds": "soon"}), "number of seconds"),
 ])
