@@ -153,28 +153,23 @@ def quick(tmp_path):
     return path
 
 
-def test_missing_pg_hba_entry_is_named(paired, tmp_path):
+@pytest.mark.parametrize("host,breakage,meaning,log_line", [
+    ("master", "sed -i '/BEGIN pg-hotstandby/,/END pg-hotstandby/d' "
+               "/etc/postgresql/15/main/pg_hba.conf && pg_ctlcluster 15 main reload",
+     "pg_hba.conf has no line for this standby",
+     "no pg_hba.conf entry for replication connection"),
+    ("standby", "sed -i 's/:[^:]*$/:not-the-password/' /var/lib/postgresql/.pg-hotstandby.pgpass",
+     "wrong replication password", 'password authentication failed for user "replicator"'),
+], ids=["missing-pg_hba-entry", "wrong-password"])
+def test_broken_authentication_is_named(paired, tmp_path, host, breakage, meaning, log_line):
     lab = paired
-    lab.sh("master", "sed -i '/BEGIN pg-hotstandby/,/END pg-hotstandby/d' "
-                     "/etc/postgresql/15/main/pg_hba.conf && pg_ctlcluster 15 main reload")
+    lab.sh(host, breakage)
     restart_standby(lab)
     result = lab.fab("smoke-test", config=quick(tmp_path))
     assert result.returncode == 1
-    assert "pg_hba.conf has no line for this standby" in result.stderr
-    assert "no pg_hba.conf entry for replication connection" in result.stderr
+    assert meaning in result.stderr and log_line in result.stderr
     fixed = lab.fab("full")
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
-
-
-def test_wrong_password_is_named(paired, tmp_path):
-    lab = paired
-    lab.sh("standby", "sed -i 's/:[^:]*$/:not-the-password/' "
-                      "/var/lib/postgresql/.pg-hotstandby.pgpass")
-    restart_standby(lab)
-    result = lab.fab("smoke-test", config=quick(tmp_path))
-    assert result.returncode == 1
-    assert "wrong replication password" in result.stderr
-    assert 'password authentication failed for user "replicator"' in result.stderr
 
 
 def test_low_standby_limits_are_named(paired, tmp_path):
