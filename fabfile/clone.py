@@ -74,8 +74,8 @@ def basebackup(cluster, report, targets=None, force=False):
             raise ClusterError(problem)
     for s in targets:
         if p.dry:
-            report.change(s.name, "stop PostgreSQL" if server.read_state(s).running else
-                          "PostgreSQL already stopped")
+            if server.read_state(s).running:
+                report.change(s.name, "stop PostgreSQL")
             describe_copy(cluster, s, pstate, report, how="pg_basebackup")
             continue
         if server.stop(s):

@@ -5,8 +5,9 @@ ssh_config (-S), ProxyJump, the login user and --prompt-for-sudo-password all
 behave as users expect.  Everything that needs root goes through sudo; files
 travel by SFTP, never on a command line, so secrets do not show in `ps`.
 
-A dry host (`plan`) reads as usual but skips what the configure steps change:
-`install`, `psql_change` and `psql_secret` do nothing.
+A dry host (`plan`) reads as usual but skips what the steps change: here
+`install`, `psql_change` and `psql_secret` do nothing, and server.control starts
+and stops nothing.
 """
 import io
 import shlex
