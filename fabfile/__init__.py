@@ -190,8 +190,7 @@ def every_step(cluster, report, force, method):
                                           "nothing to stop or copy")
     for s in cluster.standbys:
         if s.name in reconfigured and s not in targets:
-            server.control(s, "restart")
-            report.change(s.name, "restarted PostgreSQL for its new settings")
+            lifecycle.apply_standby_settings(s, reconfigured[s.name], report)
     if not dry:
         with report.step("smoke-test"):
             check_smoke(cluster, report)

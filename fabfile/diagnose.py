@@ -1,7 +1,8 @@
 """Name the classic replication failures from a server's log, with their fix.
 
 Pure: `diagnose(log_text)` returns (the server's own line, what it means and
-the fix) for the most recent known failure in the log, or None.
+the fix) for the most recent known failure since the server last started, or
+None.
 """
 import re
 
@@ -31,10 +32,17 @@ KNOWN = [
 ]
 
 
+# The postmaster's first line (10+); what came before it belongs to an earlier
+# run, e.g. a standby's "could not connect" while its primary was still down.
+STARTED = "starting PostgreSQL "
+
+
 def diagnose(log_text, ignore=()):
     """ignore: strings marking lines that are not the server's own trouble
     (e.g. the smoke test's own failed logins)."""
     lines = (log_text or "").splitlines()
+    starts = [n for n, line in enumerate(lines) if STARTED in line]
+    lines = lines[starts[-1]:] if starts else lines
     for line in reversed(lines):
         if any(mark in line for mark in ignore):
             continue

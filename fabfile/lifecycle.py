@@ -4,7 +4,7 @@ was stopped, it is started again and checked."""
 import signal
 from contextlib import contextmanager
 
-from . import checks, diagnose, primary as primary_step, server
+from . import checks, diagnose, primary as primary_step, server, versions
 from .cluster import ClusterError
 
 
@@ -60,6 +60,20 @@ def start_standbys_then_primary(cluster, report, standbys=None):
         if server.in_recovery(s) is False:
             raise ClusterError(f"{s.name} runs as a second primary: stop it and run sync")
         report.note(s.name, "accepts read-only connections")
+
+
+def apply_standby_settings(standby, settings, report):
+    """A running standby takes its new settings: a reload, and a restart only
+    for those that need one (and always before 12: recovery.conf is read at
+    start only)."""
+    server.reload(standby)
+    pending = server.pending_restart(standby, settings)
+    if pending or versions.fact("standby_signal", standby.layout.major) == "recovery.conf":
+        server.control(standby, "restart")
+        report.change(standby.name, "restarted PostgreSQL for "
+                                    + (", ".join(pending) or "its recovery.conf"))
+    else:
+        report.change(standby.name, "reloaded its settings (none needs a restart)")
 
 
 def restart_primary(cluster, report):

@@ -7,12 +7,12 @@ from .primary import SETTINGS_READ, ensure_role
 
 
 def configure(cluster, report):
-    """Configure every standby; returns the names of standbys that changed."""
+    """Configure every standby; returns {name: its settings} for those that changed."""
     cfg = cluster.settings
     ensure_role(cluster, report)   # a new password must reach the primary too
     names = versions.standby_minimums(cluster.major)
     primary_values = server.config_values(cluster.primary, names)
-    changed_hosts = []
+    changed_hosts = {}
     for s in cluster.standbys:
         changes = []
         pinned = render.settings_in(pgconf.owned_text(s))
@@ -35,7 +35,7 @@ def configure(cluster, report):
         for change in changes:
             report.change(s.name, change)
         if changes:
-            changed_hosts.append(s.name)
+            changed_hosts[s.name] = settings
         else:
             report.note(s.name, "already configured")
     return changed_hosts

@@ -58,12 +58,13 @@ def test_bad_threshold_is_exit_3(lab):
 def test_slot_wal_cap_applied_by_a_rerun_without_a_restart(lab, tmp_path):
     config = tmp_path / "cap.yaml"
     config.write_text("hotstandby:\n  max_slot_wal_keep_size: 64MB\n")
-    started = lab.query("master", "select pg_postmaster_start_time()")
+    started = {h: lab.query(h, "select pg_postmaster_start_time()") for h in lab.hosts}
     result = lab.fab("full", config=config)
     assert result.returncode == 0, result.stdout + result.stderr
+    assert "standby: reloaded its settings (none needs a restart)" in result.stdout
     for host in lab.hosts:
         assert lab.query(host, "show max_slot_wal_keep_size") == [("64MB",)]
-    assert lab.query("master", "select pg_postmaster_start_time()") == started
+    assert {h: lab.query(h, "select pg_postmaster_start_time()") for h in lab.hosts} == started
     code, doc, _ = lab.status()
     assert code == 0 and standby_row(doc)["wal"] == "streaming"
 

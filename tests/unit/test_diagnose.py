@@ -29,6 +29,14 @@ def test_latest_failure_wins():
     assert "already been removed" in diagnose.diagnose(log)[0]
 
 
+def test_only_lines_since_the_last_start_count():
+    earlier = "LOG:  starting PostgreSQL 15.8 on x86_64\n" + LOGS["wrong password"] + "\n"
+    now = "LOG:  starting PostgreSQL 15.8 on x86_64\nLOG:  entering standby mode\n"
+    assert diagnose.diagnose(earlier + now) is None
+    assert diagnose.diagnose(earlier + now + LOGS["settings"])[0] == LOGS["settings"]
+    assert diagnose.diagnose(LOGS["wrong password"]) is not None   # no start line: all count
+
+
 def test_unknown_log_shows_its_tail():
     assert diagnose.diagnose("LOG: all fine\n") is None
     assert "last lines:\nLOG: all fine" in diagnose.explain("h", "LOG: all fine\n")
