@@ -60,11 +60,11 @@ def checks(cluster, force=False):
                         "rsync / dnf install rsync)"))
     for s in cluster.standbys:
         parent = shlex.quote(s.layout.data_dir.rsplit("/", 1)[0])
-        avail = s.sudo(f"df -B1 --output=avail {parent} | tail -1").stdout.strip()
+        avail = server.free_space(s, s.layout.data_dir.rsplit("/", 1)[0])
         need = int(size * MARGIN)
         results.append((s.name, f"room for the primary's {size / 1e6:.0f} MB",
-                        None if avail.isdigit() and int(avail) >= need else
-                        f"{s.name}: {int(avail or 0) / 1e6:.0f} MB free next to "
+                        None if avail >= need else
+                        f"{s.name}: {avail / 1e6:.0f} MB free next to "
                         f"{s.layout.data_dir}, {need / 1e6:.0f} MB needed: free some space"))
         writable = s.sudo(f"touch {parent}/.pg-hotstandby-probe && rm -f "
                           f"{parent}/.pg-hotstandby-probe", warn=True).exited == 0

@@ -1,4 +1,4 @@
-"""Copying the primary's data directory to each standby, by one of METHODS:
+"""Copying the primary's data directory to each standby, by one of two methods:
 
 - rsync-cold, the guide's: both servers stopped, rsync run from the primary.
   An earlier copy is updated with --checksum; global/pg_control is checked to
@@ -19,9 +19,6 @@ from contextlib import contextmanager
 from . import checks, rsync, server, standby as standby_step
 from .cluster import ClusterError
 from .remote import RemoteError
-
-
-METHODS = ("rsync-cold", "basebackup")
 
 
 def sync(cluster, report, targets=None, force=False, method="rsync-cold"):

@@ -9,7 +9,8 @@ it: transactions it took after the failover live only there.
 import shlex
 import time
 
-from . import clone, lifecycle, primary as primary_step, server, standby as standby_step, versions
+from . import (checks, clone, lifecycle, primary as primary_step, server,
+               standby as standby_step, versions)
 from .cluster import ClusterError
 from .layout import LayoutError
 from .remote import Host, RemoteError
@@ -135,9 +136,9 @@ def keep_copy(host):
     """Copy the (stopped) data directory aside on its own file system."""
     data = host.layout.data_dir
     kept = clone.aside_path(data)
-    free = int(host.sudo(f"df -B1 --output=avail {shlex.quote(data)} | tail -1").stdout)
+    free = server.free_space(host, data)
     size = server.data_size(host)
-    if free < size * 1.1:
+    if free < size * checks.MARGIN:
         raise ClusterError(f"{host.name}: no room to keep a copy of {data} ({size / 1e6:.0f} MB "
                            f"needed, {free / 1e6:.0f} MB free): free some space")
     host.sudo(f"cp -a {shlex.quote(data)} {shlex.quote(kept)}")

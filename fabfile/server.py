@@ -133,6 +133,12 @@ def data_size(host, path=None):
     return int(host.sudo(f"du -sb {shlex.quote(path)}").stdout.split()[0])
 
 
+def free_space(host, path):
+    """Bytes free on the file system holding path (0 when it cannot be read)."""
+    avail = host.sudo(f"df -B1 --output=avail {shlex.quote(path)} | tail -1", warn=True)
+    return int(avail.stdout.strip()) if avail.stdout.strip().isdigit() else 0
+
+
 def reload(host):
     host.psql_change("select pg_reload_conf()")
 
