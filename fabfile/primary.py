@@ -19,18 +19,21 @@ def configure(cluster, report):
     if changed:
         report.change(p.name, changed)
     method = render.auth_method(p.layout.major, cfg.get("auth_method"))
-    addresses = [cluster.addresses[s.name] for s in cluster.standbys]
+    addresses = {s.name: cluster.addresses[s.name] for s in cluster.standbys}
+    removed = removed_standbys(cluster)
     hba = render.hba_lines(cfg["replication_role"], addresses, method)
     hba_changed = files.ensure_block(p, p.layout.hba_file, hba, "postgres", "640",
                                      cfg["backup_dir"], at="start")
     if hba_changed:
-        report.change(p.name, f"replication from {', '.join(addresses)} with {method}: "
-                              f"{hba_changed}")
+        report.change(p.name, f"replication from {', '.join(addresses.values())} with {method}"
+                              + (f", no longer from {', '.join(removed)}" if removed else "")
+                              + f": {hba_changed}")
     ensure_role(cluster, report)
     ensure_rewind_grants(cluster, report)
     if changed or hba_changed:
         server.reload(p)
     ensure_slots(cluster, report)
+    drop_slots(cluster, report, removed)
     pending = server.pending_restart(p, settings)
     if pending:
         report.note(p.name, f"restart needed for {', '.join(pending)}")
@@ -93,3 +96,23 @@ def ensure_slots(cluster, report):
         p.psql_change(f"select pg_create_physical_replication_slot({render.sql_literal(slot)}, "
                       "true)")
         report.change(p.name, f"created replication slot {slot}")
+
+
+def removed_standbys(cluster):
+    """Standbys this primary was configured for that are no longer listed: the
+    hosts given are the standbys (its pg_hba block names those it serves)."""
+    p = cluster.primary
+    served = render.hba_standbys(files.block_lines(p.read(p.layout.hba_file)))
+    listed = {s.name for s in cluster.standbys}
+    return [name for name in served if name not in listed]
+
+
+def drop_slots(cluster, report, names):
+    """Drop the slots of standbys no longer listed, so they hold no WAL."""
+    p = cluster.primary
+    have = {r[0] for r in p.psql("select slot_name from pg_replication_slots")}
+    for slot in [render.slot_name(n) for n in names]:
+        if slot in have:
+            p.psql_change(f"select pg_drop_replication_slot({render.sql_literal(slot)})")
+            report.change(p.name, f"dropped replication slot {slot} (its standby is no "
+                                  "longer listed)")

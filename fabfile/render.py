@@ -137,16 +137,27 @@ def auth_method(major, configured=None):
     return configured or versions.fact("password_auth", major)
 
 
-def hba_lines(role, addresses, method):
-    """pg_hba lines for each standby address, restricted to that one host:
-    streaming, and pg_rewind's connection to `postgres` (rejoin after failover)."""
+HBA_STANDBY = "# standby "
+
+
+def hba_lines(role, standbys, method):
+    """pg_hba lines for each standby ({name: address}), restricted to that one
+    host: streaming, and pg_rewind's connection to `postgres` (rejoin after
+    failover).  A comment line names each standby: the block is the record of
+    which standbys this primary serves (see hba_standbys)."""
     lines = []
-    for address in addresses:
+    for name, address in standbys.items():
         ip = ipaddress.ip_address(address)
         prefix = 32 if ip.version == 4 else 128
+        lines.append(f"{HBA_STANDBY}{name}")
         for database in ("replication", "postgres"):
             lines.append(f"host    {database:<15} {role:<15} {ip}/{prefix:<5} {method}")
     return lines
+
+
+def hba_standbys(lines):
+    """The standby names a managed pg_hba block was written for."""
+    return [line[len(HBA_STANDBY):].strip() for line in lines if line.startswith(HBA_STANDBY)]
 
 
 def grant_execute(functions, role):

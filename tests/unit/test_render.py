@@ -85,14 +85,20 @@ def test_quote_and_conninfo_escaping():
 
 
 def test_hba_lines_ipv4_and_ipv6():
-    lines = render.hba_lines("replicator", ["10.1.2.3", "fd00::7"], "scram-sha-256")
+    lines = render.hba_lines("replicator", {"db2": "10.1.2.3", "db3": "fd00::7"},
+                             "scram-sha-256")
     assert [line.split() for line in lines] == [
+        ["#", "standby", "db2"],
         ["host", "replication", "replicator", "10.1.2.3/32", "scram-sha-256"],
         ["host", "postgres", "replicator", "10.1.2.3/32", "scram-sha-256"],
+        ["#", "standby", "db3"],
         ["host", "replication", "replicator", "fd00::7/128", "scram-sha-256"],
         ["host", "postgres", "replicator", "fd00::7/128", "scram-sha-256"]]
+    assert render.hba_standbys(lines) == ["db2", "db3"]
+    # a block written before standbys were named records none
+    assert render.hba_standbys([line for line in lines if not line.startswith("#")]) == []
     with pytest.raises(ValueError):
-        render.hba_lines("replicator", ["not-an-address"], "md5")
+        render.hba_lines("replicator", {"db2": "not-an-address"}, "md5")
 
 
 @pytest.mark.parametrize("major,method", [(90600, "md5"), (100000, "scram-sha-256"),
