@@ -30,8 +30,9 @@ logging.getLogger("paramiko").addHandler(logging.NullHandler())
 QUIET = {"quiet": "print only errors (for scripts)"}
 FORCE = {**QUIET, "force": "replace a standby's data directory even when it holds another "
                            "cluster's databases (it is moved aside, not deleted)"}
-COPY = {**FORCE, "method": "rsync-cold (the guide's: both stopped) or basebackup (pg_basebackup "
-                           "from the running primary)"}
+COPY = {**FORCE, "method": "rsync-cold (the guide's: both stopped), rsync (bulk copied while the "
+                           "primary runs, then what changed with it stopped) or basebackup "
+                           "(pg_basebackup from the running primary)"}
 
 
 @contextmanager
@@ -95,8 +96,14 @@ def stop_all(c, quiet=False):
 
 @task(help=COPY)
 def sync(c, quiet=False, force=False, method=None):
-    """Copy the primary's data directory to each standby (rsync-cold: both stopped)."""
-    one_step(c, quiet, "sync", clone.sync, force=_force(c, force), method=_method(c, method))
+    """Copy the primary's data directory to each standby, all at once.
+
+    rsync-cold: run stop-all first.  rsync: with the primary running, the first
+    (bulk) pass; after stop-all, the second.  basebackup: the primary runs.
+    """
+    def step(cluster, report, **options):
+        copies_succeeded(clone.sync(cluster, report, **options))
+    one_step(c, quiet, "sync", step, force=_force(c, force), method=_method(c, method))
 
 
 @task(help=QUIET)
@@ -171,19 +178,8 @@ def every_step(cluster, report, force, method):
             check_replication_login(cluster, report)
     streaming = server.streaming_standbys(cluster)
     targets = [s for s in cluster.standbys if s.name not in streaming]
-    if targets and method == "basebackup":
-        with report.step("sync"):
-            clone.basebackup(cluster, report, targets, force)
-        with report.step("start-standby-then-master"):
-            lifecycle.start_standbys_then_primary(cluster, report, targets)
-    elif targets:
-        with lifecycle.primary_kept_up(cluster, report):
-            with report.step("stop-all"):
-                lifecycle.stop_all(cluster, report, targets)
-            with report.step("sync"):
-                clone.sync(cluster, report, targets, force)
-            with report.step("start-standby-then-master"):
-                lifecycle.start_standbys_then_primary(cluster, report, targets)
+    if targets:
+        copy_standbys(cluster, report, targets, force, method)
     else:
         report.say("== stop-all, sync, start-standby-then-master ==")
         report.note(cluster.primary.name, "every standby already streams from it: "
@@ -193,8 +189,45 @@ def every_step(cluster, report, force, method):
             lifecycle.apply_standby_settings(s, reconfigured[s.name], report)
     if not dry:
         with report.step("smoke-test"):
-            check_smoke(cluster, report)
+            check_smoke(cluster.without(report.failed), report)
     report.summary(cluster)
+    copies_succeeded(report.failed)
+
+
+def copy_standbys(cluster, report, targets, force, method):
+    """stop-all, sync and start-standby-then-master for the standbys that do not
+    stream, the primary down no longer than the method needs: not at all with
+    basebackup, the second pass with rsync, the whole copy with rsync-cold.
+    A standby whose copy fails is left out of the later steps."""
+    def left(failed):
+        return [s for s in targets if s.name not in failed]
+    if method == "basebackup":
+        with report.step("sync"):
+            targets = left(clone.basebackup(cluster, report, targets, force))
+        with report.step("start-standby-then-master"):
+            lifecycle.start_standbys_then_primary(cluster, report, targets)
+        return
+    with lifecycle.primary_kept_up(cluster, report):
+        if method == "rsync":
+            with report.step("sync (first pass)"):
+                targets = left(clone.first_pass(cluster, report, targets, force))
+            if not targets:
+                return
+        with report.step("stop-all"):
+            lifecycle.stop_all(cluster, report, targets)
+        with report.step("sync (second pass)" if method == "rsync" else "sync"):
+            targets = left(clone.cold(cluster, report, targets, force,
+                                      second_pass=method == "rsync"))
+        with report.step("start-standby-then-master"):
+            lifecycle.start_standbys_then_primary(cluster, report, targets)
+
+
+def copies_succeeded(failed):
+    """The run fails when any standby's copy did (the others went on)."""
+    if failed:
+        raise ClusterError(f"copy failed on {len(failed)} standby(s): "
+                           + "; ".join(f"{name}: {why}" for name, why in failed.items())
+                           + "; fix the cause and run again")
 
 
 @task(help={"json": "print one JSON document instead of the table (scripts, monitoring)",
@@ -257,7 +290,8 @@ def promote(c, standby=None, force=False, quiet=False):
     others = ",".join(s for s in standbys if s != new)
     report.say(f"  next: fab -H {new},{old} rejoin   # {old} back as a standby of {new}")
     if others:
-        report.say(f"  next: fab -H {new},{others} full   # the other standbys follow {new}")
+        report.say(f"  then: fab -H {new},{old},{others} full   # the other standbys follow "
+                   f"{new} (list every standby: those left out lose their slot)")
 
 
 @task(help={**QUIET, "resync": "where pg_rewind cannot run, copy the primary's data instead "

@@ -6,7 +6,7 @@ each failure names the host, the cause and the fix.
 """
 import shlex
 
-from . import server
+from . import primary as primary_step, render, server
 from .cluster import ClusterError
 
 MARGIN = 1.10            # the standby needs the primary's size plus 10%
@@ -53,6 +53,7 @@ def checks(cluster, force=False):
     pstate = server.read_state(p)
     results.append((p.name, "PostgreSQL runs on the primary", None if pstate.running else
                     f"{p.name}: PostgreSQL is not running on the primary: start it and run again"))
+    results.extend(unlisted_streaming(cluster))
     size = server.data_size(p)
     for host in cluster.hosts:
         results.append((host.name, "rsync installed", None if host.facts.get("rsync") else
@@ -74,6 +75,22 @@ def checks(cluster, force=False):
         results.append((s.name, "no other cluster's data would be replaced",
                         standby_data_problem(s, pstate, force)))
     return results
+
+
+def unlisted_streaming(cluster):
+    """A standby that streams from the primary but is not listed would lose
+    its pg_hba entry and slot: the hosts given are the standbys."""
+    p = cluster.primary
+    removed = primary_step.removed_standbys(cluster)
+    if not removed:
+        return []
+    slots = {render.slot_name(n): n for n in removed}
+    active = {r[0] for r in p.psql("select slot_name from pg_replication_slots where active")}
+    listed = ",".join(h.name for h in cluster.hosts)
+    return [(p.name, f"{slots[slot]}, no longer listed, does not stream",
+             f"{slots[slot]} streams from {p.name} but is not in the host list: list it "
+             f"(-H {listed},{slots[slot]}) to keep it, or stop it to remove it")
+            for slot in slots if slot in active]
 
 
 def run(cluster, report, force=False):
@@ -111,6 +128,9 @@ def attach_problem(name, primary_state, standby_state, primary_lsn=None):
     primary_lsn: the running primary's current WAL position; else its last
     checkpoint (a cleanly stopped primary has written nothing after it).
     """
+    if standby_state.copying_from:
+        return (f"{name}: its copy of the primary is unfinished (a first pass or a copy cut "
+                "short): run sync with the primary stopped (stop-all, then sync)")
     if standby_state.system_id != primary_state.system_id:
         return (f"{name}: its data directory is not a copy of this primary (system identifier "
                 f"{standby_state.system_id}, primary {primary_state.system_id}): run sync")

@@ -1,31 +1,47 @@
-"""Copying the primary's data directory to each standby, by one of two methods:
+"""Copying the primary's data directory to the standbys, by one of three methods:
 
 - rsync-cold, the guide's: both servers stopped, rsync run from the primary.
   An earlier copy is updated with --checksum; global/pg_control is checked to
   be the primary's.
+- rsync, two passes: the bulk copied while the primary runs (`first_pass`),
+  then, once it is stopped, the same cold copy: --checksum sends only what
+  changed.  The primary is down for the second pass only.
 - basebackup: pg_basebackup run on the standby from the running primary (WAL
   streamed, through the standby's slot); the primary is never stopped.  The
   backup goes into a directory beside the data directory and is swapped in
   only when complete.
 
 Either way a standby directory that is not a copy of this primary is moved
-aside, never deleted; an earlier copy of this primary is replaced.
+aside, never deleted; an earlier copy of this primary is replaced.  Standbys
+are copied at the same time, each in a thread of its own: one failing does
+not stop the others, and each step returns {standby name: why it failed}.
 """
 import secrets
 import shlex
+import threading
 import time
 from contextlib import contextmanager
 
-from . import checks, rsync, server, standby as standby_step
+from . import checks, progress, rsync, server, standby as standby_step
 from .cluster import ClusterError
 from .remote import RemoteError
 
 
 def sync(cluster, report, targets=None, force=False, method="rsync-cold"):
+    """The sync task.  With rsync the primary's state says which pass: running,
+    the first (bulk) pass; stopped, the second."""
+    targets = cluster.standbys if targets is None else targets
+    pstate = server.read_state(cluster.primary)
     if method == "basebackup":
         return basebackup(cluster, report, targets, force)
+    if method == "rsync" and pstate.running:
+        return first_pass(cluster, report, targets, force)
+    return cold(cluster, report, targets, force)
+
+
+def cold(cluster, report, targets, force=False, second_pass=False):
+    """rsync with both servers stopped (rsync-cold, and rsync's second pass)."""
     p = cluster.primary
-    targets = cluster.standbys if targets is None else targets
     pstate = server.read_state(p)
     if pstate.running and not p.dry:
         raise ClusterError(f"PostgreSQL is running on the primary {p.name}: a file copy of a "
@@ -34,14 +50,101 @@ def sync(cluster, report, targets=None, force=False, method="rsync-cold"):
         if server.read_state(s).running and not s.dry:
             raise ClusterError(f"PostgreSQL is running on {s.name}: its data directory is in "
                                "use; run stop-all first")
-        problem = checks.standby_data_problem(s, pstate, force)
-        if problem:
-            raise ClusterError(problem)
+        refuse_foreign_data(s, pstate, force)
+    if p.dry:
+        for s in targets:
+            if second_pass:
+                report.change(s.name, f"copy what changed on {p.name} since the first pass "
+                                      "(--checksum)")
+            else:
+                describe_copy(cluster, s, pstate, report)
+        return {}
+    return each_standby(targets, lambda s: copy_to(cluster, s, pstate, report), report)
+
+
+def first_pass(cluster, report, targets, force=False):
+    """rsync's bulk pass from the running primary; each standby is stopped for it.
+    The copy is not consistent: its copying marker stays until the second pass."""
+    p = cluster.primary
+    pstate = server.read_state(p)
     for s in targets:
-        if p.dry:
-            describe_copy(cluster, s, pstate, report)
-        else:
-            copy_to(cluster, s, pstate, report)
+        refuse_foreign_data(s, pstate, force)
+    if p.dry:
+        for s in targets:
+            if server.read_state(s).running:
+                report.change(s.name, "stop PostgreSQL")
+            describe_copy(cluster, s, pstate, report, how="first pass, primary running")
+        return {}
+
+    def copy(s):
+        if server.stop(s):
+            report.change(s.name, "stopped PostgreSQL")
+        copy_to(cluster, s, pstate, report, first_pass=True)
+    return each_standby(targets, copy, report)
+
+
+def basebackup(cluster, report, targets=None, force=False):
+    """Copy the running primary to each standby with pg_basebackup."""
+    p = cluster.primary
+    targets = cluster.standbys if targets is None else targets
+    pstate = server.read_state(p)
+    if not pstate.running:
+        raise ClusterError(f"PostgreSQL is not running on the primary {p.name}: pg_basebackup "
+                           "copies from a running server; start it")
+    for s in targets:
+        refuse_foreign_data(s, pstate, force)
+    if p.dry:
+        for s in targets:
+            if server.read_state(s).running:
+                report.change(s.name, "stop PostgreSQL")
+            describe_copy(cluster, s, pstate, report, how="pg_basebackup")
+        return {}
+
+    def copy(s):
+        if server.stop(s):
+            report.change(s.name, "stopped PostgreSQL")
+        backup_to(cluster, s, pstate, report)
+    return each_standby(targets, copy, report)
+
+
+def refuse_foreign_data(s, pstate, force):
+    problem = checks.standby_data_problem(s, pstate, force)
+    if problem:
+        raise ClusterError(problem)
+
+
+def each_standby(targets, copy, report):
+    """copy(standby) for every standby at once; {name: why} for those that failed.
+
+    Daemon threads, joined in short waits: Ctrl-C reaches this (main) thread at
+    once, so the caller restarts the primary without waiting for the copies.
+    """
+    results = {}
+
+    def run(s):
+        try:
+            copy(s)
+        except (ClusterError, RemoteError) as exc:
+            results[s.name] = exc
+        except BaseException as exc:   # a bug: raised again below, in the main thread
+            results[s.name] = exc
+        finally:
+            report.copy_done(s.name)
+    threads = [threading.Thread(target=run, args=(s,), name=f"copy-{s.name}", daemon=True)
+               for s in targets]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        while thread.is_alive():
+            thread.join(0.2)
+    failures = {}
+    for name, exc in results.items():
+        if not isinstance(exc, (ClusterError, RemoteError)):
+            raise exc
+        failures[name] = str(exc)
+        report.say(f"!! {name}: copy failed: {exc}")
+    report.failed.update(failures)
+    return failures
 
 
 def describe_copy(cluster, s, pstate, report, how=None):
@@ -57,29 +160,6 @@ def describe_copy(cluster, s, pstate, report, how=None):
                           f"MB, {how})")
 
 
-def basebackup(cluster, report, targets=None, force=False):
-    """Copy the running primary to each standby with pg_basebackup."""
-    p = cluster.primary
-    targets = cluster.standbys if targets is None else targets
-    pstate = server.read_state(p)
-    if not pstate.running:
-        raise ClusterError(f"PostgreSQL is not running on the primary {p.name}: pg_basebackup "
-                           "copies from a running server; start it")
-    for s in targets:
-        problem = checks.standby_data_problem(s, pstate, force)
-        if problem:
-            raise ClusterError(problem)
-    for s in targets:
-        if p.dry:
-            if server.read_state(s).running:
-                report.change(s.name, "stop PostgreSQL")
-            describe_copy(cluster, s, pstate, report, how="pg_basebackup")
-            continue
-        if server.stop(s):
-            report.change(s.name, "stopped PostgreSQL")
-        backup_to(cluster, s, pstate, report)
-
-
 def backup_to(cluster, s, pstate, report):
     lay = s.layout
     q = shlex.quote
@@ -90,8 +170,9 @@ def backup_to(cluster, s, pstate, report):
     source = (cluster.conninfo(s) + " connect_timeout=15 keepalives_idle=10 "
               "keepalives_interval=5 keepalives_count=3")
     started = time.monotonic()
-    s.postgres(f"{lay.pg('pg_basebackup')} -D {q(incoming)} -X stream -c fast "
-               f"-S {q(cluster.slot(s))} -d {q(source)}")
+    s.postgres(f"{lay.pg('pg_basebackup')} -D {q(incoming)} -X stream -c fast -P "
+               f"-S {q(cluster.slot(s))} -d {q(source)}",
+               output=progress.Stream(report, s.name, progress.basebackup_line))
     size = server.data_size(s, incoming)
     sstate = server.read_state(s)
     script = [f"{{ [ ! -e {data}/{name} ] || cp -p {data}/{name} {incoming}/{name}; }}"
@@ -111,7 +192,12 @@ def backup_to(cluster, s, pstate, report):
         report.change(s.name, change)
 
 
-def copy_to(cluster, s, pstate, report):
+def copy_to(cluster, s, pstate, report, first_pass=False):
+    """rsync the primary's data directory into the standby's.
+
+    first_pass: the primary runs; files change under the copy, so it is only
+    the bulk: no checksums, its copying marker stays, no standby marker.
+    """
     p = cluster.primary
     data = s.layout.data_dir
     sstate = server.read_state(s)
@@ -127,17 +213,24 @@ def copy_to(cluster, s, pstate, report):
     started = time.monotonic()
     # Checksums wherever the target may hold files already (see rsync.command);
     # a directory just emptied by move_aside needs none.
-    update = earlier_copy or not sstate.exists
+    update = (earlier_copy or not sstate.exists) and not first_pass
     with host_to_host_ssh(cluster, s, report) as (ssh, target, user):
         cmd = rsync.command(p.layout.data_dir, f"{target}:{data}", rules, ssh,
                             checksum=update)
-        out = p.sudo(cmd, user=user).stdout
-    stats = rsync.parse_stats(out)
-    report.change(s.name, f"copied {p.name}:{p.layout.data_dir} "
-                          f"({'update, --checksum' if update else 'fresh copy'}): "
+        done = p.sudo(cmd, user=user, warn=first_pass,
+                      output=progress.Stream(report, s.name, progress.rsync_line))
+    if done.exited not in (0, rsync.VANISHED):
+        raise RemoteError(f"{p.name}: rsync to {s.name} failed (exit {done.exited}): "
+                          + (done.stderr.strip() or done.stdout.strip())[-800:])
+    stats = rsync.parse_stats(done.stdout)
+    how = "first pass, primary running" if first_pass else \
+        "update, --checksum" if update else "fresh copy"
+    report.change(s.name, f"copied {p.name}:{p.layout.data_dir} ({how}): "
                           f"{stats.get('Number of regular files transferred', '?')} files, "
                           f"{stats.get('Total bytes sent', 0) / 1e6:.1f} MB in "
                           f"{time.monotonic() - started:.1f} s")
+    if first_pass:
+        return
     check_control_file(p, s)
     s.postgres(f"rm -f {marker}")
     for change in standby_step.write_marker(cluster, s):

@@ -1,6 +1,7 @@
 """The hosts of one run: which is the primary, which are standbys, how they
 reach each other.  Role and address logic is pure; `connect` does the I/O.
 """
+import dataclasses
 import functools
 import re
 import secrets
@@ -90,6 +91,13 @@ class Cluster:
         return render.conninfo(self.major, self.primary_address(), self.primary.layout.port,
                                self.settings["replication_role"], self.slot(standby),
                                self.passfile(standby), database)
+
+    def without(self, names):
+        """This cluster less the standbys named (those whose copy failed)."""
+        if not names:
+            return self
+        return dataclasses.replace(self, standbys=[s for s in self.standbys
+                                                   if s.name not in names])
 
     @functools.cached_property
     def password(self):

@@ -11,6 +11,7 @@ and stops nothing.
 """
 import io
 import shlex
+import threading
 import time
 
 from fabric import Connection
@@ -31,17 +32,23 @@ class Host:
         self.layout = None
         self.facts = {}
         self.dry = False
+        # One SFTP session per connection, and paramiko's is not safe to share
+        # between threads (copies to several standbys upload to the primary).
+        self.sftp_lock = threading.Lock()
 
     def __repr__(self):
         return f"Host({self.name})"
 
     # -- commands ------------------------------------------------------
-    def sudo(self, command, user="root", warn=False, timeout=None):
-        """Run a shell command as `user` through sudo; output hidden."""
+    def sudo(self, command, user="root", warn=False, timeout=None, output=None):
+        """Run a shell command as `user` through sudo; output hidden, or
+        passed as it arrives to `output` (a file-like: progress.Stream)."""
         wrapped = f"sh -c {shlex.quote(command)}"
+        shown = {"hide": False, "out_stream": output, "err_stream": output} if output \
+            else {"hide": True}
         try:
-            result = self.conn.sudo(wrapped, user=user, hide=True, warn=True,
-                                    timeout=timeout, in_stream=False)
+            result = self.conn.sudo(wrapped, user=user, warn=True, timeout=timeout,
+                                    in_stream=False, **shown)
         except AuthFailure:
             raise RemoteError(f"{self.name}: sudo rejected the password: give the login "
                               "user's password to --prompt-for-sudo-password") from None
@@ -53,8 +60,8 @@ class Host:
                               f"(exit {result.exited}): {detail}")
         return result
 
-    def postgres(self, command, warn=False, timeout=None):
-        return self.sudo(command, user="postgres", warn=warn, timeout=timeout)
+    def postgres(self, command, warn=False, timeout=None, output=None):
+        return self.sudo(command, user="postgres", warn=warn, timeout=timeout, output=output)
 
     def psql(self, sql, db="postgres", warn=False):
         """Rows of a query run locally as the postgres superuser (no secrets!)."""
@@ -94,7 +101,8 @@ class Host:
         """Upload text to a fresh private temp file owned by `owner`; returns its path."""
         tmpdir = self.conn.run("umask 077 && mktemp -d", hide=True).stdout.strip()
         staged = f"{tmpdir}/f"
-        self.conn.put(io.BytesIO(text.encode()), staged)
+        with self.sftp_lock:
+            self.conn.put(io.BytesIO(text.encode()), staged)
         final = f"{tmpdir}.{owner}"
         self.sudo(f"install -o {owner} -g $(id -gn {owner}) -m {mode} {staged} {final} "
                   f"&& rm -rf {tmpdir}")

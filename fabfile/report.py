@@ -1,8 +1,18 @@
-"""What a run prints: a header per step, what changed, and a closing summary.
-A plan's report marks each change as planned, and counts instead of timing."""
+"""What a run prints: a header per step, what changed, progress of long
+copies, and a closing summary.  A plan's report marks each change as planned,
+and counts instead of timing.  Copies to several standbys run in threads:
+printing holds a lock."""
 import sys
+import threading
 import time
 from contextlib import contextmanager
+
+from . import progress as progress_text
+
+# Progress lines: on a terminal one line redrawn in place (every standby's
+# copy side by side); elsewhere (logs, CI) a line per standby this often.
+REDRAW_SECONDS = 0.5
+LOG_SECONDS = 5.0
 
 
 class Report:
@@ -15,10 +25,46 @@ class Report:
         self.started = time.monotonic()
         self.downtime = None     # seconds the primary was stopped
         self.primary_stopped_at = None
+        self.failed = {}         # standby name -> why its copy failed
+        self.lock = threading.RLock()
+        self.copies = {}         # host -> [started, last printed, text] of a copy in progress
+        self.redrawn = False     # a progress line is on the terminal's last line
 
     def say(self, text):
-        if not self.quiet:
+        if self.quiet:
+            return
+        with self.lock:
+            self._clear_progress()
             print(text, file=self.out, flush=True)
+
+    def progress(self, host, done, total):
+        """A copy to `host` has moved `done` of `total` bytes (total may be None)."""
+        if self.quiet:
+            return
+        now = time.monotonic()
+        with self.lock:
+            # The first line once a copy has run for a while: short ones print none.
+            copy = self.copies.setdefault(host, [now, now, ""])
+            copy[2] = f"{host}: {progress_text.describe(done, total, now - copy[0])}"
+            tty = self.out.isatty()
+            if now - copy[1] < (REDRAW_SECONDS if tty else LOG_SECONDS):
+                return
+            copy[1] = now
+            if tty:
+                self.out.write("\r\033[K  " + " | ".join(c[2] for c in self.copies.values()))
+                self.out.flush()
+                self.redrawn = True
+            else:
+                print(f"  {copy[2]}", file=self.out, flush=True)
+
+    def copy_done(self, host):
+        with self.lock:
+            self.copies.pop(host, None)
+
+    def _clear_progress(self):
+        if self.redrawn:
+            self.out.write("\r\033[K")
+            self.redrawn = False
 
     def change(self, host, text):
         """Something changed on a host."""
@@ -57,7 +103,9 @@ class Report:
                      f"{p.layout.version}, {p.layout.kind} layout")
         for s in cluster.standbys:
             lines.append(f"  standby  {s.name} ({cluster.addresses[s.name]}) PostgreSQL "
-                         f"{s.layout.version}, {s.layout.kind} layout")
+                         f"{s.layout.version}, {s.layout.kind} layout"
+                         + (f": COPY FAILED: {self.failed[s.name]}" if s.name in self.failed
+                            else ""))
         for name, seconds, changed in self.steps:
             lines.append(f"  {name:<26} " + ("" if self.plan else f"{seconds:6.1f} s  ")
                          + f"{changed} change{'s' if changed != 1 else ''}")

@@ -41,8 +41,10 @@ def command(source_dir, target, rules, ssh, checksum):
     its mtime second across a stop).
     """
     # --timeout: a standby that vanishes mid-copy fails the copy in a minute
-    # instead of leaving the primary stopped until TCP gives up.
-    args = ["rsync", "-a", "--delete", "--stats", "--timeout=60", "-e", ssh]
+    # instead of leaving the primary stopped until TCP gives up.  progress2
+    # without incremental recursion: one overall figure against a known total.
+    args = ["rsync", "-a", "--delete", "--stats", "--timeout=60",
+            "--info=progress2", "--no-inc-recursive", "-e", ssh]
     if checksum:
         args.append("--checksum")
     args += [f"--filter={rule}" for rule in rules]
@@ -55,6 +57,11 @@ def ssh_command(key, known_hosts, port):
     return (f"ssh -i {key} -p {port} -o BatchMode=yes -o IdentitiesOnly=yes "
             f"-o StrictHostKeyChecking=yes -o UserKnownHostsFile={known_hosts} "
             "-o ConnectTimeout=15 -o ServerAliveInterval=5 -o ServerAliveCountMax=3")
+
+
+# Exit code of a copy whose source files changed or vanished under it: what a
+# first pass over a running primary expects (the delta pass settles them).
+VANISHED = 24
 
 
 def parse_stats(text):

@@ -15,6 +15,10 @@ def as_number(text):
         return text
 
 
+# How sync copies (fabfile/clone.py).
+METHODS = ("rsync-cold", "rsync", "basebackup")
+
+
 def validate(settings):
     """Raise SettingsError naming the setting and the fix; return None when fine."""
     def bad(name, fix):
@@ -28,8 +32,8 @@ def validate(settings):
     if keep is not None and not re.fullmatch(r"-1|\d+(kB|MB|GB|TB)?", str(keep)):
         bad("max_slot_wal_keep_size", "use a size such as 10GB (MB when no unit), or -1 for "
                                       "no limit")
-    if settings.get("method") not in ("rsync-cold", "basebackup"):
-        bad("method", "use rsync-cold or basebackup")
+    if settings.get("method") not in METHODS:
+        bad("method", "use " + ", ".join(METHODS))
     if settings.get("layout") not in ("auto", "debian", "generic"):
         bad("layout", "use auto, debian or generic")
     for name in ("port", "ssh_port"):

@@ -50,10 +50,10 @@ def test_user_data_detection_from_base_listing():
     assert checks.holds_user_data(stock + "5/16385_vm\n")
 
 
-def state(system_id="7", timeline="1", checkpoint="0/3000060"):
+def state(system_id="7", timeline="1", checkpoint="0/3000060", copying_from=""):
     from fabfile.server import ServerState
     return ServerState(exists=True, system_id=system_id, timeline=timeline,
-                       checkpoint=checkpoint)
+                       checkpoint=checkpoint, copying_from=copying_from)
 
 
 def test_lsn_order():
@@ -71,6 +71,7 @@ def test_attach_copy_of_primary_is_fine():
     (state(timeline="2"), None, "timeline 2 is ahead"),
     (state(checkpoint="0/9000028"), "0/5000000", "split brain"),
     (state(checkpoint="0/3000100"), None, "split brain"),
+    (state(copying_from="7"), None, "copy of the primary is unfinished"),
 ])
 def test_attach_refused(standby, primary_lsn, message):
     assert message in checks.attach_problem("s", state(), standby, primary_lsn)

@@ -37,6 +37,7 @@ def test_command_delete_checksum_and_trailing_slashes():
     assert "--checksum" in cmd and "--filter=-s /pg_wal/*" in cmd
     assert cmd[-2:] == ["/d/", "postgres@10.0.0.6:/d/"]
     assert cmd[cmd.index("-e") + 1] == "ssh -i k"
+    assert "--info=progress2" in cmd   # what progress.rsync_line reads
     fresh = shlex.split(rsync.command("/d", "h:/d", [], "ssh", checksum=False))
     assert "--checksum" not in fresh
 
