@@ -99,6 +99,13 @@ class RunningLab(labkit.Lab):
         """Run a command as root on a host over SSH; returns stdout."""
         return self.ssh(host, f"sudo sh -c {shlex.quote(command)}").stdout
 
+    def reinit(self, host):
+        """Replace the host's Debian cluster with a fresh one from initdb: a stock
+        server again, whose data is not a copy of the primary."""
+        data, pg = f"/var/lib/postgresql/{self.pg}/main", self.pg
+        self.sh(host, f"pg_ctlcluster {pg} main stop; rm -rf {data} && sudo -u postgres "
+                      f"/usr/lib/postgresql/{pg}/bin/initdb --no-sync -D {data} >/dev/null")
+
     @contextmanager
     def sql(self, host, dbname="postgres"):
         """psycopg2 connection to the host's PostgreSQL through an SSH tunnel."""

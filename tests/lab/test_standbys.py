@@ -1,0 +1,86 @@
+"""Three standbys at once: copied in parallel, each with its own slot and
+pg_hba entry; one whose copy fails does not stop the others and the summary
+names it; a standby left out of the host list loses its slot and entry, and
+one that still streams is refused before anything changes."""
+import pytest
+
+STANDBYS = ["standby", "standby2", "standby3"]
+BROKEN_RSYNC = ("mv /usr/bin/rsync /usr/bin/rsync.real && "
+                "printf '#!/bin/sh\\necho broken rsync >&2\\nexit 12\\n' > /usr/bin/rsync && "
+                "chmod 755 /usr/bin/rsync")
+
+
+@pytest.fixture(scope="module")
+def lab(lab_factory):
+    lab = lab_factory(pg=15, standbys=3)
+    lab.sh("master", "sudo -u postgres pgbench -q -i -s 5 -h /run/postgresql postgres")
+    return lab
+
+
+def streaming(lab):
+    return {r[0] for r in lab.query("master", "select application_name from "
+                                              "pg_stat_replication where state = 'streaming'")}
+
+
+def slots(lab):
+    return {r[0] for r in lab.query("master", "select slot_name from pg_replication_slots")}
+
+
+def hba_block(lab):
+    return lab.sh("master", "sed -n '/BEGIN pg-hotstandby/,/END pg-hotstandby/p' "
+                            "/etc/postgresql/15/main/pg_hba.conf")
+
+
+def test_one_failing_copy_does_not_stop_the_others(lab):
+    # The receiving end of standby3's copy is broken after preflight saw rsync there.
+    lab.sh("standby3", BROKEN_RSYNC)
+    result = lab.fab("full")
+    out = result.stdout
+    assert result.returncode == 1, out + result.stderr
+    assert "copy failed on 1 standby(s): standby3" in result.stderr
+    assert "standby3" in out and "COPY FAILED" in out.split("== summary ==")[1]
+    for name in ("standby", "standby2"):
+        assert f"{name}: copied master:" in out
+        assert f"PASS  {name}: WAL receiver is streaming" in out
+    assert streaming(lab) == {"standby", "standby2"}
+    assert lab.query("master", "select not pg_is_in_recovery()") == [(True,)]
+
+
+def test_rerun_copies_only_the_failed_one_and_all_three_stream(lab):
+    lab.sh("standby3", "mv /usr/bin/rsync.real /usr/bin/rsync")
+    result = lab.fab("full")
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr
+    assert "standby3: copied master:" in out
+    assert "standby: copied" not in out and "standby2: copied" not in out
+    assert streaming(lab) == set(STANDBYS)
+    assert slots(lab) == set(STANDBYS)
+    block = hba_block(lab)
+    assert all(f"# standby {name}\n" in block for name in STANDBYS)
+
+
+def test_three_fresh_standbys_copied_at_once_with_basebackup(lab):
+    for name in STANDBYS:
+        lab.reinit(name)
+    result = lab.fab("full", "--method", "basebackup")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert all(f"{name}: copied master with pg_basebackup" in result.stdout for name in STANDBYS)
+    assert streaming(lab) == set(STANDBYS) and slots(lab) == set(STANDBYS)
+
+
+def test_standby_left_out_while_streaming_is_refused(lab):
+    before = hba_block(lab)
+    result = lab.fab("full", hosts=["master", "standby", "standby2"])
+    assert result.returncode == 1
+    assert "standby3 streams from master but is not in the host list" in result.stderr
+    assert hba_block(lab) == before and slots(lab) == set(STANDBYS)
+
+
+def test_stopped_standby_left_out_loses_its_slot_and_entry(lab):
+    lab.sh("standby3", "pg_ctlcluster 15 main stop")
+    result = lab.fab("full", hosts=["master", "standby", "standby2"])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "dropped replication slot standby3" in result.stdout
+    assert slots(lab) == {"standby", "standby2"}
+    assert "standby3" not in hba_block(lab)
+    assert streaming(lab) == {"standby", "standby2"}
