@@ -30,9 +30,10 @@ logging.getLogger("paramiko").addHandler(logging.NullHandler())
 QUIET = {"quiet": "print only errors (for scripts)"}
 FORCE = {**QUIET, "force": "replace a standby's data directory even when it holds another "
                            "cluster's databases (it is moved aside, not deleted)"}
-COPY = {**FORCE, "method": "rsync-cold (the guide's: both stopped), rsync (bulk copied while the "
-                           "primary runs, then what changed with it stopped) or basebackup "
-                           "(pg_basebackup from the running primary)"}
+COPY = {**FORCE, "method": "how to copy a running primary: basebackup (the default: "
+                           "pg_basebackup, the primary keeps running), rsync (the bulk while "
+                           "it runs, what changed once stopped) or rsync-cold (the guide's: "
+                           "both stopped for the whole copy)"}
 
 
 @contextmanager
@@ -73,7 +74,8 @@ def _method(c, method):
 @task(help=FORCE)
 def preflight(c, quiet=False, force=False):
     """Check every host before changing anything: what full would refuse, and why."""
-    one_step(c, quiet, "preflight", checks.run, force=_force(c, force))
+    one_step(c, quiet, "preflight", checks.run, force=_force(c, force),
+             method=_method(c, None))
 
 
 @task(help=QUIET)
@@ -98,11 +100,12 @@ def stop_all(c, quiet=False):
 def sync(c, quiet=False, force=False, method=None):
     """Copy the primary's data directory to each standby, all at once.
 
-    rsync-cold: run stop-all first.  rsync: with the primary running, the first
-    (bulk) pass; after stop-all, the second.  basebackup: the primary runs.
+    After stop-all (the guide's order) the copy is cold, whatever the method.
+    With the primary running: basebackup copies it as it runs; rsync makes
+    the first (bulk) pass, and sync after stop-all the second.
     """
     def step(cluster, report, **options):
-        copies_succeeded(clone.sync(cluster, report, **options))
+        clone.all_copied(clone.sync(cluster, report, **options))
     one_step(c, quiet, "sync", step, force=_force(c, force), method=_method(c, method))
 
 
@@ -165,7 +168,7 @@ def every_step(cluster, report, force, method):
     basebackup method the primary is not stopped for the copy."""
     dry = cluster.primary.dry
     with report.step("preflight"):
-        checks.run(cluster, report, force)
+        checks.run(cluster, report, force, method)
     with report.step("configure-master"):
         if primary.configure(cluster, report):
             # Now, so that the standbys' login is proven (listen_addresses)
@@ -191,7 +194,7 @@ def every_step(cluster, report, force, method):
         with report.step("smoke-test"):
             check_smoke(cluster.without(report.failed), report)
     report.summary(cluster)
-    copies_succeeded(report.failed)
+    clone.all_copied(report.failed)
 
 
 def copy_standbys(cluster, report, targets, force, method):
@@ -220,14 +223,6 @@ def copy_standbys(cluster, report, targets, force, method):
                                       second_pass=method == "rsync"))
         with report.step("start-standby-then-master"):
             lifecycle.start_standbys_then_primary(cluster, report, targets)
-
-
-def copies_succeeded(failed):
-    """The run fails when any standby's copy did (the others went on)."""
-    if failed:
-        raise ClusterError(f"copy failed on {len(failed)} standby(s): "
-                           + "; ".join(f"{name}: {why}" for name, why in failed.items())
-                           + "; fix the cause and run again")
 
 
 @task(help={"json": "print one JSON document instead of the table (scripts, monitoring)",

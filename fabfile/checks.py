@@ -46,7 +46,7 @@ def standby_data_problem(standby, primary_state, force):
     return None
 
 
-def checks(cluster, force=False):
+def checks(cluster, force=False, method="rsync-cold"):
     """[(host, check, problem-or-None)] for every check."""
     p = cluster.primary
     results = []
@@ -55,7 +55,8 @@ def checks(cluster, force=False):
                     f"{p.name}: PostgreSQL is not running on the primary: start it and run again"))
     results.extend(unlisted_streaming(cluster))
     size = server.data_size(p)
-    for host in cluster.hosts:
+    # pg_basebackup comes with the server's packages; rsync may not.
+    for host in cluster.hosts if method != "basebackup" else []:
         results.append((host.name, "rsync installed", None if host.facts.get("rsync") else
                         f"{host.name}: rsync is not installed: install it (apt-get install "
                         "rsync / dnf install rsync)"))
@@ -93,9 +94,9 @@ def unlisted_streaming(cluster):
             for slot in slots if slot in active]
 
 
-def run(cluster, report, force=False):
+def run(cluster, report, force=False, method="rsync-cold"):
     failed = []
-    for host, name, problem in checks(cluster, force):
+    for host, name, problem in checks(cluster, force, method):
         report.say(f"  {'ok  ' if problem is None else 'FAIL'}  {host}: {name}")
         if problem:
             failed.append(problem)

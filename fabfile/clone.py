@@ -28,15 +28,24 @@ from .remote import RemoteError
 
 
 def sync(cluster, report, targets=None, force=False, method="rsync-cold"):
-    """The sync task.  With rsync the primary's state says which pass: running,
-    the first (bulk) pass; stopped, the second."""
+    """The sync task: the method is how to copy a running primary (rsync-cold
+    refuses to); a stopped one (after stop-all, the guide's order) is always
+    copied cold.  So with rsync the primary's state says which pass is due."""
     targets = cluster.standbys if targets is None else targets
-    pstate = server.read_state(cluster.primary)
-    if method == "basebackup":
-        return basebackup(cluster, report, targets, force)
-    if method == "rsync" and pstate.running:
-        return first_pass(cluster, report, targets, force)
+    if server.read_state(cluster.primary).running:
+        if method == "basebackup":
+            return basebackup(cluster, report, targets, force)
+        if method == "rsync":
+            return first_pass(cluster, report, targets, force)
     return cold(cluster, report, targets, force)
+
+
+def all_copied(failed):
+    """A run fails when any standby's copy did (the others went on)."""
+    if failed:
+        raise ClusterError(f"copy failed on {len(failed)} standby(s): "
+                           + "; ".join(f"{name}: {why}" for name, why in failed.items())
+                           + "; fix the cause and run again")
 
 
 def cold(cluster, report, targets, force=False, second_pass=False):

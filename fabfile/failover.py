@@ -127,7 +127,7 @@ def rejoin(cluster, report, resync=False):
         copies = [s for s, _, _ in failed]
         with lifecycle.primary_kept_up(cluster, report):
             lifecycle.stop_all(cluster, report, copies)
-            clone.sync(cluster, report, copies)
+            clone.all_copied(clone.cold(cluster, report, copies))
             lifecycle.start_standbys_then_primary(cluster, report, copies)
     lifecycle.start_standbys_then_primary(cluster, report)
 

@@ -37,7 +37,8 @@ def assert_primary_up_with(lab, checksum):
 def test_primary_ssh_session_dropped_after_stop_all(lab):
     checksum = data_checksum(lab)
     code, out = lab.fab_with_fault("master: stopped PostgreSQL",
-                                   lambda _: lab.exec("master", "pkill -f 'sshd: [a]dmin' || true"))
+                                   lambda _: lab.exec("master", "pkill -f 'sshd: [a]dmin' || true"),
+                                   "--method", "rsync-cold")
     assert code == 1, out
     assert "starting the primary again" in out
     assert_primary_up_with(lab, checksum)
@@ -47,7 +48,8 @@ def test_primary_ssh_session_dropped_after_stop_all(lab):
 
 def test_network_cut_during_sync(lab):
     checksum = data_checksum(lab)
-    code, out = lab.fab_with_fault("== sync ==", lambda _: lab.cut("standby"))
+    code, out = lab.fab_with_fault("== sync ==", lambda _: lab.cut("standby"),
+                                   "--method", "rsync-cold")
     assert code == 1, out
     assert "starting the primary again" in out and "master: primary accepts connections" in out
     assert_primary_up_with(lab, checksum)

@@ -7,36 +7,52 @@ import time
 import psycopg2
 import pytest
 
-SPECS = [dict(pg=13), dict(pg=15), dict(pg=17), dict(pg=18), dict(pg=15, layout="generic")]
+# Each copy method on some majors and layouts; the default (basebackup) on the rest.
+SPECS = [dict(pg=13, method="rsync-cold"), dict(pg=15), dict(pg=17, method="rsync"),
+         dict(pg=18), dict(pg=15, layout="generic"),
+         dict(pg=15, layout="generic", method="rsync-cold")]
 
 
-@pytest.fixture(scope="module", params=SPECS, ids=lambda s: f"pg{s['pg']}-{s.get('layout', 'debian')}")
+def spec_id(spec):
+    return f"pg{spec['pg']}-{spec.get('layout', 'debian')}-{spec.get('method', 'default')}"
+
+
+@pytest.fixture(scope="module", params=SPECS, ids=spec_id)
 def done(request, lab_factory):
     """A lab whose primary holds pgbench data, after one `full`."""
-    lab = lab_factory(**request.param)
+    spec = dict(request.param)
+    method = spec.pop("method", None)
+    lab = lab_factory(**spec)
     lab.sh("master", "sudo -u postgres pgbench -q -i -s 2 -h /run/postgresql postgres")
     lab.query("master", "create table before_full (id int); insert into before_full values (42)")
-    result = lab.fab("full")
-    return lab, result
+    result = lab.fab("full", *(["--method", method] if method else []))
+    return lab, result, method
+
+
+# What each method's copy prints.
+COPIED = {None: "standby: copied master with pg_basebackup (primary running)",
+          "rsync": "(first pass, primary running)",
+          "rsync-cold": "standby: copied master:"}
 
 
 def test_full_exits_0_with_a_passing_smoke_test(done):
-    lab, result = done
+    lab, result, method = done
     assert result.returncode == 0, result.stdout + result.stderr
+    assert COPIED[method] in result.stdout
     assert "smoke test passed" in result.stdout
     assert "FAIL" not in result.stdout
     assert "primary downtime:" in result.stdout
 
 
 def test_standby_is_in_recovery_and_streaming(done):
-    lab, _ = done
+    lab, _, _ = done
     assert lab.sh("standby", "sudo -u postgres psql -Atc 'select pg_is_in_recovery()'").strip() == "t"
     rows = lab.query("master", "select application_name, state from pg_stat_replication")
     assert ("standby", "streaming") in rows
 
 
 def test_every_row_of_the_primary_is_on_the_standby(done):
-    lab, _ = done
+    lab, _, _ = done
     lab.query("master", "insert into before_full values (43)")
     sql = "select count(*), sum(abalance) from pgbench_accounts"
     assert lab.query("standby", sql) == lab.query("master", sql) == [(200000, 0)]
@@ -48,14 +64,14 @@ def test_every_row_of_the_primary_is_on_the_standby(done):
 
 
 def test_standby_refuses_writes(done):
-    lab, _ = done
+    lab, _, _ = done
     with pytest.raises(psycopg2.Error) as err:
         lab.query("standby", "insert into before_full values (1)")
     assert err.value.pgcode == "25006"
 
 
 def test_no_trust_for_replication_and_one_entry_per_standby(done):
-    lab, _ = done
+    lab, _, _ = done
     for host in lab.hosts:
         hba = lab.query(host, "select type, database, user_name, address, netmask, auth_method "
                               "from pg_hba_file_rules")
@@ -70,7 +86,7 @@ def test_no_trust_for_replication_and_one_entry_per_standby(done):
 
 
 def test_password_only_in_passfile_and_role(done):
-    lab, result = done
+    lab, result, _ = done
     passfile = "/var/lib/postgresql/.pg-hotstandby.pgpass"
     stat = lab.sh("standby", f"stat -c '%a %U' {passfile}").split()
     assert stat == ["600", "postgres"]
@@ -87,7 +103,7 @@ def test_password_only_in_passfile_and_role(done):
 
 
 def test_status_shows_the_standby_streaming(done):
-    lab, _ = done
+    lab, _, _ = done
     code, doc, stderr = lab.status()
     assert code == 0, (doc, stderr)
     primary, standby = doc["hosts"]
@@ -97,7 +113,7 @@ def test_status_shows_the_standby_streaming(done):
 
 
 def test_second_full_changes_nothing(done):
-    lab, _ = done
+    lab, _, _ = done
     started = {h: lab.query(h, "select pg_postmaster_start_time()") for h in lab.hosts}
     files = "find /etc/postgresql /var/lib/pgsql/data -maxdepth 3 -name '*.conf' " \
             "-exec md5sum {} + 2>/dev/null | sort"

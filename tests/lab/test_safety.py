@@ -86,7 +86,8 @@ def test_standby_holding_another_clusters_data(lab):
 def test_interrupted_full_leaves_the_primary_running(lab, marker, sig):
     lab.sh("master", "sudo -u postgres pgbench -q -i -s 10 -h /run/postgresql postgres")
     checksum = lab.query("master", "select sum(abalance), count(*) from pgbench_accounts")
-    code, out = lab.fab_with_fault(marker, lambda proc: proc.send_signal(sig))
+    code, out = lab.fab_with_fault(marker, lambda proc: proc.send_signal(sig),
+                                   "--method", "rsync-cold")
     assert primary_accepts_writes(lab), out
     assert lab.query("master", "select sum(abalance), count(*) from pgbench_accounts") == checksum
     if code != 0:
@@ -97,7 +98,8 @@ def test_interrupted_full_leaves_the_primary_running(lab, marker, sig):
 
 def test_standby_host_dying_during_sync(lab):
     lab.sh("master", "sudo -u postgres pgbench -q -i -s 10 -h /run/postgresql postgres")
-    code, text = lab.fab_with_fault("== sync ==", lambda proc: lab.kill("standby"))
+    code, text = lab.fab_with_fault("== sync ==", lambda proc: lab.kill("standby"),
+                                    "--method", "rsync-cold")
     assert code != 0, text
     assert "error:" in text and "starting the primary again" in text
     assert primary_accepts_writes(lab)

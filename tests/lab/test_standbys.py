@@ -34,11 +34,12 @@ def hba_block(lab):
 def test_one_failing_copy_does_not_stop_the_others(lab):
     # The receiving end of standby3's copy is broken after preflight saw rsync there.
     lab.sh("standby3", BROKEN_RSYNC)
-    result = lab.fab("full")
+    result = lab.fab("full", "--method", "rsync")
     out = result.stdout
     assert result.returncode == 1, out + result.stderr
     assert "copy failed on 1 standby(s): standby3" in result.stderr
     assert "standby3" in out and "COPY FAILED" in out.split("== summary ==")[1]
+    assert "sync (second pass)" in out
     for name in ("standby", "standby2"):
         assert f"{name}: copied master:" in out
         assert f"PASS  {name}: WAL receiver is streaming" in out
@@ -48,10 +49,10 @@ def test_one_failing_copy_does_not_stop_the_others(lab):
 
 def test_rerun_copies_only_the_failed_one_and_all_three_stream(lab):
     lab.sh("standby3", "mv /usr/bin/rsync.real /usr/bin/rsync")
-    result = lab.fab("full")
+    result = lab.fab("full")   # the default method: basebackup
     out = result.stdout
     assert result.returncode == 0, out + result.stderr
-    assert "standby3: copied master:" in out
+    assert "standby3: copied master with pg_basebackup" in out
     assert "standby: copied" not in out and "standby2: copied" not in out
     assert streaming(lab) == set(STANDBYS)
     assert slots(lab) == set(STANDBYS)
