@@ -18,12 +18,11 @@ not stop the others, and each step returns {standby name: why it failed}.
 """
 import secrets
 import shlex
-import threading
 import time
 from contextlib import contextmanager
 
 from . import checks, progress, rsync, server, standby as standby_step
-from .cluster import ClusterError
+from .cluster import ClusterError, at_once
 from .remote import RemoteError
 
 
@@ -123,35 +122,15 @@ def refuse_foreign_data(s, pstate, force):
 
 
 def each_standby(targets, copy, report):
-    """copy(standby) for every standby at once; {name: why} for those that failed.
-
-    Daemon threads, joined in short waits: Ctrl-C reaches this (main) thread at
-    once, so the caller restarts the primary without waiting for the copies.
-    """
-    results = {}
-
+    """copy(standby) for every standby at once; {name: why} for those that failed."""
     def run(s):
         try:
             copy(s)
-        except (ClusterError, RemoteError) as exc:
-            results[s.name] = exc
-        except BaseException as exc:   # a bug: raised again below, in the main thread
-            results[s.name] = exc
         finally:
             report.copy_done(s.name)
-    threads = [threading.Thread(target=run, args=(s,), name=f"copy-{s.name}", daemon=True)
-               for s in targets]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        while thread.is_alive():
-            thread.join(0.2)
-    failures = {}
-    for name, exc in results.items():
-        if not isinstance(exc, (ClusterError, RemoteError)):
-            raise exc
-        failures[name] = str(exc)
-        report.say(f"!! {name}: copy failed: {exc}")
+    failures = {name: str(exc) for name, exc in at_once(targets, run).items()}
+    for name, why in failures.items():
+        report.say(f"!! {name}: copy failed: {why}")
     report.failed.update(failures)
     return failures
 

@@ -5,6 +5,7 @@ import dataclasses
 import functools
 import re
 import secrets
+import threading
 from dataclasses import dataclass, field
 
 from . import render, versions
@@ -175,3 +176,31 @@ def replication_password(cluster):
         if found:
             return found
     return secrets.token_urlsafe(24)
+
+
+def at_once(hosts, work):
+    """work(host) for every host, each in a thread; {name: error} for the hosts
+    where it failed with a RemoteError or ClusterError.  Anything else is a
+    bug, raised here.
+
+    Daemon threads, joined in short waits: Ctrl-C reaches the main thread at
+    once, so a caller restarts the primary without waiting for the others.
+    """
+    errors = {}
+
+    def run(host):
+        try:
+            work(host)
+        except BaseException as exc:   # sorted out below, in the main thread
+            errors[host.name] = exc
+    threads = [threading.Thread(target=run, args=(h,), name=f"on-{h.name}", daemon=True)
+               for h in hosts]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        while thread.is_alive():
+            thread.join(0.2)
+    for exc in errors.values():
+        if not isinstance(exc, (ClusterError, RemoteError)):
+            raise exc
+    return errors

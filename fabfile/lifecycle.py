@@ -5,7 +5,7 @@ import signal
 from contextlib import contextmanager
 
 from . import checks, diagnose, primary as primary_step, server, versions
-from .cluster import ClusterError
+from .cluster import ClusterError, at_once
 
 
 def stop_all(cluster, report, standbys=None):
@@ -44,8 +44,12 @@ def start_standbys_then_primary(cluster, report, standbys=None):
         problem = checks.attach_problem(s.name, pstate, state, primary_lsn)
         if problem:
             raise ClusterError(problem)
+
+    def start(s):   # all at once: with a stopped primary, this is downtime
         if server.start(s):
             report.change(s.name, "started PostgreSQL (standby)")
+    for error in at_once(standbys, start).values():
+        raise error
     if server.start(p):
         report.change(p.name, "started PostgreSQL (primary)")
     if not server.wait_ready(p, timeout):
