@@ -73,46 +73,39 @@ def cold(cluster, report, targets, force=False, second_pass=False):
 def first_pass(cluster, report, targets, force=False):
     """rsync's bulk pass from the running primary; each standby is stopped for it.
     The copy is not consistent: its copying marker stays until the second pass."""
-    p = cluster.primary
-    pstate = server.read_state(p)
-    for s in targets:
-        refuse_foreign_data(s, pstate, force)
-    if p.dry:
-        for s in targets:
-            if server.read_state(s).running:
-                report.change(s.name, "stop PostgreSQL")
-            describe_copy(cluster, s, pstate, report, how="first pass, primary running")
-        return {}
-
-    def copy(s):
-        if server.stop(s):
-            report.change(s.name, "stopped PostgreSQL")
-        copy_to(cluster, s, pstate, report, first_pass=True)
-    return each_standby(targets, copy, report)
+    return from_running_primary(
+        cluster, report, targets, force, "first pass, primary running",
+        lambda s, pstate: copy_to(cluster, s, pstate, report, first_pass=True))
 
 
 def basebackup(cluster, report, targets=None, force=False):
     """Copy the running primary to each standby with pg_basebackup."""
+    return from_running_primary(
+        cluster, report, cluster.standbys if targets is None else targets, force,
+        "pg_basebackup", lambda s, pstate: backup_to(cluster, s, pstate, report))
+
+
+def from_running_primary(cluster, report, targets, force, how, copy):
+    """copy(standby, primary state) to each standby, stopped for it, at once."""
     p = cluster.primary
-    targets = cluster.standbys if targets is None else targets
     pstate = server.read_state(p)
     if not pstate.running:
-        raise ClusterError(f"PostgreSQL is not running on the primary {p.name}: pg_basebackup "
-                           "copies from a running server; start it")
+        raise ClusterError(f"PostgreSQL is not running on the primary {p.name}: a copy by "
+                           f"{how} is made from a running server; start it")
     for s in targets:
         refuse_foreign_data(s, pstate, force)
     if p.dry:
         for s in targets:
             if server.read_state(s).running:
                 report.change(s.name, "stop PostgreSQL")
-            describe_copy(cluster, s, pstate, report, how="pg_basebackup")
+            describe_copy(cluster, s, pstate, report, how=how)
         return {}
 
-    def copy(s):
+    def stop_and_copy(s):
         if server.stop(s):
             report.change(s.name, "stopped PostgreSQL")
-        backup_to(cluster, s, pstate, report)
-    return each_standby(targets, copy, report)
+        copy(s, pstate)
+    return each_standby(targets, stop_and_copy, report)
 
 
 def refuse_foreign_data(s, pstate, force):
