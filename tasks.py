@@ -66,7 +66,39 @@ def demo(c, pg=None):
     c.run(f"fab -S {lab.ssh_config} -H {','.join(lab.hosts)} full", pty=False)
 
 
+@task(auto_shortflags=False, help={"quick": "about 100 MB, one repetition (under 10 minutes); results in bench/results/tmp",
+            "scales": "pgbench scales, comma-separated (70 is about 1 GB); default 7,70",
+            "reps": "repetitions of the main rows, every method at the largest size on the "
+                    "first link (default 3, quick 1)",
+            "other_reps": "repetitions of the other rows (default 1)",
+            "bandwidth": "link limits between hosts, comma-separated, the first the main one "
+                         "(the others at the largest size only): 1gbit, 500mbit, unlimited "
+                         "(default 1gbit,unlimited)",
+            "standbys": "standby counts for the scaling rows (default 1,3)",
+            "methods": "the main rows (names as in the table), comma-separated",
+            "other_methods": "the rows at smaller sizes and further links, comma-separated",
+            "pg": "PostgreSQL major (default 15; repmgr only where apt can fetch it)",
+            "keep": "leave the bench lab running afterwards"})
+def bench(c, quick=False, scales=None, reps=None, other_reps=None, bandwidth=None,
+          standbys=None, methods=None, other_methods=None, pg=None, keep=False):
+    """Benchmark downtime and time to streaming beside the alternatives (#7).
+
+    Runs on its own lab (Compose project pg-hotstandby-bench, .lab/bench),
+    brought down afterwards unless --keep."""
+    from bench.run import main
+    argv = ["--quick"] if quick else []
+    for name, value in (("--scales", scales), ("--reps", reps), ("--other-reps", other_reps),
+                        ("--bandwidth", bandwidth), ("--standbys", standbys),
+                        ("--methods", methods), ("--other-methods", other_methods),
+                        ("--pg", pg)):
+        if value is not None:
+            argv += [name, str(value)]
+    if keep:
+        argv.append("--keep")
+    main(argv)
+
+
 lab_ns = Collection("lab", build, up, down)
 test_ns = Collection("test", test_all, unit)
-ns = Collection(lab_ns, test_ns, demo)
+ns = Collection(lab_ns, test_ns, demo, bench)
 ns.configure({"lab": {"pg": 15, "standbys": 1, "layout": "debian", "shared_sysid": False}})

@@ -1,0 +1,301 @@
+"""The benchmark's own lab (Compose project pg-hotstandby-bench, files in
+.lab/bench): NET_ADMIN for tc, repmgr in the image, a snapshot of each host's
+stock PostgreSQL to return to between runs, the probe and the streaming poll.
+
+Every run starts from stock servers: the hosts' PostgreSQL directories
+(/etc/postgresql, /var/lib/postgresql: data, configs, postgres's home with its
+.ssh and passfiles) are restored from a tar snapshot taken when the host was
+fresh (the primary: fresh plus the pgbench data), and whatever a method left
+elsewhere is removed.  That is much faster than recreating containers on this
+machine's fuse-overlayfs and gives the same servers.
+"""
+import shlex
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import psycopg2
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO = BENCH_DIR.parent
+sys.path.insert(0, str(REPO / "docker"))
+import lab as labkit  # noqa: E402
+
+from . import net  # noqa: E402
+
+quote = shlex.quote
+
+PROJECT = "pg-hotstandby-bench"
+LAB_DIR = REPO / ".lab" / "bench"
+DEB_DIR = LAB_DIR / "debs"
+BENCH_COMPOSE = labkit.DOCKER_DIR / "compose.bench.yml"
+STOCK = "/var/tmp/bench-stock.tar"
+WITH_DATA = "/var/tmp/bench-data.tar"     # the primary: stock plus the dataset
+# Left by the methods outside the snapshotted directories.
+LEFTOVERS = "/var/backups/pg-hotstandby /etc/repmgr.conf /var/tmp/rawcopy"
+
+
+def bench_image(pg):
+    return f"pg-hotstandby-bench:{pg}-debian"
+
+
+def log(text):
+    print(text, flush=True)
+
+
+class BenchLab(labkit.Lab):
+    def __init__(self, pg=15, standbys=1):
+        super().__init__(pg=pg, standbys=standbys, project=PROJECT, lab_dir=LAB_DIR)
+        self.repmgr = None          # None when available, else why not
+        self.tunnel = None
+        self.local_port = None
+        self.loaded = False
+
+    @property
+    def compose_files(self):
+        return [labkit.COMPOSE_FILE, BENCH_COMPOSE]
+
+    @property
+    def version(self):
+        return self.pg
+
+    @property
+    def data(self):
+        return f"/var/lib/postgresql/{self.pg}/main"
+
+    @property
+    def conf(self):
+        return f"/etc/postgresql/{self.pg}/main"
+
+    def env(self):
+        env = super().env()
+        env["LAB_BENCH_IMAGE"] = bench_image(self.pg)
+        return env
+
+    def build(self, log=log):
+        super().build(log=log)
+        self.repmgr = fetch_repmgr(self.pg)
+        with tempfile.TemporaryDirectory() as ctx:
+            shutil.copy(BENCH_DIR / "docker" / "Dockerfile", ctx)
+            debs = Path(ctx) / "debs"
+            debs.mkdir()
+            if self.repmgr is None:
+                for deb in DEB_DIR.glob(f"*{self.pg}*.deb"):
+                    shutil.copy(deb, debs)
+                for deb in DEB_DIR.glob("repmgr-common_*.deb"):
+                    shutil.copy(deb, debs)
+            labkit._run(["docker", "build", "-q", "--force-rm", "--build-arg",
+                         f"LAB_IMAGE={labkit.image_tag(self.pg, 'debian')}",
+                         "-t", bench_image(self.pg), ctx])
+        log(f"image {bench_image(self.pg)}: ready"
+            + ("" if self.repmgr is None else f" (no repmgr: {self.repmgr})"))
+
+    # Running things on hosts.  The harness uses docker exec (no SSH
+    # overhead in its own bookkeeping); the methods go through SSH as a user.
+    def root(self, host, command, check=True):
+        done = labkit._run(["docker", "exec", self.container(host), "bash", "-c", command],
+                           check=check)
+        return done.stdout
+
+    def user(self, host, command, check=True):
+        """A command as root through the host's sshd (sudo), as an admin types it."""
+        return self.ssh(host, "sudo bash -c " + quote(command), check=check)
+
+    def postgres(self, host, command, check=True):
+        return self.ssh(host, "sudo -u postgres bash -c " + quote(command), check=check)
+
+    def psql(self, host, sql):
+        return self.postgres(host, f"psql -qAtX -v ON_ERROR_STOP=1 -c {quote(sql)}").stdout
+
+    def parallel(self, hosts, fn):
+        with ThreadPoolExecutor(len(hosts)) as pool:
+            return list(pool.map(fn, hosts))
+
+    # Set up once per lab.
+    def prepare(self):
+        """Root on the primary may ssh to each standby as root (the guide's
+        rsync and the raw copy); each host's stock state is snapshotted."""
+        pub = self.root("master", "test -f /root/.ssh/id_ed25519 || ssh-keygen -q -t ed25519 "
+                                  "-N '' -f /root/.ssh/id_ed25519; cat /root/.ssh/id_ed25519.pub")
+        for host in self.hosts[1:]:
+            self.root(host, f"install -d -m 700 /root/.ssh && echo {quote(pub.strip())} "
+                            ">> /root/.ssh/authorized_keys")
+        self.parallel(self.hosts, self.snapshot)
+        self.loaded = False
+
+    def snapshot(self, host, path=STOCK):
+        self.root(host, f"pg_ctlcluster {self.pg} main stop && "
+                        f"tar -C / -cf {path} etc/postgresql var/lib/postgresql && "
+                        f"pg_ctlcluster {self.pg} main start")
+
+    def load(self, scale):
+        """Give the primary a pgbench dataset of this scale (from its stock
+        state) plus the probe's table, and make that its snapshot."""
+        self.loaded = False
+        self.reset("master")
+        self.postgres("master", "createdb bench && pgbench -i -q -s %d bench 2>&1 | tail -1 && "
+                                "psql -qX -c 'CREATE TABLE bench_probe (at timestamptz)' && "
+                                "psql -qX -c CHECKPOINT" % scale)
+        self.snapshot("master", WITH_DATA)
+        self.loaded = True
+        size = self.root("master", f"du -sm {self.data} | cut -f1")
+        return int(size.split()[0])
+
+    def reset(self, host):
+        """Back to the snapshot: stock servers (the primary with its data)."""
+        snapshot = WITH_DATA if host == "master" and self.loaded else STOCK
+        self.root(host, f"pkill -x rsync; pkill -x pg_basebackup; pkill -x repmgr; "
+                        f"pg_ctlcluster {self.pg} main stop -m immediate >/dev/null 2>&1; "
+                        f"pkill -9 -u postgres; "
+                        f"rm -rf /etc/postgresql /var/lib/postgresql {LEFTOVERS} && "
+                        f"tar -C / -xpf {snapshot} && sync && "
+                        f"install -d -o postgres -g postgres -m 2775 /run/postgresql && "
+                        f"pg_ctlcluster {self.pg} main start")
+
+    def reset_all(self):
+        self.parallel(self.hosts, self.reset)
+        self.wait_ready(60)
+
+    def set_link(self, bits):
+        for host in self.hosts:
+            self.root(host, net.tc_command(bits))
+
+    def link_check(self, megabytes=200):
+        """MB/s that SSH moves from the primary to the standby now: proves the
+        limit took effect (printed with the results)."""
+        started = time.monotonic()
+        self.root("master", f"head -c {megabytes * 10**6} /dev/zero | ssh -o "
+                            f"StrictHostKeyChecking=no root@standby 'cat >/dev/null'")
+        return megabytes / (time.monotonic() - started)
+
+    def rx_bytes(self, hosts):
+        return sum(int(self.root(h, "cat /sys/class/net/eth0/statistics/rx_bytes"))
+                   for h in hosts)
+
+    # The primary's port on this machine, through SSH: a stock server listens
+    # on localhost only, and the tunnel keeps working across its restarts.
+    def open_tunnel(self):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.local_port = s.getsockname()[1]
+        self.tunnel = subprocess.Popen(
+            ["ssh", "-F", str(self.ssh_config), "-N", "-o", "ExitOnForwardFailure=yes",
+             "-L", f"127.0.0.1:{self.local_port}:127.0.0.1:5432", "master"])
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                connect(self.local_port).close()
+                return
+            except psycopg2.OperationalError:
+                if time.monotonic() > deadline or self.tunnel.poll() is not None:
+                    raise labkit.LabError("no SQL through the SSH tunnel to master")
+                time.sleep(0.2)
+
+    def close_tunnel(self):
+        if self.tunnel:
+            self.tunnel.terminate()
+            self.tunnel.wait(10)
+            self.tunnel = None
+
+
+def connect(port, timeout=1):
+    db = psycopg2.connect(host="127.0.0.1", port=port, user="lab", password="lab",
+                          dbname="postgres", connect_timeout=timeout)
+    db.autocommit = True
+    return db
+
+
+def fetch_repmgr(pg):
+    """Download Debian's repmgr packages for this major with apt on the
+    machine; None when they are there, else the reason they are not."""
+    DEB_DIR.mkdir(parents=True, exist_ok=True)
+    if list(DEB_DIR.glob(f"postgresql-{pg}-repmgr_*.deb")):
+        return None
+    if not shutil.which("apt-get"):
+        return "no apt-get on this machine to fetch Debian's repmgr packages"
+    done = subprocess.run(["apt-get", "download", f"postgresql-{pg}-repmgr", "repmgr-common"],
+                          cwd=DEB_DIR, capture_output=True, text=True)
+    if done.returncode != 0:
+        return (f"postgresql-{pg}-repmgr not in this machine's apt sources "
+                f"(the lab image is Debian {labkit.SUITES[pg]})")
+    return None
+
+
+class Probe(threading.Thread):
+    """A client committing one row to the primary every 10 ms, reconnecting
+    at once after a failure; it records when each commit succeeded or failed."""
+    INTERVAL = 0.01
+
+    def __init__(self, port):
+        super().__init__(daemon=True)
+        self.port = port
+        self.successes, self.failures = [], []
+        self.stopping = threading.Event()
+
+    def run(self):
+        db, tick = None, time.monotonic()
+        while not self.stopping.is_set():
+            try:
+                if db is None:
+                    db = connect(self.port)
+                with db.cursor() as cur:
+                    cur.execute("INSERT INTO bench_probe VALUES (now())")
+                self.successes.append(time.monotonic())
+            except psycopg2.Error:
+                self.failures.append(time.monotonic())
+                if db is not None:
+                    try:
+                        db.close()
+                    except psycopg2.Error:
+                        pass
+                db = None
+            # A fixed cadence; after a slow attempt (a connect timing out)
+            # the next one starts at once rather than in a burst.
+            tick = max(tick + self.INTERVAL, time.monotonic())
+            time.sleep(max(0.0, tick - time.monotonic()))
+        if db is not None:
+            db.close()
+
+    def stop(self):
+        self.stopping.set()
+        if self.ident is not None:
+            self.join(10)
+
+
+class StreamWatch(threading.Thread):
+    """Polls the primary's pg_stat_replication; notes the first moment
+    `count` standbys are in state streaming."""
+
+    def __init__(self, port, count):
+        super().__init__(daemon=True)
+        self.port, self.count = port, count
+        self.streaming_at = None
+        self.stopping = threading.Event()
+
+    def run(self):
+        db = None
+        while not self.stopping.is_set() and self.streaming_at is None:
+            try:
+                if db is None:
+                    db = connect(self.port)
+                with db.cursor() as cur:
+                    cur.execute("SELECT count(*) FROM pg_stat_replication "
+                                "WHERE state = 'streaming'")
+                    if cur.fetchone()[0] >= self.count:
+                        self.streaming_at = time.monotonic()
+            except psycopg2.Error:
+                db = None
+            time.sleep(0.05)
+        if db is not None:
+            db.close()
+
+    def stop(self):
+        self.stopping.set()
+        if self.ident is not None:     # never started: the raw copy's row
+            self.join(10)

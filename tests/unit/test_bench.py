@@ -1,0 +1,171 @@
+"""The benchmark's pure logic: statistics, probe gaps, tc commands, the table."""
+import pytest
+
+from bench import net, report, stats
+
+
+def test_summarize_ignores_failed_repetitions():
+    assert stats.summarize([3.0, None, 1.0, 2.0]) == {"median": 2.0, "min": 1.0, "max": 3.0,
+                                                      "n": 3}
+    assert stats.summarize([None]) is None
+    assert stats.summarize([]) is None
+
+
+def test_gap_is_longest_time_between_commits():
+    successes = [0.01, 0.02, 0.03, 2.53, 2.54]
+    assert stats.write_gaps(successes, [1.0, 2.0], 0.0, 2.55) == pytest.approx((2.5, 2))
+
+
+def test_gap_counts_a_primary_down_at_the_end_of_the_window():
+    # The last commit at 1.0, the run ends at 4.0: three seconds without writes.
+    assert stats.write_gaps([0.5, 1.0], [2.0, 3.0], 0.5, 4.0)[0] == pytest.approx(3.0)
+
+
+def test_gap_counts_a_primary_down_from_the_start_and_ignores_outside_points():
+    gap, failed = stats.write_gaps([-5.0, 3.0, 3.01, 99.0], [-1.0, 1.0, 50.0], 0.0, 3.01)
+    assert gap == pytest.approx(3.0)
+    assert failed == 1
+
+
+def test_gap_with_no_commit_at_all_is_the_window():
+    assert stats.write_gaps([], [1.0], 2.0, 7.0) == (5.0, 0)
+
+
+def test_ratio():
+    assert stats.ratio(3.0, 2.0) == 1.5
+    assert stats.ratio(None, 2.0) is None
+    assert stats.ratio(1.0, 0) is None
+
+
+@pytest.mark.parametrize("text, bits", [("1gbit", 10**9), ("500mbit", 5 * 10**8),
+                                        ("2.5gbit", 25 * 10**8), ("100m", 10**8),
+                                        ("unlimited", None), ("UNLIMITED", None)])
+def test_parse_rate(text, bits):
+    assert net.parse_rate(text) == bits
+
+
+@pytest.mark.parametrize("text", ["fast", "1gbyte", "-1gbit", "0bit"])
+def test_parse_rate_refuses(text):
+    with pytest.raises(ValueError):
+        net.parse_rate(text)
+
+
+def test_label_round_trips():
+    assert net.label(10**9) == "1gbit"
+    assert net.label(5 * 10**8) == "500mbit"
+    assert net.label(None) == "unlimited"
+
+
+def test_tc_command_limits_egress_with_a_bucket_of_one_tick():
+    cmd = net.tc_command(10**9)
+    assert cmd == ("tc qdisc replace dev eth0 root tbf rate 1000000000bit "
+                   "burst 1562500 latency 50ms")
+
+
+def test_tc_command_small_rates_keep_a_minimum_bucket():
+    assert "burst 65536 " in net.tc_command(10**6, dev="eth1")
+    assert "dev eth1" in net.tc_command(10**6, dev="eth1")
+
+
+def test_tc_command_unlimited_removes_the_limit_and_never_fails():
+    assert net.tc_command(None) == "tc qdisc del dev eth0 root 2>/dev/null; true"
+
+
+def result(method, times, gaps, standbys=1, bytes_=100e6, errors=(), **extra):
+    reps = [{"time": t, "gap": g, "failed": int(g * 100), "bytes": bytes_}
+            for t, g in zip(times, gaps)]
+    reps += [{"error": e} for e in errors]
+    return {"method": method, "standbys": standbys, "scale": 7, "mb": 231,
+            "size_label": "231 MB", "bandwidth": "1gbit", "reps": reps, **extra}
+
+
+def test_fmt_median_and_spread():
+    assert report.fmt({"median": 2.0, "min": 1.0, "max": 3.25, "n": 3}) == "2.0 [1.0–3.2]"
+    assert report.fmt({"median": 2.0, "min": 2.0, "max": 2.0, "n": 1}, 2) == "2.00"
+    assert report.fmt(None) == "–"
+
+
+def test_table_sets_figures_beside_the_same_runs_baselines():
+    results = [result(report.GUIDE, [10.0, 12.0, 14.0], [8.0, 8.0, 9.0]),
+               result(report.RAW, [4.0], [0.0]),
+               result(report.BASEBACKUP, [5.0], [0.2]),
+               result("fab full --method rsync-cold", [6.0], [0.8], fab_downtime=0.7),
+               result("fab full --method rsync-cold", [9.0], [1.0], standbys=3)]
+    rows = {(r[0], r[1]): dict(zip(report.HEADER, r)) for r in report.table_rows(results)}
+    guide = rows[(report.GUIDE, "1")]
+    assert guide["until streaming, s"] == "12.0 [10.0–14.0]"
+    assert guide["× raw copy"] == "3.00×"
+    assert guide["gap vs guide"] == "100%"
+    fab = rows[("fab full --method rsync-cold", "1")]
+    assert fab["× raw copy"] == "1.50×"
+    assert fab["× pg_basebackup"] == "1.20×"
+    assert fab["gap vs guide"] == "10%"
+    assert fab["MB moved"] == "100"
+    assert fab["MB/s"] == "17"
+    three = rows[("fab full --method rsync-cold", "3")]
+    assert "1.50× the time of 1 standby" in three["notes"]
+    # The raw copy's probe shows load, not downtime: no comparison with the guide.
+    assert rows[(report.RAW, "1")]["gap vs guide"] == "–"
+
+
+def test_table_keeps_rows_that_failed_or_were_not_run():
+    results = [result("repmgr standby clone", [], [], skipped="no package"),
+               result("fab full --method rsync", [7.0], [1.0], errors=["fab exit 1: boom"])]
+    rows = report.table_rows(results)
+    assert rows[0][4] == "–" and rows[0][-1] == "not run: no package"
+    assert rows[1][4] == "7.0" and "failed: fab exit 1: boom" in rows[1][-1]
+
+
+def test_markdown_has_one_line_per_row_and_escapes_pipes():
+    text = report.markdown([result(report.GUIDE, [1.0], [1.0], errors=["a | b"])])
+    lines = text.splitlines()
+    assert len(lines) == 3 and lines[0].startswith("| method |")
+    assert "a \\| b" in lines[2]
+
+
+def test_chart_is_written(tmp_path):
+    pytest.importorskip("matplotlib")
+    report.chart([result(report.GUIDE, [10.0, 11.0], [8.0, 9.0]),
+                  result(report.RAW, [4.0], [0.0])], tmp_path / "c.png")
+    assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_where_the_time_goes_gives_median_per_step():
+    row = result(report.GUIDE, [10.0, 12.0], [8.0, 8.0])
+    row["reps"][0]["steps"] = {"stop primary": 1.0, "rsync": 6.0}
+    row["reps"][1]["steps"] = {"stop primary": 2.0, "rsync": 8.0}
+    lines = report.where_time_goes([row, result(report.RAW, [4.0], [0.0])])
+    assert lines == ["- guide by hand, 1 standby(s), 231 MB, 1gbit: stop primary 1.5, rsync 7.0 s"]
+
+
+def test_parse_fab_summary():
+    out = ("== summary ==\n"
+           "  hosts: master (primary), standby\n"
+           "  preflight                     0.4 s  0 changes\n"
+           "  sync (first pass)             2.0 s  1 change\n"
+           "  sync (second pass)            1.2 s  3 changes\n"
+           "  primary downtime: 2.4 s; total 17.0 s; 12 changes\n")
+    assert report.parse_fab_summary(out) == {
+        "fab_downtime": 2.4,
+        "steps": {"preflight": 0.4, "sync (first pass)": 2.0, "sync (second pass)": 1.2}}
+    assert report.parse_fab_summary("  primary downtime: none; total 3.0 s")["fab_downtime"] == 0.0
+
+
+def test_targets_say_met_or_missed_and_by_how_much():
+    default = "fab full --method rsync-cold"
+    results = [result(report.GUIDE, [20.0], [8.0]),
+               result(report.RAW, [10.0], [0.0]),
+               result(report.BASEBACKUP, [11.0], [0.2]),
+               result(default, [11.5], [3.0]),
+               result("fab full --method rsync", [30.0], [1.5]),
+               result(default, [18.0], [3.0], standbys=3)]
+    lines = report.targets(results, default)
+    # gap ≤ min(1 s, 10% of 8 s = 0.8 s)
+    assert "- MISSED by 2.20: fab full --method rsync-cold, 231 MB, 1gbit: write gap s " \
+           "(≤ one restart, ≤ 10% of the guide's) 3.00 (target ≤ 0.80)" in lines
+    assert any(line.startswith("- met: fab full --method rsync-cold, 231 MB, 1gbit: time ÷ raw")
+               for line in lines)
+    assert any(line.startswith("- met: fab full --method rsync, ") and "25%" in line
+               for line in lines)
+    assert any(line.startswith("- MISSED by 0.07: fab full --method rsync-cold (3 standbys)")
+               for line in lines)
