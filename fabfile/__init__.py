@@ -92,7 +92,7 @@ def configure_standby(c, quiet=False):
 
 @task(help=QUIET)
 def stop_all(c, quiet=False):
-    """Stop PostgreSQL on the primary, then on the standbys (fast, clean)."""
+    """Stop PostgreSQL on the standbys, then on the primary (fast, clean)."""
     one_step(c, quiet, "stop-all", lifecycle.stop_all)
 
 

@@ -9,15 +9,20 @@ from .cluster import ClusterError, at_once
 
 
 def stop_all(cluster, report, standbys=None):
-    """Stop the primary, then the standbys (fast, clean shutdown)."""
+    """Stop the standbys (at once), then the primary: fast, clean shutdowns.
+    The primary last, so that its downtime does not include theirs."""
     standbys = cluster.standbys if standbys is None else standbys
-    for host in [cluster.primary, *standbys]:
+
+    def stop(host):
         if host is cluster.primary and server.read_state(host).running:
             report.primary_stopped()
         if server.stop(host):
             report.change(host.name, "stopped PostgreSQL")
         else:
             report.note(host.name, "PostgreSQL already stopped")
+    for error in at_once(standbys, stop).values():
+        raise error
+    stop(cluster.primary)
 
 
 def start_standbys_then_primary(cluster, report, standbys=None):
