@@ -11,6 +11,7 @@ from contextlib import ExitStack, contextmanager
 
 import psycopg2
 from invoke.exceptions import ThreadException
+from paramiko.ssh_exception import SSHException
 from psycopg2 import errors
 
 from . import render
@@ -37,14 +38,21 @@ def forwarded(conn, remote_port):
     port = free_port()
     tunnel = conn.forward_local(port, remote_port=remote_port, remote_host="127.0.0.1")
     tunnel.__enter__()
+    body_failed = False
     try:
         yield port
+    except BaseException:
+        body_failed = True
+        raise
     finally:
         try:
             tunnel.__exit__(None, None, None)
         except ThreadException as exc:
-            benign = (OSError, EOFError)   # sockets torn down as the session ends
-            if not all(isinstance(e.value, benign) for e in exc.exceptions):
+            # Sockets and channels torn down as the session ends (paramiko's
+            # "SSH session not active" for a connection accepted meanwhile).
+            benign = (OSError, EOFError, SSHException)
+            if not body_failed and not all(isinstance(e.value, benign)
+                                           for e in exc.exceptions):
                 raise
 
 
