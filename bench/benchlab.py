@@ -285,8 +285,11 @@ class StreamWatch(threading.Thread):
                 if db is None:
                     db = connect(self.port)
                 with db.cursor() as cur:
+                    # pg_basebackup's own WAL stream shows as 'streaming' from
+                    # the start of a copy: it is not a standby.
                     cur.execute("SELECT count(*) FROM pg_stat_replication "
-                                "WHERE state = 'streaming'")
+                                "WHERE state = 'streaming' "
+                                "AND application_name <> 'pg_basebackup'")
                     if cur.fetchone()[0] >= self.count:
                         self.streaming_at = time.monotonic()
             except psycopg2.Error:
