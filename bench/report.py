@@ -157,7 +157,7 @@ def where_time_goes(results):
 def parse_fab_summary(out):
     """fab full's summary: its own downtime figure and seconds per step
     (lines such as "  sync (second pass)          1.2 s  3 changes")."""
-    found = re.search(r"primary downtime: ([\d.]+) s", out)
+    found = re.search(r"primary downtime: (?:at most )?([\d.]+) s", out)
     steps = {name: float(sec) for name, sec in
              re.findall(r"^ {2}(\S.*?) +([\d.]+) s +\d+ changes?$", out, re.M)}
     return {"fab_downtime": float(found.group(1)) if found else 0.0, "steps": steps}

@@ -114,7 +114,9 @@ class Report:
                                        if self.changes else "no changes"))
             self.say("\n".join(lines))
             return
-        downtime = f"{self.downtime:.1f} s" if self.downtime is not None else "none"
+        # Timed from here, from before the stop command until the server is
+        # seen accepting connections: the outage clients see lies inside it.
+        downtime = f"at most {self.downtime:.1f} s" if self.downtime is not None else "none"
         lines.append(f"  primary downtime: {downtime}; total "
                      f"{time.monotonic() - self.started:.1f} s; "
                      + ("nothing changed" if not self.changes else f"{len(self.changes)} changes"))

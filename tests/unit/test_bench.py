@@ -144,7 +144,7 @@ def test_parse_fab_summary():
            "  preflight                     0.4 s  0 changes\n"
            "  sync (first pass)             2.0 s  1 change\n"
            "  sync (second pass)            1.2 s  3 changes\n"
-           "  primary downtime: 2.4 s; total 17.0 s; 12 changes\n")
+           "  primary downtime: at most 2.4 s; total 17.0 s; 12 changes\n")
     assert report.parse_fab_summary(out) == {
         "fab_downtime": 2.4,
         "steps": {"preflight": 0.4, "sync (first pass)": 2.0, "sync (second pass)": 1.2}}

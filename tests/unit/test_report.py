@@ -37,3 +37,16 @@ def test_a_run_reports_timing_and_downtime():
     text = printed(False, ["created replication slot standby"])
     assert "  master: created replication slot standby" in text
     assert "primary downtime: none" in text and "1 changes" in text
+
+
+def test_downtime_is_an_upper_bound_summed_over_stops(monkeypatch):
+    clock = iter([0.0, 10.0, 12.5, 20.0, 21.0, 30.0])   # start, stop, start, stop, start, end
+    monkeypatch.setattr("fabfile.report.time.monotonic", lambda: next(clock))
+    out = io.StringIO()
+    report = Report(out=out)
+    report.primary_stopped()
+    report.primary_started()
+    report.primary_stopped()
+    report.primary_started()
+    report.summary(cluster())
+    assert "primary downtime: at most 3.5 s; total 30.0 s" in out.getvalue()
