@@ -286,10 +286,10 @@ class StreamWatch(threading.Thread):
                     db = connect(self.port)
                 with db.cursor() as cur:
                     # pg_basebackup's own WAL stream shows as 'streaming' from
-                    # the start of a copy: it is not a standby.
+                    # the start of a copy, whatever its application_name; only a
+                    # standby reports a replayed position.
                     cur.execute("SELECT count(*) FROM pg_stat_replication "
-                                "WHERE state = 'streaming' "
-                                "AND application_name <> 'pg_basebackup'")
+                                "WHERE state = 'streaming' AND replay_lsn IS NOT NULL")
                     if cur.fetchone()[0] >= self.count:
                         self.streaming_at = time.monotonic()
             except psycopg2.Error:

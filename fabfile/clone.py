@@ -148,8 +148,10 @@ def backup_to(cluster, s, pstate, report):
     # A leftover incoming directory is an earlier backup cut short: ours to remove.
     s.sudo(f"rm -rf {q(incoming)} && install -d -o postgres -g postgres -m 700 {q(incoming)}")
     # Keepalives: a primary that vanishes fails the backup instead of hanging it.
+    # Its own application_name (libpq takes the last): while it copies, the
+    # primary must not list it as the standby streaming.
     source = (cluster.conninfo(s) + " connect_timeout=15 keepalives_idle=10 "
-              "keepalives_interval=5 keepalives_count=3")
+              "keepalives_interval=5 keepalives_count=3 application_name=pg_basebackup")
     started = time.monotonic()
     s.postgres(f"{lay.pg('pg_basebackup')} -D {q(incoming)} -X stream -c fast -P "
                f"-S {q(cluster.slot(s))} -d {q(source)}",
