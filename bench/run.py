@@ -26,7 +26,7 @@ RESULTS = BENCH_DIR / "results"
 QUICK_RESULTS = RESULTS / "tmp"      # git-ignored: quick runs are not the record
 # full's default method, as the product's defaults say.
 FAB_METHODS = ("rsync-cold", "rsync", "basebackup")
-DEFAULT_METHOD = fab_name(yaml.safe_load((REPO / "config" / "defaults.yaml").read_text())
+DEFAULT_METHOD = fab_name(yaml.safe_load((REPO / "fabfile" / "defaults.yaml").read_text())
                           ["hotstandby"]["method"])
 SCALE_MB = 15   # pgbench data per scale unit, with indexes: for labels only
 

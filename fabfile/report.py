@@ -7,7 +7,7 @@ import threading
 import time
 from contextlib import contextmanager
 
-from . import progress as progress_text
+from .knowledge import progress as progress_text
 
 # Progress lines: on a terminal one line redrawn in place (every standby's
 # copy side by side); elsewhere (logs, CI) a line per standby this often.

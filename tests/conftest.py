@@ -22,7 +22,7 @@ from pytest_docker.plugin import get_docker_services
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "docker"))
 import lab as labkit  # noqa: E402
-from fabfile.smoke import forwarded  # noqa: E402
+from fabfile.steps.smoke import forwarded  # noqa: E402
 
 TEST_PROJECT = "pg-hotstandby-test"
 STATUS_SCHEMA = json.loads((REPO / "tests" / "lab" / "status.schema.json").read_text())

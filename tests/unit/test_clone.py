@@ -5,9 +5,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from fabfile.clone import each_standby
-from fabfile.cluster import ClusterError
-from fabfile.remote import RemoteError
+from fabfile.steps.clone import each_standby
+from fabfile.hosts.cluster import ClusterError
+from fabfile.hosts.remote import RemoteError
 from fabfile.report import Report
 
 STANDBYS = [SimpleNamespace(name=n) for n in ("s1", "s2", "s3")]

@@ -1,6 +1,6 @@
 import pytest
 
-from fabfile import cluster
+from fabfile.hosts import cluster
 
 
 def test_roles_from_cli_first_is_primary():

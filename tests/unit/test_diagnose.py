@@ -1,6 +1,7 @@
 import pytest
 
-from fabfile import checks, diagnose
+from fabfile.steps import checks
+from fabfile.knowledge import diagnose
 
 LOGS = {
     "no pg_hba.conf entry": 'FATAL:  no pg_hba.conf entry for replication connection from '
@@ -51,7 +52,7 @@ def test_user_data_detection_from_base_listing():
 
 
 def state(system_id="7", timeline="1", checkpoint="0/3000060", copying_from=""):
-    from fabfile.server import ServerState
+    from fabfile.steps.server import ServerState
     return ServerState(exists=True, system_id=system_id, timeline=timeline,
                        checkpoint=checkpoint, copying_from=copying_from)
 

@@ -1,8 +1,8 @@
 """status: the query per version, judging what hosts said, rendering."""
 import pytest
 
-from fabfile import health
-from fabfile.health import CRITICAL, OK, WARNING, HostView
+from fabfile.steps import health
+from fabfile.steps.health import CRITICAL, OK, WARNING, HostView
 
 
 @pytest.mark.parametrize("major,present,absent", [

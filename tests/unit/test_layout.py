@@ -1,6 +1,7 @@
 import pytest
 
-from fabfile import layout, server
+from fabfile.knowledge import layout
+from fabfile.steps import server
 
 DEBIAN = """home=/var/lib/postgresql
 rsync=yes

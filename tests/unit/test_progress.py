@@ -4,7 +4,8 @@ import io
 
 import pytest
 
-from fabfile import progress, report as report_module
+from fabfile.knowledge import progress
+from fabfile import report as report_module
 from fabfile.report import Report
 
 

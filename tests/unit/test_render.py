@@ -1,6 +1,6 @@
 import pytest
 
-from fabfile import render, versions
+from fabfile.knowledge import render, versions
 
 ALL_MAJORS = [90400, 90500, 90600, 100000, 110000, 120000, 130000, 140000, 150000,
               160000, 170000, 180000]

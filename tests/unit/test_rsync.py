@@ -2,7 +2,7 @@ import shlex
 
 import pytest
 
-from fabfile import rsync
+from fabfile.knowledge import rsync
 
 
 @pytest.mark.parametrize("major,wal", [(90600, "pg_xlog"), (100000, "pg_wal"), (180000, "pg_wal")])

@@ -4,9 +4,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fabfile.settings import SettingsError, validate
+from fabfile.knowledge.settings import SettingsError, validate
 
-DEFAULTS = yaml.safe_load((Path(__file__).resolve().parents[2] / "config" /
+DEFAULTS = yaml.safe_load((Path(__file__).resolve().parents[2] / "fabfile" /
                            "defaults.yaml").read_text())["hotstandby"]
 
 

@@ -1,6 +1,6 @@
 import pytest
 
-from fabfile import versions
+from fabfile.knowledge import versions
 
 
 @pytest.mark.parametrize("text,num", [("9.4", 90400), ("9.6", 90600), ("10", 100000),

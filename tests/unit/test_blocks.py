@@ -1,23 +1,23 @@
-from fabfile import files, passwords
+from fabfile.knowledge import blocks, passwords
 
 
 def test_block_added_replaced_and_removed():
     text = "local all all peer\n"
-    once = files.replace_block(text, ["a", "b"], at="start")
-    assert once == f"{files.BEGIN}\na\nb\n{files.END}\nlocal all all peer\n"
-    assert files.replace_block(once, ["a", "b"], at="start") == once       # idempotent
-    changed = files.replace_block(once, ["c"])
-    assert changed.count(files.BEGIN) == 1 and "\nc\n" in changed and "\na\n" not in changed
-    assert files.block_lines(changed) == ["c"]
-    assert files.replace_block(changed, []) == text
+    once = blocks.replace_block(text, ["a", "b"], at="start")
+    assert once == f"{blocks.BEGIN}\na\nb\n{blocks.END}\nlocal all all peer\n"
+    assert blocks.replace_block(once, ["a", "b"], at="start") == once       # idempotent
+    changed = blocks.replace_block(once, ["c"])
+    assert changed.count(blocks.BEGIN) == 1 and "\nc\n" in changed and "\na\n" not in changed
+    assert blocks.block_lines(changed) == ["c"]
+    assert blocks.replace_block(changed, []) == text
 
 
 def test_block_lines_with_quotes_survive():
     # patchwork's append() mangled lines holding a quote and appended them again
     line = "listen_addresses = '*'"
-    text = files.replace_block("", [line])
-    assert files.replace_block(text, [line]) == text
-    assert files.block_lines(text) == [line]
+    text = blocks.replace_block("", [line])
+    assert blocks.replace_block(text, [line]) == text
+    assert blocks.block_lines(text) == [line]
 
 
 def test_password_verifiers():
@@ -34,8 +34,8 @@ def test_password_verifiers():
 
 
 def test_diff_of_a_changed_and_a_new_file():
-    changed = files.diff("a = 1\nb = 2\n", "a = 1\nb = 3\n", "/etc/x.conf").splitlines()
+    changed = blocks.diff("a = 1\nb = 2\n", "a = 1\nb = 3\n", "/etc/x.conf").splitlines()
     assert changed[:2] == ["--- /etc/x.conf", "+++ /etc/x.conf"]
     assert "-b = 2" in changed and "+b = 3" in changed and " a = 1" in changed
-    new = files.diff(None, "a = 1\n", "/etc/y.conf").splitlines()
+    new = blocks.diff(None, "a = 1\n", "/etc/y.conf").splitlines()
     assert new[0] == "--- /dev/null" and new[-1] == "+a = 1"

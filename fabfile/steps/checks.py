@@ -6,8 +6,9 @@ each failure names the host, the cause and the fix.
 """
 import shlex
 
-from . import primary as primary_step, render, server
-from .cluster import ClusterError
+from . import primary as primary_step, server
+from ..knowledge import render
+from ..hosts.cluster import ClusterError
 
 MARGIN = 1.10            # the standby needs the primary's size plus 10%
 FIRST_USER_OID = 16384   # PostgreSQL's FirstNormalObjectId: initdb's objects are below

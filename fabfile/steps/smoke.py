@@ -14,8 +14,8 @@ from invoke.exceptions import ThreadException
 from paramiko.ssh_exception import SSHException
 from psycopg2 import errors
 
-from . import render
-from .cluster import ClusterError
+from ..knowledge import render
+from ..hosts.cluster import ClusterError
 
 ROLE = "hotstandby_smoke"
 ROWS = 100

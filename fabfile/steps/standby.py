@@ -2,7 +2,8 @@
 primary with its password in a passfile, limits no lower than the primary's,
 and the marker that makes the server start as a standby.  A standby also gets
 the primary's own settings, so that once promoted it serves its standbys."""
-from . import pgconf, render, server, versions
+from . import config, server
+from ..knowledge import render, versions
 from .primary import SETTINGS_READ, ensure_role
 
 
@@ -15,14 +16,14 @@ def configure(cluster, report):
     changed_hosts = {}
     for s in cluster.standbys:
         changes = []
-        pinned = render.settings_in(pgconf.owned_text(s))
+        pinned = render.settings_in(config.owned_text(s))
         own = server.config_values(s, [*names, *SETTINGS_READ])
         settings = {**render.primary_settings(s.layout.major, own, len(cluster.standbys),
                                               cfg["listen_addresses"],
                                               cfg.get("max_slot_wal_keep_size")),
                     **render.standby_settings(s.layout.major, primary_values, own,
                                               cluster.conninfo(s), cluster.slot(s), pinned)}
-        changes.append(pgconf.write(s, settings, "standby of " + cluster.primary.name,
+        changes.append(config.write(s, settings, "standby of " + cluster.primary.name,
                                     cfg["backup_dir"]))
         changes.append(write_passfile(cluster, s))
         state = server.read_state(s)

@@ -21,9 +21,10 @@ import shlex
 import time
 from contextlib import contextmanager
 
-from . import checks, progress, rsync, server, standby as standby_step
-from .cluster import ClusterError, at_once
-from .remote import RemoteError
+from . import checks, server, standby as standby_step
+from ..knowledge import progress, rsync
+from ..hosts.cluster import ClusterError, at_once
+from ..hosts.remote import RemoteError
 
 
 def sync(cluster, report, targets=None, force=False, method="rsync-cold"):

@@ -9,11 +9,11 @@ it: transactions it took after the failover live only there.
 import shlex
 import time
 
-from . import (checks, clone, lifecycle, primary as primary_step, server,
-               standby as standby_step, versions)
-from .cluster import ClusterError
-from .layout import LayoutError
-from .remote import Host, RemoteError
+from . import checks, clone, lifecycle, primary as primary_step, server, standby as standby_step
+from ..knowledge import versions
+from ..hosts.cluster import ClusterError
+from ..knowledge.layout import LayoutError
+from ..hosts.remote import Host, RemoteError
 
 
 def candidate_name(standby_names, wanted):

@@ -8,9 +8,9 @@ import secrets
 import threading
 from dataclasses import dataclass, field
 
-from . import render, versions
-from .settings import SettingsError, validate
-from .layout import LayoutError
+from ..knowledge import render, versions
+from ..knowledge.settings import SettingsError, validate
+from ..knowledge.layout import LayoutError
 from .remote import Host, RemoteError
 
 

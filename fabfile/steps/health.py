@@ -9,11 +9,12 @@ import json
 import os
 from dataclasses import dataclass, field
 
-from . import diagnose, server, versions
+from ..knowledge import diagnose, versions
+from . import server
 from .checks import lsn
-from .layout import LayoutError
-from .remote import Host, RemoteError
-from .render import slot_name
+from ..knowledge.layout import LayoutError
+from ..hosts.remote import Host, RemoteError
+from ..knowledge.render import slot_name
 
 OK, WARNING, CRITICAL = 0, 1, 2
 LEVELS = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL"}

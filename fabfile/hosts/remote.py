@@ -18,7 +18,7 @@ from fabric import Connection
 from invoke.exceptions import AuthFailure, Failure, ThreadException
 from paramiko.ssh_exception import SSHException
 
-from .layout import choose_layout, discovery_script, parse_facts
+from ..knowledge.layout import choose_layout, discovery_script, parse_facts
 
 
 class RemoteError(Exception):

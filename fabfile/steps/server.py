@@ -8,9 +8,9 @@ import shlex
 import time
 from dataclasses import dataclass
 
-from . import render, versions
-from .remote import RemoteError
-from .rsync import COPYING_MARKER
+from ..knowledge import render, versions
+from ..hosts.remote import RemoteError
+from ..knowledge.rsync import COPYING_MARKER
 
 CONTROL_FIELDS = {
     "Database system identifier": "system_id",

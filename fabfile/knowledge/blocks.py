@@ -1,9 +1,6 @@
-"""File helpers that patchwork would have given (it cannot run on invoke 2):
-managed blocks in shared files, and writing a file only when its text changes.
-
-`replace_block` and `diff` are pure; `ensure_text` and `ensure_block` act on
-a Host and report whether anything changed, so every step can be idempotent
-(on a dry host they report the change as a diff and write nothing).
+"""Managed blocks in shared files, and diffs of a file's text: the pure half
+of the file helpers patchwork would have given (it cannot run on invoke 2).
+steps/config.py writes them on hosts.  Pure.
 """
 import difflib
 
@@ -41,30 +38,8 @@ def block_lines(text):
     return lines[start:lines.index(END, start)] if END in lines[start:] else []
 
 
-def ensure_text(host, path, text, owner, mode, backup_dir):
-    """Write `text` to `path` unless it is there already.
-
-    Returns None when unchanged, else a description naming the backup.
-    """
-    current = host.read(path)
-    if current == text:
-        return None
-    if host.dry:
-        return f"would change {path}:\n{diff(current, text, path)}"
-    backup = host.install(path, text, owner=owner, mode=mode, backup_dir=backup_dir)
-    return f"wrote {path}" + (f" (previous copy: {backup})" if backup else " (new file)")
-
-
 def diff(old, new, path):
     """A unified diff of a file's text (old None: a new file)."""
     lines = difflib.unified_diff((old or "").splitlines(), new.splitlines(),
                                  "/dev/null" if old is None else path, path, lineterm="", n=1)
     return "\n".join(lines)
-
-
-def ensure_block(host, path, lines, owner, mode, backup_dir, at="end"):
-    """Make the managed block in `path` hold `lines`; None when unchanged."""
-    current = host.read(path)
-    if current is None:
-        raise FileNotFoundError(f"{host.name}: {path} does not exist")
-    return ensure_text(host, path, replace_block(current, lines, at), owner, mode, backup_dir)

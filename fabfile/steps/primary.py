@@ -1,7 +1,8 @@
 """The guide's "Changes to the master": settings, the replication role, a
 pg_hba entry per standby, and a replication slot per standby."""
-from . import files, passwords, pgconf, render, server, versions
-from .cluster import ClusterError
+from ..knowledge import blocks, passwords, render, versions
+from . import config, server
+from ..hosts.cluster import ClusterError
 
 SETTINGS_READ = ("wal_level", "max_wal_senders", "max_replication_slots", "data_checksums")
 
@@ -15,14 +16,14 @@ def configure(cluster, report):
     current = server.config_values(p, SETTINGS_READ)
     settings = render.primary_settings(p.layout.major, current, len(cluster.standbys),
                                        cfg["listen_addresses"], cfg.get("max_slot_wal_keep_size"))
-    changed = pgconf.write(p, settings, "primary of streaming standbys", cfg["backup_dir"])
+    changed = config.write(p, settings, "primary of streaming standbys", cfg["backup_dir"])
     if changed:
         report.change(p.name, changed)
     method = render.auth_method(p.layout.major, cfg.get("auth_method"))
     addresses = {s.name: cluster.addresses[s.name] for s in cluster.standbys}
     removed = removed_standbys(cluster)
     hba = render.hba_lines(cfg["replication_role"], addresses, method)
-    hba_changed = files.ensure_block(p, p.layout.hba_file, hba, "postgres", "640",
+    hba_changed = config.ensure_block(p, p.layout.hba_file, hba, "postgres", "640",
                                      cfg["backup_dir"], at="start")
     if hba_changed:
         report.change(p.name, f"replication from {', '.join(addresses.values())} with {method}"
@@ -102,7 +103,7 @@ def removed_standbys(cluster):
     """Standbys this primary was configured for that are no longer listed: the
     hosts given are the standbys (its pg_hba block names those it serves)."""
     p = cluster.primary
-    served = render.hba_standbys(files.block_lines(p.read(p.layout.hba_file)))
+    served = render.hba_standbys(blocks.block_lines(p.read(p.layout.hba_file)))
     listed = {s.name for s in cluster.standbys}
     return [name for name in served if name not in listed]
 

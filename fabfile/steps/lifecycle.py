@@ -4,8 +4,9 @@ was stopped, it is started again and checked."""
 import signal
 from contextlib import contextmanager
 
-from . import checks, diagnose, primary as primary_step, server, versions
-from .cluster import ClusterError, at_once
+from . import checks, primary as primary_step, server
+from ..knowledge import diagnose, versions
+from ..hosts.cluster import ClusterError, at_once
 
 
 def stop_all(cluster, report, standbys=None):
