@@ -1,7 +1,8 @@
 """What a run prints: a header per step, what changed, progress of long
 copies, and a closing summary.  A plan's report marks each change as planned,
 and counts instead of timing.  Copies to several standbys run in threads:
-printing holds a lock."""
+printing holds a lock.  The printer keeps no state that control flow reads:
+failed copies and downtime are the run's state (hosts.cluster.RunState)."""
 import sys
 import threading
 import time
@@ -23,9 +24,6 @@ class Report:
         self.steps = []          # (name, seconds, changes)
         self.changes = []
         self.started = time.monotonic()
-        self.downtime = None     # seconds the primary was stopped
-        self.primary_stopped_at = None
-        self.failed = {}         # standby name -> why its copy failed
         self.lock = threading.RLock()
         self.copies = {}         # host -> [started, last printed, text] of a copy in progress
         self.redrawn = False     # a progress line is on the terminal's last line
@@ -88,15 +86,8 @@ class Report:
             changed = len(self.changes) - before
             self.steps.append((name, time.monotonic() - started, changed))
 
-    def primary_stopped(self):
-        self.primary_stopped_at = time.monotonic()
-
-    def primary_started(self):
-        if self.primary_stopped_at is not None:
-            self.downtime = (self.downtime or 0) + time.monotonic() - self.primary_stopped_at
-            self.primary_stopped_at = None
-
     def summary(self, cluster):
+        state = cluster.state
         lines = ["== summary =="]
         p = cluster.primary
         lines.append(f"  primary  {p.name} ({cluster.primary_address()}) PostgreSQL "
@@ -104,7 +95,7 @@ class Report:
         for s in cluster.standbys:
             lines.append(f"  standby  {s.name} ({cluster.addresses[s.name]}) PostgreSQL "
                          f"{s.layout.version}, {s.layout.kind} layout"
-                         + (f": COPY FAILED: {self.failed[s.name]}" if s.name in self.failed
+                         + (f": COPY FAILED: {state.failed[s.name]}" if s.name in state.failed
                             else ""))
         for name, seconds, changed in self.steps:
             lines.append(f"  {name:<26} " + ("" if self.plan else f"{seconds:6.1f} s  ")
@@ -116,7 +107,7 @@ class Report:
             return
         # Timed from here, from before the stop command until the server is
         # seen accepting connections: the outage clients see lies inside it.
-        downtime = f"at most {self.downtime:.1f} s" if self.downtime is not None else "none"
+        downtime = f"at most {state.downtime:.1f} s" if state.downtime is not None else "none"
         lines.append(f"  primary downtime: {downtime}; total "
                      f"{time.monotonic() - self.started:.1f} s; "
                      + ("nothing changed" if not self.changes else f"{len(self.changes)} changes"))

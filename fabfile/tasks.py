@@ -1,10 +1,11 @@
-"""pg-hotstandby: a streaming hot standby for a PostgreSQL server, over SSH.
+"""The tasks: each step of the guide, `full` (every step), `plan`, and day-two
+tasks.  Thin: each makes the run's context (context.py), opens the hosts and
+calls the steps.
 
     fab -H master,standby full
 
-The first host is the primary, every further host a standby.  Each step of the
-guide is also a task of its own, for troubleshooting.  Options fall back to
-`hotstandby.*` in fabfile/defaults.yaml, fabric.yaml or a `fab -f FILE`.
+The first host is the primary, every further host a standby.  Options fall
+back to `hotstandby.*` in fabfile/defaults.yaml, fabric.yaml or a `fab -f FILE`.
 """
 import json as jsonlib
 import logging
@@ -16,12 +17,13 @@ from pathlib import Path
 import yaml
 from invoke import Collection, Exit, task
 
-from .steps import checks, clone, failover, health, lifecycle, primary, server, smoke, standby
-from .knowledge import diagnose
+from .context import Options, Settings, SettingsError, as_number
 from .hosts.cluster import ClusterError, connect, roles
-from .knowledge.settings import SettingsError, as_number, validate
 from .hosts.remote import RemoteError
+from .knowledge import diagnose
 from .report import Report
+from .steps import (checks, clone, failover, health, lifecycle, methods, primary, server,
+                    smoke, standby)
 
 DEFAULTS = Path(__file__).resolve().parent / "defaults.yaml"
 # paramiko logs a closed tunnel socket as an error on stderr; failures that
@@ -30,24 +32,30 @@ logging.getLogger("paramiko").addHandler(logging.NullHandler())
 QUIET = {"quiet": "print only errors (for scripts)"}
 FORCE = {**QUIET, "force": "replace a standby's data directory even when it holds another "
                            "cluster's databases (it is moved aside, not deleted)"}
-COPY = {**FORCE, "method": "how to copy a running primary: basebackup (the default: "
-                           "pg_basebackup, the primary keeps running), rsync (the bulk while "
-                           "it runs, what changed once stopped) or rsync-cold (the guide's: "
-                           "both stopped for the whole copy)"}
+COPY = {**FORCE, "method": "how to copy a running primary: " + "; ".join(
+    f"{m.name} ({m.help})" for m in reversed(methods.METHODS.values()))}
+
+
+def settings_of(c, code=1, **overrides):
+    """The run's validated settings; bad config is one line and exit `code`."""
+    try:
+        return Settings.from_config(c.config.hotstandby, **overrides)
+    except SettingsError as exc:
+        raise Exit(f"error: {exc}", code=code) from None
 
 
 @contextmanager
-def session(c, quiet, dry=False):
-    """Connect to the run's hosts; turn known failures into one line and exit 1.
-    dry: a plan; the hosts read but do not change (see remote.Host)."""
+def session(c, quiet=False, dry=False, force=False, method=None):
+    """Make the run's context, connect to its hosts; turn known failures into
+    one line and exit 1.  dry: a plan; the hosts read but do not change."""
+    settings = settings_of(c)
     report = Report(quiet=quiet, plan=dry)
     cluster = None
     try:
-        cluster = connect(c.config, c.config.hotstandby.get("cli_hosts"))
-        for host in cluster.hosts:
-            host.dry = dry
+        options = Options.resolve(settings, method=method, force=force, dry=dry, quiet=quiet)
+        cluster = connect(c.config, settings, options)
         yield cluster, report
-    except (ClusterError, RemoteError) as exc:
+    except (SettingsError, ClusterError, RemoteError) as exc:
         raise Exit(f"error: {exc}", code=1) from None
     finally:
         if cluster:
@@ -56,26 +64,14 @@ def session(c, quiet, dry=False):
 
 def one_step(c, quiet, name, step, **options):
     """A task that is one step: connect, run it under its header, close."""
-    with session(c, quiet) as (cluster, report), report.step(name):
-        step(cluster, report, **options)
-
-
-def _force(c, flag):
-    return bool(flag or c.config.hotstandby.force)
-
-
-def _method(c, method):
-    """--method, else hotstandby.method; checked with the rest of the config."""
-    if method:
-        c.config.hotstandby.method = method
-    return c.config.hotstandby.method
+    with session(c, quiet, **options) as (cluster, report), report.step(name):
+        step(cluster, report)
 
 
 @task(help=FORCE)
 def preflight(c, quiet=False, force=False):
     """Check every host before changing anything: what full would refuse, and why."""
-    one_step(c, quiet, "preflight", checks.run, force=_force(c, force),
-             method=_method(c, None))
+    one_step(c, quiet, "preflight", checks.run, force=force)
 
 
 @task(help=QUIET)
@@ -104,9 +100,9 @@ def sync(c, quiet=False, force=False, method=None):
     With the primary running: basebackup copies it as it runs; rsync makes
     the first (bulk) pass, and sync after stop-all the second.
     """
-    def step(cluster, report, **options):
-        clone.all_copied(clone.sync(cluster, report, **options))
-    one_step(c, quiet, "sync", step, force=_force(c, force), method=_method(c, method))
+    def step(cluster, report):
+        clone.all_copied(methods.sync(cluster, report))
+    one_step(c, quiet, "sync", step, force=force, method=method)
 
 
 @task(help=QUIET)
@@ -149,26 +145,24 @@ def check_replication_login(cluster, report):
 @task(help=COPY)
 def full(c, quiet=False, force=False, method=None):
     """Every step in order: a streaming hot standby on each standby host."""
-    method = _method(c, method)
-    with session(c, quiet) as (cluster, report):
-        every_step(cluster, report, _force(c, force), method)
+    with session(c, quiet, force=force, method=method) as (cluster, report):
+        every_step(cluster, report)
 
 
 @task(help=COPY)
 def plan(c, quiet=False, force=False, method=None):
     """What full would change on each host, changing nothing: file diffs, role,
     slots, restarts, servers stopped and data copied (with its size)."""
-    method = _method(c, method)
-    with session(c, quiet, dry=True) as (cluster, report):
-        every_step(cluster, report, _force(c, force), method)
+    with session(c, quiet, dry=True, force=force, method=method) as (cluster, report):
+        every_step(cluster, report)
 
 
-def every_step(cluster, report, force, method):
+def every_step(cluster, report):
     """full's steps in order; on dry hosts, what they would do.  With the
     basebackup method the primary is not stopped for the copy."""
-    dry = cluster.primary.dry
+    dry = cluster.options.dry
     with report.step("preflight"):
-        checks.run(cluster, report, force, method)
+        checks.run(cluster, report)
     with report.step("configure-master"):
         if primary.configure(cluster, report):
             # Now, so that the standbys' login is proven (listen_addresses)
@@ -182,7 +176,7 @@ def every_step(cluster, report, force, method):
     streaming = server.streaming_standbys(cluster)
     targets = [s for s in cluster.standbys if s.name not in streaming]
     if targets:
-        copy_standbys(cluster, report, targets, force, method)
+        methods.copy_standbys(cluster, report, targets)
     else:
         report.say("== stop-all, sync, start-standby-then-master ==")
         report.note(cluster.primary.name, "every standby already streams from it: "
@@ -192,37 +186,9 @@ def every_step(cluster, report, force, method):
             lifecycle.apply_standby_settings(s, reconfigured[s.name], report)
     if not dry:
         with report.step("smoke-test"):
-            check_smoke(cluster.without(report.failed), report)
+            check_smoke(cluster.without(cluster.state.failed), report)
     report.summary(cluster)
-    clone.all_copied(report.failed)
-
-
-def copy_standbys(cluster, report, targets, force, method):
-    """stop-all, sync and start-standby-then-master for the standbys that do not
-    stream, the primary down no longer than the method needs: not at all with
-    basebackup, the second pass with rsync, the whole copy with rsync-cold.
-    A standby whose copy fails is left out of the later steps."""
-    def left(failed):
-        return [s for s in targets if s.name not in failed]
-    if method == "basebackup":
-        with report.step("sync"):
-            targets = left(clone.basebackup(cluster, report, targets, force))
-        with report.step("start-standby-then-master"):
-            lifecycle.start_standbys_then_primary(cluster, report, targets)
-        return
-    with lifecycle.primary_kept_up(cluster, report):
-        if method == "rsync":
-            with report.step("sync (first pass)"):
-                targets = left(clone.first_pass(cluster, report, targets, force))
-            if not targets:
-                return
-        with report.step("stop-all"):
-            lifecycle.stop_all(cluster, report, targets)
-        with report.step("sync (second pass)" if method == "rsync" else "sync"):
-            targets = left(clone.cold(cluster, report, targets, force,
-                                      second_pass=method == "rsync"))
-        with report.step("start-standby-then-master"):
-            lifecycle.start_standbys_then_primary(cluster, report, targets)
+    clone.all_copied(cluster.state.failed)
 
 
 @task(help={"json": "print one JSON document instead of the table (scripts, monitoring)",
@@ -235,20 +201,19 @@ def status(c, json=False, warn_lag_bytes=None, warn_lag_seconds=None, quiet=Fals
     Exit 0 when every standby streams, 1 (warning) when one lags beyond the
     thresholds, 2 (critical) when one is down or not streaming, 3 on bad input.
     """
-    settings = c.config.hotstandby
-    for name, value in (("warn_lag_bytes", warn_lag_bytes),
-                        ("warn_lag_seconds", warn_lag_seconds)):
-        if value is not None:
-            settings.status[name] = as_number(value)
+    settings = settings_of(c, code=3, **{
+        f"status.{name}": None if value is None else as_number(value)
+        for name, value in (("warn_lag_bytes", warn_lag_bytes),
+                            ("warn_lag_seconds", warn_lag_seconds))})
     try:
-        validate(settings)
-        primary_name, standby_names = roles(settings.get("cli_hosts"), settings)
-    except (SettingsError, ClusterError) as exc:
+        primary_name, standby_names = roles(settings)
+    except ClusterError as exc:
         raise Exit(f"error: {exc}", code=3) from None
     names = [primary_name, *standby_names]
     expected = ["primary"] + ["standby"] * len(standby_names)
     with ThreadPoolExecutor(len(names)) as pool:
-        views = list(pool.map(health.look, names, expected, [c.config] * len(names)))
+        views = list(pool.map(lambda name, role: health.look(name, role, c.config, settings),
+                              names, expected))
     rows, problems = health.assess(views, settings.status.warn_lag_bytes,
                                    settings.status.warn_lag_seconds)
     code = health.level(problems)
@@ -273,14 +238,14 @@ def promote(c, standby=None, force=False, quiet=False):
     accepts writes, then says how to bring the others along.
     """
     report = Report(quiet=quiet)
-    settings = c.config.hotstandby
+    settings = settings_of(c)
     try:
-        validate(settings)
-        old, standbys = roles(settings.get("cli_hosts"), settings)
+        old, standbys = roles(settings)
         new = failover.candidate_name(standbys, standby)
         with report.step("promote"):
-            failover.promote(c.config, old, new, _force(c, force), report)
-    except (SettingsError, ClusterError, RemoteError) as exc:
+            failover.promote(c.config, settings, old, new, bool(force or settings.force),
+                             report)
+    except (ClusterError, RemoteError) as exc:
         raise Exit(f"error: {exc}", code=1) from None
     others = ",".join(s for s in standbys if s != new)
     report.say(f"  next: fab -H {new},{old} rejoin   # {old} back as a standby of {new}")

@@ -6,10 +6,10 @@ import functools
 import re
 import secrets
 import threading
+import time
 from dataclasses import dataclass, field
 
 from ..knowledge import render, versions
-from ..knowledge.settings import SettingsError, validate
 from ..knowledge.layout import LayoutError
 from .remote import Host, RemoteError
 
@@ -18,11 +18,11 @@ class ClusterError(Exception):
     """Bad input or a host that does not fit: one line that names the fix."""
 
 
-def roles(cli_hosts, settings):
+def roles(settings):
     """(primary, [standbys]) from -H (first host is the primary) or config."""
-    hosts = [h.strip() for h in cli_hosts if h.strip()] if cli_hosts else []
-    if not hosts and settings.get("primary"):
-        hosts = [settings["primary"], *(settings.get("standbys") or [])]
+    hosts = [h.strip() for h in settings.cli_hosts if h.strip()]
+    if not hosts and settings.primary:
+        hosts = [settings.primary, *settings.standbys]
     if not hosts:
         raise ClusterError("no hosts: give them as -H primary,standby[,standby...] "
                            "or set hotstandby.primary and hotstandby.standbys in a config file")
@@ -61,10 +61,30 @@ def pick_route(routes):
 
 
 @dataclass
+class RunState:
+    """What happened so far in this run, for the steps after and the summary."""
+    failed: dict = field(default_factory=dict)   # standby name -> why its copy failed
+    downtime: float = None                       # seconds the primary was stopped
+    stopped_at: float = None
+
+    def primary_stopped(self):
+        self.stopped_at = time.monotonic()
+
+    def primary_started(self):
+        if self.stopped_at is not None:
+            self.downtime = (self.downtime or 0) + time.monotonic() - self.stopped_at
+            self.stopped_at = None
+
+
+@dataclass
 class Cluster:
+    """The run's hosts and its context: settings (context.Settings), options
+    (context.Options) and state (RunState)."""
     primary: Host
     standbys: list
-    settings: dict
+    settings: object
+    options: object
+    state: RunState = field(default_factory=RunState)
     addresses: dict = field(default_factory=dict)   # host name -> address
     role_ensured: bool = False   # the replication role was checked (or planned) this run
 
@@ -90,7 +110,7 @@ class Cluster:
 
     def conninfo(self, standby, database=None):
         return render.conninfo(self.major, self.primary_address(), self.primary.layout.port,
-                               self.settings["replication_role"], self.slot(standby),
+                               self.settings.replication_role, self.slot(standby),
                                self.passfile(standby), database)
 
     def without(self, names):
@@ -110,41 +130,49 @@ class Cluster:
             host.close()
 
 
-def connect(config, cli_hosts):
-    """Open every host, discover PostgreSQL and check they fit together."""
-    settings = config.hotstandby
+def open_host(name, config, settings, dry=False):
+    """A host with PostgreSQL found on it, its version supported; a ClusterError
+    naming the host and the fix otherwise.  The one way hosts are opened."""
+    host = Host(name, config, dry)
     try:
-        validate(settings)
-    except SettingsError as exc:
-        raise ClusterError(str(exc)) from None
-    primary_name, standby_names = roles(cli_hosts, settings)
-    hosts = [Host(name, config) for name in [primary_name, *standby_names]]
-    for host in hosts:
-        try:
-            host.discover(settings)
-        except (LayoutError, versions.UnsupportedVersion) as exc:
-            raise ClusterError(f"{host.name}: {exc}") from None
-        except RemoteError as exc:
-            raise ClusterError(f"cannot reach {host.name} over SSH with sudo: {exc}; "
-                               "check the host name, your ssh_config (-S) and sudo") from None
-        try:
-            versions.check_supported(host.layout.major)
-        except versions.UnsupportedVersion as exc:
-            raise ClusterError(f"{host.name}: {exc}") from None
+        host.discover(settings)
+        versions.check_supported(host.layout.major)
+    except (LayoutError, versions.UnsupportedVersion) as exc:
+        host.close()
+        raise ClusterError(f"{name}: {exc}") from None
+    except RemoteError as exc:
+        host.close()
+        raise ClusterError(f"cannot reach {name} over SSH with sudo: {exc}; "
+                           "check the host name, your ssh_config (-S) and sudo") from None
+    return host
+
+
+def connect(config, settings, options):
+    """Open every host, discover PostgreSQL and check they fit together."""
+    primary_name, standby_names = roles(settings)
+    hosts = []
+    try:
+        for name in [primary_name, *standby_names]:
+            hosts.append(open_host(name, config, settings, options.dry))
+    except ClusterError:
+        for host in hosts:
+            host.close()
+        raise
     primary, standbys = hosts[0], hosts[1:]
+    cluster = Cluster(primary, standbys, settings, options)
     for standby in standbys:
         if standby.layout.major != primary.layout.major:
+            cluster.close()
             raise ClusterError(
                 f"{standby.name} runs PostgreSQL {standby.layout.version} but the primary "
                 f"{primary.name} runs {primary.layout.version}: install the same major on both")
-    cluster = Cluster(primary, standbys, settings)
     find_addresses(cluster)
     return cluster
 
 
 def find_addresses(cluster):
     """Fill cluster.addresses from config, else from the hosts' own routes."""
-    configured = dict(cluster.settings.get("addresses") or {})
+    configured = cluster.settings.addresses
     primary = cluster.primary
     candidates = [configured[primary.name]] if primary.name in configured \
         else primary.facts["address"]
@@ -153,7 +181,7 @@ def find_addresses(cluster):
                            f"hotstandby.addresses.{primary.name}")
     script = "; ".join(f"echo \"{a}|$(ip -o route get {a} 2>/dev/null)\"" for a in candidates)
     for standby in cluster.standbys:
-        addr, src = pick_route(parse_routes(standby.sudo(script).stdout))
+        addr, src = pick_route(parse_routes(standby.query(script).stdout))
         if addr is None and primary.name not in configured:
             raise ClusterError(f"{standby.name} has no route to {primary.name} "
                                f"({', '.join(candidates)}): set hotstandby.addresses.{primary.name}")
@@ -168,9 +196,9 @@ def find_addresses(cluster):
 def replication_password(cluster):
     """The configured password, else the one a host already holds (after a
     failover the new primary holds it, from its days as a standby), else a new one."""
-    if cluster.settings.get("replication_password"):
-        return cluster.settings["replication_password"]
-    role = cluster.settings["replication_role"]
+    if cluster.settings.replication_password:
+        return cluster.settings.replication_password
+    role = cluster.settings.replication_role
     for host in [*cluster.standbys, cluster.primary]:
         found = render.passfile_password(host.read(cluster.passfile(host)) or "", role)
         if found:

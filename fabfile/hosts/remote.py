@@ -5,9 +5,11 @@ ssh_config (-S), ProxyJump, the login user and --prompt-for-sudo-password all
 behave as users expect.  Everything that needs root goes through sudo; files
 travel by SFTP, never on a command line, so secrets do not show in `ps`.
 
-A dry host (`plan`) reads as usual but skips what the steps change: here
-`install`, `psql_change` and `psql_secret` do nothing, and server.control starts
-and stops nothing.
+Reading and changing are separate doors: `query`, `psql` and `read` only
+look; `change`, `install`, `psql_change` and `psql_secret` change the host.  A
+dry host (`plan`) reads as usual and runs no change at all: the change doors
+skip (returning None), and an upload is refused outright.  A step therefore
+cannot write during a plan by forgetting to check.
 """
 import io
 import shlex
@@ -26,12 +28,12 @@ class RemoteError(Exception):
 
 
 class Host:
-    def __init__(self, name, config):
+    def __init__(self, name, config, dry=False):
         self.name = name
         self.conn = Connection(name, config=config)
         self.layout = None
         self.facts = {}
-        self.dry = False
+        self.dry = dry
         # One SFTP session per connection, and paramiko's is not safe to share
         # between threads (copies to several standbys upload to the primary).
         self.sftp_lock = threading.Lock()
@@ -40,7 +42,18 @@ class Host:
         return f"Host({self.name})"
 
     # -- commands ------------------------------------------------------
-    def sudo(self, command, user="root", warn=False, timeout=None, output=None):
+    def query(self, command, user="root", warn=False, timeout=None, output=None):
+        """Run a shell command that only looks at the host (runs in a plan too)."""
+        return self._run(command, user, warn, timeout, output)
+
+    def change(self, command, user="root", warn=False, timeout=None, output=None):
+        """Run a shell command that changes the host; on a dry host nothing
+        runs and the result is None."""
+        if self.dry:
+            return None
+        return self._run(command, user, warn, timeout, output)
+
+    def _run(self, command, user, warn, timeout, output):
         """Run a shell command as `user` through sudo; output hidden, or
         passed as it arrives to `output` (a file-like: progress.Stream)."""
         wrapped = f"sh -c {shlex.quote(command)}"
@@ -60,23 +73,21 @@ class Host:
                               f"(exit {result.exited}): {detail}")
         return result
 
-    def postgres(self, command, warn=False, timeout=None, output=None):
-        return self.sudo(command, user="postgres", warn=warn, timeout=timeout, output=output)
-
     def psql(self, sql, db="postgres", warn=False):
         """Rows of a query run locally as the postgres superuser (no secrets!)."""
         lay = self.layout
         cmd = (f"{lay.pg('psql')} -X -q -A -t -F '\t' -v ON_ERROR_STOP=1 "
                f"-h {lay.socket_dir} -p {lay.port} -d {db} -c {shlex.quote(sql)}")
-        result = self.postgres(cmd, warn=warn)
+        result = self.query(cmd, user="postgres", warn=warn)
         if result.exited != 0:
             return None
         return [line.split("\t") for line in result.stdout.splitlines() if line]
 
     def psql_change(self, sql, db="postgres"):
         """Run SQL that changes the server (not on a dry host)."""
-        if not self.dry:
-            self.psql(sql, db)
+        lay = self.layout
+        self.change(f"{lay.pg('psql')} -X -q -v ON_ERROR_STOP=1 -h {lay.socket_dir} "
+                    f"-p {lay.port} -d {db} -c {shlex.quote(sql)}", user="postgres")
 
     def psql_secret(self, sql, db="postgres"):
         """Run SQL that holds a secret: uploaded to a 0600 file, never on a command line."""
@@ -84,13 +95,14 @@ class Host:
             return
         path = self.upload_temp(sql, owner="postgres", mode="600")
         lay = self.layout
-        self.postgres(f"{lay.pg('psql')} -X -q -v ON_ERROR_STOP=1 -h {lay.socket_dir} "
-                      f"-p {lay.port} -d {db} -f {path}; rc=$?; rm -f {path}; exit $rc")
+        self.change(f"{lay.pg('psql')} -X -q -v ON_ERROR_STOP=1 -h {lay.socket_dir} "
+                    f"-p {lay.port} -d {db} -f {path}; rc=$?; rm -f {path}; exit $rc",
+                    user="postgres")
 
     # -- files ---------------------------------------------------------
     def read(self, path):
         """A file's text, or None when it does not exist."""
-        result = self.sudo(f"cat {shlex.quote(path)} 2>/dev/null || exit 3", warn=True)
+        result = self.query(f"cat {shlex.quote(path)} 2>/dev/null || exit 3", warn=True)
         if result.exited == 3:
             return None
         if result.exited != 0:
@@ -99,12 +111,15 @@ class Host:
 
     def upload_temp(self, text, owner, mode):
         """Upload text to a fresh private temp file owned by `owner`; returns its path."""
+        if self.dry:
+            raise RuntimeError(f"{self.name}: a plan uploads nothing (a step did not check "
+                               "host.dry before an upload)")
         tmpdir = self.conn.run("umask 077 && mktemp -d", hide=True).stdout.strip()
         staged = f"{tmpdir}/f"
         with self.sftp_lock:
             self.conn.put(io.BytesIO(text.encode()), staged)
         final = f"{tmpdir}.{owner}"
-        self.sudo(f"install -o {owner} -g $(id -gn {owner}) -m {mode} {staged} {final} "
+        self.change(f"install -o {owner} -g $(id -gn {owner}) -m {mode} {staged} {final} "
                   f"&& rm -rf {tmpdir}")
         return final
 
@@ -125,16 +140,16 @@ class Host:
             script += (f"if [ -e {q} ]; then install -d -m 700 {backup_dir}; "
                        f"cp -p {q} {backup}; echo backed-up; fi; ")
         script += f"mv -f {staged} {q}"
-        done = self.sudo(script)
+        done = self.change(script)
         return backup if "backed-up" in done.stdout else ""
 
     # -- facts ---------------------------------------------------------
     def discover(self, settings):
         """Find PostgreSQL on the host: sets self.facts and self.layout."""
-        datas = [settings["data_directory"]] if settings.get("data_directory") \
-            else settings["data_directory_candidates"]
-        script = discovery_script(datas, settings["bin_directory_candidates"])
-        self.facts = parse_facts(self.sudo(script).stdout)
+        datas = [settings.data_directory] if settings.data_directory \
+            else settings.data_directory_candidates
+        script = discovery_script(datas, settings.bin_directory_candidates)
+        self.facts = parse_facts(self.query(script).stdout)
         self.layout = choose_layout(self.facts, settings)
         return self.layout
 

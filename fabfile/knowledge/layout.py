@@ -121,12 +121,12 @@ class Layout:
 def choose_layout(facts, settings):
     """Pick the cluster to work on from discovered facts and config overrides.
 
-    settings: the `hotstandby` config (layout, cluster, data_directory, port).
+    settings: context.Settings (layout, cluster, data_directory, port, ...).
     """
-    wanted = settings.get("layout") or "auto"
+    wanted = settings.layout or "auto"
     clusters = [c.split("|") for c in facts["cluster"]]
     if wanted in ("auto", "debian") and clusters:
-        name = settings.get("cluster") or ""
+        name = settings.cluster or ""
         chosen = [c for c in clusters if not name or c[1] == name]
         if not chosen:
             raise LayoutError(f"no Debian cluster named {name!r}: set hotstandby.cluster "
@@ -149,9 +149,9 @@ def choose_layout(facts, settings):
     major = versions.major_num(ver)
     label = versions.label(major)
     versioned = [b for b in facts["bindir"] if b.endswith((f"/{label}/bin", f"-{label}/bin"))]
-    bin_dir = settings.get("bin_directory") or (versioned or facts["bindir"] or [None])[0]
+    bin_dir = settings.bin_directory or (versioned or facts["bindir"] or [None])[0]
     if not bin_dir:
         raise LayoutError(f"no pg_ctl found for PostgreSQL {label}: set hotstandby.bin_directory")
-    log_file = settings.get("log_file") or f"{data.rsplit('/', 1)[0]}/postgresql.log"
-    return Layout("generic", major, data, data, bin_dir, int(settings.get("port") or 5432),
-                  "", log_file, service=settings.get("service") or "")
+    log_file = settings.log_file or f"{data.rsplit('/', 1)[0]}/postgresql.log"
+    return Layout("generic", major, data, data, bin_dir, int(settings.port or 5432),
+                  "", log_file, service=settings.service or "")

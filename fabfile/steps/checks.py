@@ -30,7 +30,7 @@ def holds_user_data(listing):
 
 def user_data(host):
     d = shlex.quote(host.layout.data_dir)
-    listing = host.sudo(f"cd {d}/base 2>/dev/null && find . -mindepth 1 -maxdepth 2 "
+    listing = host.query(f"cd {d}/base 2>/dev/null && find . -mindepth 1 -maxdepth 2 "
                         "-name '[0-9]*' -printf '%P\\n'", warn=True).stdout
     return holds_user_data(listing)
 
@@ -47,20 +47,22 @@ def standby_data_problem(standby, primary_state, force):
     return None
 
 
-def checks(cluster, force=False, method="rsync-cold"):
+def checks(cluster):
     """[(host, check, problem-or-None)] for every check."""
-    p = cluster.primary
+    p, force = cluster.primary, cluster.options.force
     results = []
     pstate = server.read_state(p)
     results.append((p.name, "PostgreSQL runs on the primary", None if pstate.running else
                     f"{p.name}: PostgreSQL is not running on the primary: start it and run again"))
     results.extend(unlisted_streaming(cluster))
     size = server.data_size(p)
-    # pg_basebackup comes with the server's packages; rsync may not.
-    for host in cluster.hosts if method != "basebackup" else []:
-        results.append((host.name, "rsync installed", None if host.facts.get("rsync") else
-                        f"{host.name}: rsync is not installed: install it (apt-get install "
-                        "rsync / dnf install rsync)"))
+    # What the copy method needs beyond the server's packages (pg_basebackup
+    # comes with them; rsync may not).
+    for program in cluster.options.method.needs:
+        for host in cluster.hosts:
+            results.append((host.name, f"{program} installed", None if host.facts.get(program)
+                            else f"{host.name}: {program} is not installed: install it "
+                                 f"(apt-get install {program} / dnf install {program})"))
     for s in cluster.standbys:
         parent = shlex.quote(s.layout.data_dir.rsplit("/", 1)[0])
         avail = server.free_space(s, s.layout.data_dir.rsplit("/", 1)[0])
@@ -69,8 +71,8 @@ def checks(cluster, force=False, method="rsync-cold"):
                         None if avail >= need else
                         f"{s.name}: {avail / 1e6:.0f} MB free next to "
                         f"{s.layout.data_dir}, {need / 1e6:.0f} MB needed: free some space"))
-        writable = s.sudo(f"touch {parent}/.pg-hotstandby-probe && rm -f "
-                          f"{parent}/.pg-hotstandby-probe", warn=True).exited == 0
+        # access(2) answers EROFS for a read-only mount: nothing is written to know.
+        writable = s.query(f"test -w {parent}", warn=True).exited == 0
         results.append((s.name, "data directory's file system is writable", None if writable
                         else f"{s.name}: cannot write in {parent} (read-only file system?): "
                              "fix the mount"))
@@ -95,9 +97,9 @@ def unlisted_streaming(cluster):
             for slot in slots if slot in active]
 
 
-def run(cluster, report, force=False, method="rsync-cold"):
+def run(cluster, report):
     failed = []
-    for host, name, problem in checks(cluster, force, method):
+    for host, name, problem in checks(cluster):
         report.say(f"  {'ok  ' if problem is None else 'FAIL'}  {host}: {name}")
         if problem:
             failed.append(problem)
@@ -111,8 +113,8 @@ def replication_login(cluster, standby):
     (IDENTIFY_SYSTEM).  Returns the primary's system identifier it reported."""
     lay = standby.layout
     info = cluster.conninfo(standby) + " dbname=replication replication=true connect_timeout=10"
-    result = standby.postgres(f"{lay.pg('psql')} -X -At {shlex.quote(info)} "
-                              "-c IDENTIFY_SYSTEM", warn=True)
+    result = standby.query(f"{lay.pg('psql')} -X -At {shlex.quote(info)} "
+                              "-c IDENTIFY_SYSTEM", warn=True, user="postgres")
     if result.exited != 0:
         return None, (result.stderr.strip().splitlines() or ["no answer"])[-1]
     return result.stdout.split("|")[0].strip(), None

@@ -1,15 +1,13 @@
-"""Copying the primary's data directory to the standbys, by one of three methods:
+"""Copying the primary's data directory to a standby: the mechanics behind the
+copy methods (steps/methods.py).
 
-- rsync-cold, the guide's: both servers stopped, rsync run from the primary.
-  An earlier copy is updated with --checksum; global/pg_control is checked to
-  be the primary's.
-- rsync, two passes: the bulk copied while the primary runs (`first_pass`),
-  then, once it is stopped, the same cold copy: --checksum sends only what
-  changed.  The primary is down for the second pass only.
-- basebackup: pg_basebackup run on the standby from the running primary (WAL
-  streamed, through the standby's slot); the primary is never stopped.  The
-  backup goes into a directory beside the data directory and is swapped in
-  only when complete.
+- `cold`: rsync with both servers stopped (rsync-cold, and rsync's second
+  pass).  An earlier copy is updated with --checksum; global/pg_control is
+  checked to be the primary's.
+- `copy_to(first_pass=True)`: rsync's bulk pass while the primary runs.
+- `backup_to`: pg_basebackup run on the standby from the running primary (WAL
+  streamed, through the standby's slot), written beside the data directory and
+  swapped in only when complete.
 
 Either way a standby directory that is not a copy of this primary is moved
 aside, never deleted; an earlier copy of this primary is replaced.  Standbys
@@ -27,19 +25,6 @@ from ..hosts.cluster import ClusterError, at_once
 from ..hosts.remote import RemoteError
 
 
-def sync(cluster, report, targets=None, force=False, method="rsync-cold"):
-    """The sync task: the method is how to copy a running primary (rsync-cold
-    refuses to); a stopped one (after stop-all, the guide's order) is always
-    copied cold.  So with rsync the primary's state says which pass is due."""
-    targets = cluster.standbys if targets is None else targets
-    if server.read_state(cluster.primary).running:
-        if method == "basebackup":
-            return basebackup(cluster, report, targets, force)
-        if method == "rsync":
-            return first_pass(cluster, report, targets, force)
-    return cold(cluster, report, targets, force)
-
-
 def all_copied(failed):
     """A run fails when any standby's copy did (the others went on)."""
     if failed:
@@ -48,19 +33,19 @@ def all_copied(failed):
                            + "; fix the cause and run again")
 
 
-def cold(cluster, report, targets, force=False, second_pass=False):
+def cold(cluster, report, targets, second_pass=False):
     """rsync with both servers stopped (rsync-cold, and rsync's second pass)."""
     p = cluster.primary
     pstate = server.read_state(p)
-    if pstate.running and not p.dry:
+    if pstate.running and not cluster.options.dry:
         raise ClusterError(f"PostgreSQL is running on the primary {p.name}: a file copy of a "
                            "running server is not consistent; run stop-all first")
     for s in targets:
-        if server.read_state(s).running and not s.dry:
+        if server.read_state(s).running and not cluster.options.dry:
             raise ClusterError(f"PostgreSQL is running on {s.name}: its data directory is in "
                                "use; run stop-all first")
-        refuse_foreign_data(s, pstate, force)
-    if p.dry:
+        refuse_foreign_data(s, pstate, cluster.options.force)
+    if cluster.options.dry:
         for s in targets:
             if second_pass:
                 report.change(s.name, f"copy what changed on {p.name} since the first pass "
@@ -68,34 +53,20 @@ def cold(cluster, report, targets, force=False, second_pass=False):
             else:
                 describe_copy(cluster, s, pstate, report)
         return {}
-    return each_standby(targets, lambda s: copy_to(cluster, s, pstate, report), report)
+    return each_standby(cluster, targets, lambda s: copy_to(cluster, s, pstate, report), report)
 
 
-def first_pass(cluster, report, targets, force=False):
-    """rsync's bulk pass from the running primary; each standby is stopped for it.
-    The copy is not consistent: its copying marker stays until the second pass."""
-    return from_running_primary(
-        cluster, report, targets, force, "first pass, primary running",
-        lambda s, pstate: copy_to(cluster, s, pstate, report, first_pass=True))
-
-
-def basebackup(cluster, report, targets=None, force=False):
-    """Copy the running primary to each standby with pg_basebackup."""
-    return from_running_primary(
-        cluster, report, cluster.standbys if targets is None else targets, force,
-        "pg_basebackup", lambda s, pstate: backup_to(cluster, s, pstate, report))
-
-
-def from_running_primary(cluster, report, targets, force, how, copy):
-    """copy(standby, primary state) to each standby, stopped for it, at once."""
+def from_running_primary(cluster, report, targets, how, copy):
+    """copy(standby, primary state) to each standby, stopped for it, at once.
+    how: the method's name for such a copy (a plan prints it)."""
     p = cluster.primary
     pstate = server.read_state(p)
     if not pstate.running:
         raise ClusterError(f"PostgreSQL is not running on the primary {p.name}: a copy by "
                            f"{how} is made from a running server; start it")
     for s in targets:
-        refuse_foreign_data(s, pstate, force)
-    if p.dry:
+        refuse_foreign_data(s, pstate, cluster.options.force)
+    if cluster.options.dry:
         for s in targets:
             if server.read_state(s).running:
                 report.change(s.name, "stop PostgreSQL")
@@ -106,7 +77,7 @@ def from_running_primary(cluster, report, targets, force, how, copy):
         if server.stop(s):
             report.change(s.name, "stopped PostgreSQL")
         copy(s, pstate)
-    return each_standby(targets, stop_and_copy, report)
+    return each_standby(cluster, targets, stop_and_copy, report)
 
 
 def refuse_foreign_data(s, pstate, force):
@@ -115,8 +86,9 @@ def refuse_foreign_data(s, pstate, force):
         raise ClusterError(problem)
 
 
-def each_standby(targets, copy, report):
-    """copy(standby) for every standby at once; {name: why} for those that failed."""
+def each_standby(cluster, targets, copy, report):
+    """copy(standby) for every standby at once; {name: why} for those that
+    failed, also kept in the run's state."""
     def run(s):
         try:
             copy(s)
@@ -125,7 +97,7 @@ def each_standby(targets, copy, report):
     failures = {name: str(exc) for name, exc in at_once(targets, run).items()}
     for name, why in failures.items():
         report.say(f"!! {name}: copy failed: {why}")
-    report.failed.update(failures)
+    cluster.state.failed.update(failures)
     return failures
 
 
@@ -147,16 +119,16 @@ def backup_to(cluster, s, pstate, report):
     q = shlex.quote
     data, incoming = lay.data_dir, f"{lay.data_dir}.pg-hotstandby-incoming"
     # A leftover incoming directory is an earlier backup cut short: ours to remove.
-    s.sudo(f"rm -rf {q(incoming)} && install -d -o postgres -g postgres -m 700 {q(incoming)}")
+    s.change(f"rm -rf {q(incoming)} && install -d -o postgres -g postgres -m 700 {q(incoming)}")
     # Keepalives: a primary that vanishes fails the backup instead of hanging it.
     # Its own application_name (libpq takes the last): while it copies, the
     # primary must not list it as the standby streaming.
     source = (cluster.conninfo(s) + " connect_timeout=15 keepalives_idle=10 "
               "keepalives_interval=5 keepalives_count=3 application_name=pg_basebackup")
     started = time.monotonic()
-    s.postgres(f"{lay.pg('pg_basebackup')} -D {q(incoming)} -X stream -c fast -P "
+    s.change(f"{lay.pg('pg_basebackup')} -D {q(incoming)} -X stream -c fast -P "
                f"-S {q(cluster.slot(s))} -d {q(source)}",
-               output=progress.Stream(report, s.name, progress.basebackup_line))
+               output=progress.Stream(report, s.name, progress.basebackup_line), user="postgres")
     size = server.data_size(s, incoming)
     sstate = server.read_state(s)
     script = [f"{{ [ ! -e {data}/{name} ] || cp -p {data}/{name} {incoming}/{name}; }}"
@@ -169,7 +141,7 @@ def backup_to(cluster, s, pstate, report):
     else:
         script.append(f"rm -rf {q(data)}")
     script.append(f"mv {q(incoming)} {q(data)}")
-    s.sudo(" && ".join(script))
+    s.change(" && ".join(script))
     report.change(s.name, f"copied {cluster.primary.name} with pg_basebackup (primary running): "
                           f"{size / 1e6:.1f} MB in {time.monotonic() - started:.1f} s")
     for change in standby_step.write_marker(cluster, s):
@@ -191,8 +163,8 @@ def copy_to(cluster, s, pstate, report, first_pass=False):
         report.change(s.name, f"moved its own cluster (system identifier {sstate.system_id}) "
                               f"aside to {kept}")
     marker = shlex.quote(f"{data}/{rsync.COPYING_MARKER}")
-    s.sudo(f"install -d -o postgres -g postgres -m 700 {shlex.quote(data)}")
-    s.postgres(f"echo {pstate.system_id} > {marker}")
+    s.change(f"install -d -o postgres -g postgres -m 700 {shlex.quote(data)}")
+    s.change(f"echo {pstate.system_id} > {marker}", user="postgres")
     rules = rsync.filters(p.layout.major, s.layout.own_config_files)
     started = time.monotonic()
     # Checksums wherever the target may hold files already (see rsync.command);
@@ -201,7 +173,7 @@ def copy_to(cluster, s, pstate, report, first_pass=False):
     with host_to_host_ssh(cluster, s, report) as (ssh, target, user):
         cmd = rsync.command(p.layout.data_dir, f"{target}:{data}", rules, ssh,
                             checksum=update)
-        done = p.sudo(cmd, user=user, warn=first_pass,
+        done = p.change(cmd, user=user, warn=first_pass,
                       output=progress.Stream(report, s.name, progress.rsync_line))
     if done.exited not in (0, rsync.VANISHED):
         raise RemoteError(f"{p.name}: rsync to {s.name} failed (exit {done.exited}): "
@@ -216,7 +188,7 @@ def copy_to(cluster, s, pstate, report, first_pass=False):
     if first_pass:
         return
     check_control_file(p, s)
-    s.postgres(f"rm -f {marker}")
+    s.change(f"rm -f {marker}", user="postgres")
     for change in standby_step.write_marker(cluster, s):
         report.change(s.name, change)
 
@@ -234,7 +206,7 @@ def move_aside(s):
     script += f" && install -d -o postgres -g postgres -m 700 {shlex.quote(data)}"
     for name in s.layout.own_config_files:
         script += f" && {{ [ ! -e {kept}/{name} ] || cp -p {kept}/{name} {data}/{name}; }}"
-    s.sudo(script)
+    s.change(script)
     return kept
 
 
@@ -242,7 +214,7 @@ def check_control_file(p, s):
     """global/pg_control on the standby must be the primary's, byte for byte."""
     def digest(host):
         path = shlex.quote(f"{host.layout.data_dir}/global/pg_control")
-        return host.sudo(f"md5sum {path}").stdout.split()[0]
+        return host.query(f"md5sum {path}").stdout.split()[0]
     if digest(p) != digest(s):
         raise ClusterError(f"{s.name}: global/pg_control differs from the primary's after "
                            "the copy; run sync again")
@@ -258,37 +230,37 @@ def host_to_host_ssh(cluster, s, report):
     fetched through our own connection, so nothing is trusted on first use.
     """
     p, cfg = cluster.primary, cluster.settings
-    address, port = cluster.addresses[s.name], cfg["ssh_port"]
+    address, port = cluster.addresses[s.name], cfg.ssh_port
     token = f"pg-hotstandby-{secrets.token_hex(6)}"
-    tmp = p.postgres("umask 077 && mktemp -d").stdout.strip()
-    host_keys = s.sudo("cat /etc/ssh/ssh_host_*_key.pub").stdout.splitlines()
+    tmp = p.change("umask 077 && mktemp -d", user="postgres").stdout.strip()
+    host_keys = s.query("cat /etc/ssh/ssh_host_*_key.pub").stdout.splitlines()
     known = "".join(f"{address if port == 22 else f'[{address}]:{port}'} "
                     f"{' '.join(k.split()[:2])}\n" for k in host_keys if k.strip())
     p.install(f"{tmp}/known_hosts", known, owner="postgres", mode="600")
     authorized = None
     try:
-        if cfg.get("sync_identity_file"):
+        if cfg.sync_identity_file:
             # The guide's way: root on the primary with its key file, to a
             # user that can write the standby's data directory.
-            yield rsync.ssh_command(cfg["sync_identity_file"], f"{tmp}/known_hosts", port), \
-                f"{cfg['sync_user']}@{address}", "root"
+            yield rsync.ssh_command(cfg.sync_identity_file, f"{tmp}/known_hosts", port), \
+                f"{cfg.sync_user}@{address}", "root"
             return
-        pub = p.postgres(f"ssh-keygen -q -t ed25519 -N '' -C {token} -f {tmp}/key "
-                         f"&& cat {tmp}/key.pub").stdout.strip()
+        pub = p.change(f"ssh-keygen -q -t ed25519 -N '' -C {token} -f {tmp}/key "
+                         f"&& cat {tmp}/key.pub", user="postgres").stdout.strip()
         authorized = f"restrict {pub}"
-        s.postgres(f"mkdir -p -m 700 ~/.ssh && echo {shlex.quote(authorized)} "
-                   ">> ~/.ssh/authorized_keys && chmod 600 ~/.ssh/authorized_keys")
+        s.change(f"mkdir -p -m 700 ~/.ssh && echo {shlex.quote(authorized)} "
+                   ">> ~/.ssh/authorized_keys && chmod 600 ~/.ssh/authorized_keys", user="postgres")
         yield rsync.ssh_command(f"{tmp}/key", f"{tmp}/known_hosts", port), \
             f"postgres@{address}", "postgres"
     finally:
         # Cleanup failures are reported, never raised over the original error.
         if authorized:
             try:
-                s.postgres(f"sed -i '/ {token}$/d' ~/.ssh/authorized_keys", timeout=20)
+                s.change(f"sed -i '/ {token}$/d' ~/.ssh/authorized_keys", timeout=20, user="postgres")
             except RemoteError:
                 report.say(f"!! {s.name}: could not remove the temporary key; remove the line "
                            f"ending in {token} from ~postgres/.ssh/authorized_keys")
         try:
-            p.sudo(f"rm -rf {tmp}", timeout=20)
+            p.change(f"rm -rf {tmp}", timeout=20)
         except RemoteError:
             report.say(f"!! {p.name}: could not remove {tmp}; remove it by hand")

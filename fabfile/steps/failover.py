@@ -2,18 +2,19 @@
 primary back as a standby of the new one (rejoin, with pg_rewind).
 
 Promote works when the old primary is down or unreachable (that is when it is
-needed), so it opens hosts one by one instead of through cluster.connect.
+needed), so it opens hosts one by one (cluster.open_host) instead of through
+cluster.connect.
 Rejoin keeps a copy of the former primary's data directory before rewinding
 it: transactions it took after the failover live only there.
 """
 import shlex
 import time
 
-from . import checks, clone, lifecycle, primary as primary_step, server, standby as standby_step
+from . import (checks, clone, lifecycle, methods, primary as primary_step, server,
+               standby as standby_step)
 from ..knowledge import versions
-from ..hosts.cluster import ClusterError
-from ..knowledge.layout import LayoutError
-from ..hosts.remote import Host, RemoteError
+from ..hosts.cluster import ClusterError, open_host
+from ..hosts.remote import RemoteError
 
 
 def candidate_name(standby_names, wanted):
@@ -29,31 +30,29 @@ def candidate_name(standby_names, wanted):
     return standby_names[0]
 
 
-def old_primary_writable(name, config):
+def old_primary_writable(name, config, settings):
     """True when the old primary runs and takes writes; False when it is down
     or cannot be reached (the usual reason to promote)."""
-    host = Host(name, config)
     try:
-        host.discover(config.hotstandby)
+        host = open_host(name, config, settings, dry=True)
+    except ClusterError:
+        return False
+    try:
         return server.read_state(host).running and server.in_recovery(host) is False
-    except (RemoteError, LayoutError):
+    except RemoteError:
         return False
     finally:
         host.close()
 
 
-def promote(config, primary_name, standby_name, force, report):
+def promote(config, settings, primary_name, standby_name, force, report):
     """Promote standby_name; refuse while primary_name still takes writes."""
-    if old_primary_writable(primary_name, config) and not force:
+    if old_primary_writable(primary_name, config, settings) and not force:
         raise ClusterError(f"{primary_name} still accepts writes as the primary: stop it first "
                            "(two primaries would both take writes: split brain), or run again "
                            "with --force")
-    s = Host(standby_name, config)
+    s = open_host(standby_name, config, settings)
     try:
-        try:
-            s.discover(config.hotstandby)
-        except (RemoteError, LayoutError) as exc:
-            raise ClusterError(f"cannot use {standby_name}: {exc}") from None
         if not server.read_state(s).running:
             raise ClusterError(f"{s.name}: PostgreSQL is not running: start it "
                                "(it must replay what it received before it is promoted)")
@@ -63,8 +62,8 @@ def promote(config, primary_name, standby_name, force, report):
         report.note(s.name, f"received WAL up to {received or 'nothing'}, replayed up to "
                             f"{replayed}")
         lay = s.layout
-        s.postgres(f"{lay.pg('pg_ctl')} promote -D {shlex.quote(lay.data_dir)}")
-        if not wait_writable(s, config.hotstandby["timeouts"]["start"]):
+        s.change(f"{lay.pg('pg_ctl')} promote -D {shlex.quote(lay.data_dir)}", user="postgres")
+        if not wait_writable(s, settings.timeouts.start):
             raise ClusterError(f"{s.name} was asked to promote but does not accept writes "
                                "yet: check its log")
         report.change(s.name, "promoted: it is the primary now and accepts writes")
@@ -125,10 +124,9 @@ def rejoin(cluster, report, resync=False):
     standby_step.configure(cluster, report)
     if failed:
         copies = [s for s, _, _ in failed]
-        with lifecycle.primary_kept_up(cluster, report):
-            lifecycle.stop_all(cluster, report, copies)
-            clone.all_copied(clone.cold(cluster, report, copies))
-            lifecycle.start_standbys_then_primary(cluster, report, copies)
+        methods.copy_standbys(cluster, report, copies, methods.METHODS["rsync-cold"])
+        clone.all_copied({name: why for name, why in cluster.state.failed.items()
+                          if name in {s.name for s in copies}})
     lifecycle.start_standbys_then_primary(cluster, report)
 
 
@@ -141,7 +139,7 @@ def keep_copy(host):
     if free < size * checks.MARGIN:
         raise ClusterError(f"{host.name}: no room to keep a copy of {data} ({size / 1e6:.0f} MB "
                            f"needed, {free / 1e6:.0f} MB free): free some space")
-    host.sudo(f"cp -a {shlex.quote(data)} {shlex.quote(kept)}")
+    host.change(f"cp -a {shlex.quote(data)} {shlex.quote(kept)}")
     return kept
 
 
@@ -153,8 +151,8 @@ def rewind(cluster, s):
         return "before PostgreSQL 11 it needs a superuser's connection"
     own = {name: s.read(f"{lay.data_dir}/{name}") for name in lay.own_config_files}
     source = cluster.conninfo(s, database="postgres")
-    result = s.postgres(f"{lay.pg('pg_rewind')} -D {shlex.quote(lay.data_dir)} "
-                        f"--source-server={shlex.quote(source)}", warn=True)
+    result = s.change(f"{lay.pg('pg_rewind')} -D {shlex.quote(lay.data_dir)} "
+                        f"--source-server={shlex.quote(source)}", warn=True, user="postgres")
     for name, text in own.items():
         if text is not None:
             s.install(f"{lay.data_dir}/{name}", text, owner="postgres", mode="600")

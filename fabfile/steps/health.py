@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from ..knowledge import diagnose, versions
 from . import server
 from .checks import lsn
-from ..knowledge.layout import LayoutError
-from ..hosts.remote import Host, RemoteError
+from ..hosts.cluster import ClusterError, open_host
+from ..hosts.remote import RemoteError
 from ..knowledge.render import slot_name
 
 OK, WARNING, CRITICAL = 0, 1, 2
@@ -60,12 +60,16 @@ class HostView:
     log: str = ""                 # the server's log, read when it looks broken
 
 
-def look(name, expected, config):
+def look(name, expected, config, settings):
     """Read one host without changing anything; never raises for a broken host."""
     view = HostView(name, expected)
-    host = Host(name, config)
     try:
-        layout = host.discover(config.hotstandby)
+        host = open_host(name, config, settings, dry=True)
+    except ClusterError as exc:
+        view.error = str(exc).removeprefix(f"{name}: ")
+        return view
+    try:
+        layout = host.layout
         view.version = layout.version
         view.running = server.read_state(host).running
         if view.running:
@@ -77,7 +81,7 @@ def look(name, expected, config):
             not view.server.get("receiver") or view.server["receiver"]["status"] != "streaming")
         if not view.running or standby_broken:
             view.log = server.log_tail(host, 100)
-    except (RemoteError, LayoutError, versions.UnsupportedVersion) as exc:
+    except RemoteError as exc:
         view.error = str(exc)
     finally:
         host.close()

@@ -16,7 +16,7 @@ def stop_all(cluster, report, standbys=None):
 
     def stop(host):
         if host is cluster.primary and server.read_state(host).running:
-            report.primary_stopped()
+            cluster.state.primary_stopped()
         if server.stop(host):
             report.change(host.name, "stopped PostgreSQL")
         else:
@@ -29,9 +29,9 @@ def stop_all(cluster, report, standbys=None):
 def start_standbys_then_primary(cluster, report, standbys=None):
     """Start standbys first, then the primary; judge by polling, not exit codes."""
     standbys = cluster.standbys if standbys is None else standbys
-    timeout = cluster.settings["timeouts"]["start"]
+    timeout = cluster.settings.timeouts.start
     p = cluster.primary
-    if p.dry:   # the checks below need what the earlier steps would write
+    if cluster.options.dry:   # the checks below need what the earlier steps would write
         for host in [*standbys, p]:
             report.change(host.name, f"start PostgreSQL ({'primary' if host is p else 'standby'})")
         return
@@ -61,7 +61,7 @@ def start_standbys_then_primary(cluster, report, standbys=None):
     if not server.wait_ready(p, timeout):
         raise ClusterError(f"the primary does not accept connections after {timeout} s: "
                            + diagnose.explain(p.name, server.log_tail(p)))
-    report.primary_started()
+    cluster.state.primary_started()
     primary_step.ensure_slots(cluster, report)
     for s in standbys:
         if not server.wait_ready(s, timeout):
@@ -89,12 +89,12 @@ def apply_standby_settings(standby, settings, report):
 def restart_primary(cluster, report):
     """Restart the primary for settings that wait for it; slots follow."""
     p = cluster.primary
-    report.primary_stopped()
+    cluster.state.primary_stopped()
     server.control(p, "restart")
-    if not server.wait_ready(p, cluster.settings["timeouts"]["start"]):
+    if not server.wait_ready(p, cluster.settings.timeouts.start):
         raise ClusterError("the primary does not accept connections after its restart: "
                            + diagnose.explain(p.name, server.log_tail(p)))
-    report.primary_started()
+    cluster.state.primary_started()
     report.change(p.name, "restarted PostgreSQL for its new settings")
     primary_step.ensure_slots(cluster, report)
 
@@ -126,8 +126,8 @@ def restore_primary(cluster, report):
     try:
         if server.start(p):
             report.change(p.name, "started PostgreSQL again after the failure")
-        ready = server.wait_ready(p, cluster.settings["timeouts"]["start"])
-        report.primary_started()
+        ready = server.wait_ready(p, cluster.settings.timeouts.start)
+        cluster.state.primary_started()
         report.say(f"  {p.name}: primary {'accepts connections' if ready else 'DID NOT START'}")
     except Exception as exc:  # report, and let the original error propagate
         report.say(f"  {p.name}: could not start the primary again: {exc}")

@@ -15,16 +15,16 @@ def configure(cluster, report):
                            f"(fab -H {p.name},... start-standby-then-master) and run again")
     current = server.config_values(p, SETTINGS_READ)
     settings = render.primary_settings(p.layout.major, current, len(cluster.standbys),
-                                       cfg["listen_addresses"], cfg.get("max_slot_wal_keep_size"))
-    changed = config.write(p, settings, "primary of streaming standbys", cfg["backup_dir"])
+                                       cfg.listen_addresses, cfg.max_slot_wal_keep_size)
+    changed = config.write(p, settings, "primary of streaming standbys", cfg.backup_dir)
     if changed:
         report.change(p.name, changed)
-    method = render.auth_method(p.layout.major, cfg.get("auth_method"))
+    method = render.auth_method(p.layout.major, cfg.auth_method)
     addresses = {s.name: cluster.addresses[s.name] for s in cluster.standbys}
     removed = removed_standbys(cluster)
-    hba = render.hba_lines(cfg["replication_role"], addresses, method)
+    hba = render.hba_lines(cfg.replication_role, addresses, method)
     hba_changed = config.ensure_block(p, p.layout.hba_file, hba, "postgres", "640",
-                                     cfg["backup_dir"], at="start")
+                                     cfg.backup_dir, at="start")
     if hba_changed:
         report.change(p.name, f"replication from {', '.join(addresses.values())} with {method}"
                               + (f", no longer from {', '.join(removed)}" if removed else "")
@@ -46,7 +46,7 @@ def configure(cluster, report):
 def ensure_role(cluster, report):
     """The replication role exists and has the run's password (set only if not)."""
     p, cfg = cluster.primary, cluster.settings
-    role = cfg["replication_role"]
+    role = cfg.replication_role
     if cluster.role_ensured:
         return
     cluster.role_ensured = True
@@ -55,7 +55,7 @@ def ensure_role(cluster, report):
     password = cluster.password
     if rows and rows[0][:2] == ["t", "t"] and passwords.matches(rows[0][2], role, password):
         return
-    method = render.auth_method(p.layout.major, cfg.get("auth_method"))
+    method = render.auth_method(p.layout.major, cfg.auth_method)
     p.psql_secret(render.role_sql(p.layout.major, role, password, method, exists=bool(rows)))
     report.change(p.name, f"{'updated' if rows else 'created'} replication role {role}")
 
@@ -63,7 +63,7 @@ def ensure_role(cluster, report):
 def ensure_rewind_grants(cluster, report):
     """What pg_rewind reads from this server (11+), granted to the replication
     role, so that a former primary can rejoin as its standby without a superuser."""
-    p, role = cluster.primary, cluster.settings["replication_role"]
+    p, role = cluster.primary, cluster.settings.replication_role
     functions = versions.fact("rewind_functions", p.layout.major)
     if not functions:
         return

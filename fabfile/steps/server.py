@@ -68,7 +68,7 @@ def parse_state(text):
 
 
 def read_state(host):
-    return parse_state(host.postgres(state_script(host.layout)).stdout)
+    return parse_state(host.query(state_script(host.layout), user="postgres").stdout)
 
 
 def config_values(host, names):
@@ -78,23 +78,22 @@ def config_values(host, names):
         f"echo {n}=$({lay.pg('postgres')} -D {shlex.quote(lay.config_dir)} -C {n} 2>/dev/null)"
         for n in names)
     values = {}
-    for line in host.postgres(script).stdout.splitlines():
+    for line in host.query(script, user="postgres").stdout.splitlines():
         key, _, value = line.partition("=")
         values[key] = value.strip()
     return values
 
 
 def control(host, action, warn=False):
-    if host.dry:
-        return None
+    """Start, stop or restart the server (nothing on a dry host: a change)."""
     command, user = host.layout.control(action)
-    return host.sudo(command, user=user, warn=warn, timeout=600)
+    return host.change(command, user=user, warn=warn, timeout=600)
 
 
 def accepting(host):
     lay = host.layout
-    return host.postgres(f"{lay.pg('pg_isready')} -q -h {lay.socket_dir} -p {lay.port}",
-                         warn=True).exited == 0
+    return host.query(f"{lay.pg('pg_isready')} -q -h {lay.socket_dir} -p {lay.port}",
+                         warn=True, user="postgres").exited == 0
 
 
 def wait_ready(host, timeout):
@@ -130,12 +129,12 @@ def start(host):
 def data_size(host, path=None):
     """Bytes in the data directory (or another directory)."""
     path = path or host.layout.data_dir
-    return int(host.sudo(f"du -sb {shlex.quote(path)}").stdout.split()[0])
+    return int(host.query(f"du -sb {shlex.quote(path)}").stdout.split()[0])
 
 
 def free_space(host, path):
     """Bytes free on the file system holding path (0 when it cannot be read)."""
-    avail = host.sudo(f"df -B1 --output=avail {shlex.quote(path)} | tail -1", warn=True)
+    avail = host.query(f"df -B1 --output=avail {shlex.quote(path)} | tail -1", warn=True)
     return int(avail.stdout.strip()) if avail.stdout.strip().isdigit() else 0
 
 
@@ -177,7 +176,7 @@ def log_tail(host, lines=300):
     logs = [lay.log_file] if lay.log_file else []
     logs.append(f"{lay.data_dir}/log/$(ls -t {shlex.quote(lay.data_dir)}/log 2>/dev/null | head -1)")
     script = " || ".join(f"tail -n {lines} {p} 2>/dev/null" for p in logs)
-    return host.sudo(script, warn=True).stdout
+    return host.query(script, warn=True).stdout
 
 
 def streaming_standbys(cluster):

@@ -99,7 +99,7 @@ def run_checks(cluster, report):
 
     try:
         with ExitStack() as stack:
-            timeout = cluster.settings["timeouts"]["stream"]
+            timeout = cluster.settings.timeouts.stream
             try:
                 conn = connect(stack.enter_context(forwarded(p.conn, p.layout.port)),
                                password, timeout)
@@ -134,7 +134,7 @@ def primary_checks(cluster, conn, check):
         cur.execute("select pg_is_in_recovery()")
         check(p, "accepts writes (not in recovery)", cur.fetchone()[0] is False)
         wanted = {cluster.slot(s) for s in cluster.standbys}
-        deadline = time.monotonic() + cluster.settings["timeouts"]["stream"]
+        deadline = time.monotonic() + cluster.settings.timeouts.stream
         while True:
             cur.execute("select application_name from pg_stat_replication "
                         "where state = 'streaming'")
@@ -148,7 +148,7 @@ def primary_checks(cluster, conn, check):
 
 
 def standby_checks(cluster, s, conn, check):
-    deadline = time.monotonic() + cluster.settings["timeouts"]["stream"]
+    deadline = time.monotonic() + cluster.settings.timeouts.stream
     count = None
     with conn.cursor() as cur:
         while time.monotonic() < deadline:

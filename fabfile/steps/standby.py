@@ -19,12 +19,12 @@ def configure(cluster, report):
         pinned = render.settings_in(config.owned_text(s))
         own = server.config_values(s, [*names, *SETTINGS_READ])
         settings = {**render.primary_settings(s.layout.major, own, len(cluster.standbys),
-                                              cfg["listen_addresses"],
-                                              cfg.get("max_slot_wal_keep_size")),
+                                              cfg.listen_addresses,
+                                              cfg.max_slot_wal_keep_size),
                     **render.standby_settings(s.layout.major, primary_values, own,
                                               cluster.conninfo(s), cluster.slot(s), pinned)}
         changes.append(config.write(s, settings, "standby of " + cluster.primary.name,
-                                    cfg["backup_dir"]))
+                                    cfg.backup_dir))
         changes.append(write_passfile(cluster, s))
         state = server.read_state(s)
         if state.exists and state.system_id == server.read_state(cluster.primary).system_id:
@@ -46,7 +46,7 @@ def write_passfile(cluster, standby):
     """The replication password, in a 0600 file owned by postgres and nowhere else."""
     p = cluster.primary
     line = render.passfile_line(cluster.primary_address(), p.layout.port,
-                                cluster.settings["replication_role"], cluster.password)
+                                cluster.settings.replication_role, cluster.password)
     path = cluster.passfile(standby)
     if standby.read(path) == line:
         return None

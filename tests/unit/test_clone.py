@@ -6,11 +6,15 @@ from types import SimpleNamespace
 import pytest
 
 from fabfile.steps.clone import each_standby
-from fabfile.hosts.cluster import ClusterError
+from fabfile.hosts.cluster import ClusterError, RunState
 from fabfile.hosts.remote import RemoteError
 from fabfile.report import Report
 
 STANDBYS = [SimpleNamespace(name=n) for n in ("s1", "s2", "s3")]
+
+
+def cluster():
+    return SimpleNamespace(state=RunState())
 
 
 def test_every_copy_runs_at_once_and_failures_are_reported_per_standby():
@@ -23,11 +27,11 @@ def test_every_copy_runs_at_once_and_failures_are_reported_per_standby():
             raise RemoteError("s2: rsync failed (exit 12)")
         copied.append(s.name)
     out = io.StringIO()
-    report = Report(out=out)
-    failed = each_standby(STANDBYS, copy, report)
+    report, run = Report(out=out), cluster()
+    failed = each_standby(run, STANDBYS, copy, report)
     assert failed == {"s2": "s2: rsync failed (exit 12)"}
     assert sorted(copied) == ["s1", "s3"]
-    assert report.failed == failed and "!! s2: copy failed" in out.getvalue()
+    assert run.state.failed == failed and "!! s2: copy failed" in out.getvalue()
 
 
 def test_a_bug_in_a_copy_is_raised_not_reported_as_a_host_failure():
@@ -35,11 +39,11 @@ def test_a_bug_in_a_copy_is_raised_not_reported_as_a_host_failure():
         if s.name == "s3":
             raise KeyError("oops")
     with pytest.raises(KeyError):
-        each_standby(STANDBYS, copy, Report(out=io.StringIO()))
+        each_standby(cluster(), STANDBYS, copy, Report(out=io.StringIO()))
 
 
 def test_a_refusal_is_a_failure_of_that_standby():
     def copy(s):
         raise ClusterError(f"{s.name}: no")
-    failed = each_standby(STANDBYS[:1], copy, Report(out=io.StringIO()))
+    failed = each_standby(cluster(), STANDBYS[:1], copy, Report(out=io.StringIO()))
     assert failed == {"s1": "s1: no"}

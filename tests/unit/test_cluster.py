@@ -1,15 +1,20 @@
 import pytest
 
+from fabfile.context import Settings
 from fabfile.hosts import cluster
 
 
+def roles(cli_hosts, **config):
+    return cluster.roles(Settings(cli_hosts=tuple(cli_hosts or ()), **config))
+
+
 def test_roles_from_cli_first_is_primary():
-    assert cluster.roles(["db1", "db2", "db3"], {}) == ("db1", ["db2", "db3"])
+    assert roles(["db1", "db2", "db3"]) == ("db1", ["db2", "db3"])
 
 
 def test_roles_from_config_when_no_cli():
-    assert cluster.roles(None, {"primary": "p", "standbys": ["s"]}) == ("p", ["s"])
-    assert cluster.roles(["a", "b"], {"primary": "p", "standbys": ["s"]}) == ("a", ["b"])
+    assert roles(None, primary="p", standbys=("s",)) == ("p", ["s"])
+    assert roles(["a", "b"], primary="p", standbys=("s",)) == ("a", ["b"])
 
 
 @pytest.mark.parametrize("hosts,message", [(["only"], "only one host"),
@@ -17,7 +22,7 @@ def test_roles_from_config_when_no_cli():
                                            ([], "no hosts")])
 def test_bad_host_lists(hosts, message):
     with pytest.raises(cluster.ClusterError, match=message):
-        cluster.roles(hosts, {})
+        roles(hosts)
 
 
 def test_pick_route_prefers_direct():

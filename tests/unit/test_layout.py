@@ -1,5 +1,6 @@
 import pytest
 
+from fabfile.context import Settings
 from fabfile.knowledge import layout
 from fabfile.steps import server
 
@@ -24,7 +25,7 @@ def test_parse_facts_lists_and_values():
 
 
 def test_debian_layout():
-    lay = layout.choose_layout(layout.parse_facts(DEBIAN), {"layout": "auto"})
+    lay = layout.choose_layout(layout.parse_facts(DEBIAN), Settings(layout="auto"))
     assert lay.kind == "debian" and lay.major == 150000 and lay.port == 5432
     assert lay.config_file == "/etc/postgresql/15/main/postgresql.conf"
     assert lay.dropin == "/etc/postgresql/15/main/conf.d/pg-hotstandby.conf"
@@ -34,7 +35,7 @@ def test_debian_layout():
 
 
 def test_generic_layout():
-    lay = layout.choose_layout(layout.parse_facts(GENERIC), {"layout": "auto", "port": 5433})
+    lay = layout.choose_layout(layout.parse_facts(GENERIC), Settings(layout="auto", port=5433))
     assert lay.kind == "generic" and lay.major == 130000 and lay.port == 5433
     assert lay.bin_dir == "/usr/pgsql-13/bin"
     assert lay.config_file == "/var/lib/pgsql/data/postgresql.conf"
@@ -47,13 +48,13 @@ def test_generic_layout():
 def test_several_debian_clusters_need_a_choice():
     facts = layout.parse_facts(DEBIAN + "cluster=15|other|5433|down|/srv/o|/var/log/o.log\n")
     with pytest.raises(layout.LayoutError, match="hotstandby.cluster"):
-        layout.choose_layout(facts, {})
-    assert layout.choose_layout(facts, {"cluster": "other"}).port == 5433
+        layout.choose_layout(facts, Settings())
+    assert layout.choose_layout(facts, Settings(cluster="other")).port == 5433
 
 
 def test_no_postgres_found():
     with pytest.raises(layout.LayoutError, match="no PostgreSQL data directory"):
-        layout.choose_layout(layout.parse_facts("home=/x\n"), {})
+        layout.choose_layout(layout.parse_facts("home=/x\n"), Settings())
 
 
 def test_parse_server_state():
@@ -74,6 +75,6 @@ Latest checkpoint's TimeLineID:       1
 
 
 def test_generic_layout_under_systemd():
-    lay = layout.choose_layout(layout.parse_facts(GENERIC), {"service": "postgresql-13"})
+    lay = layout.choose_layout(layout.parse_facts(GENERIC), Settings(service="postgresql-13"))
     assert lay.control("start") == ("systemctl --no-block start postgresql-13", "root")
     assert lay.control("stop") == ("systemctl stop postgresql-13", "root")

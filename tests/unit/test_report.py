@@ -2,13 +2,15 @@
 import io
 from types import SimpleNamespace
 
+from fabfile.hosts.cluster import RunState
 from fabfile.report import Report
 
 
-def cluster():
+def cluster(state=None):
     layout = SimpleNamespace(version="15", kind="debian")
     return SimpleNamespace(primary=SimpleNamespace(name="master", layout=layout), standbys=[],
-                           primary_address=lambda: "10.0.0.2", addresses={})
+                           primary_address=lambda: "10.0.0.2", addresses={},
+                           state=state or RunState())
 
 
 def printed(plan, changes):
@@ -41,12 +43,12 @@ def test_a_run_reports_timing_and_downtime():
 
 def test_downtime_is_an_upper_bound_summed_over_stops(monkeypatch):
     clock = iter([0.0, 10.0, 12.5, 20.0, 21.0, 30.0])   # start, stop, start, stop, start, end
-    monkeypatch.setattr("fabfile.report.time.monotonic", lambda: next(clock))
+    monkeypatch.setattr("time.monotonic", lambda: next(clock))
     out = io.StringIO()
-    report = Report(out=out)
-    report.primary_stopped()
-    report.primary_started()
-    report.primary_stopped()
-    report.primary_started()
-    report.summary(cluster())
+    report, state = Report(out=out), RunState()
+    state.primary_stopped()
+    state.primary_started()
+    state.primary_stopped()
+    state.primary_started()
+    report.summary(cluster(state))
     assert "primary downtime: at most 3.5 s; total 30.0 s" in out.getvalue()

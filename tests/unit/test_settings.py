@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fabfile.knowledge.settings import SettingsError, validate
+from fabfile.context import SettingsError, validate
 
 DEFAULTS = yaml.safe_load((Path(__file__).resolve().parents[2] / "fabfile" /
                            "defaults.yaml").read_text())["hotstandby"]

@@ -1,0 +1,172 @@
+"""One run's context, made once by the task before any host is touched:
+
+- `Settings`: the `hotstandby` config (fabfile/defaults.yaml, fabric.yaml, a
+  `-f` file, FABRIC_HOTSTANDBY_* variables) checked by `validate` and frozen
+  into typed fields;
+- `Options`: what this run was asked to do (copy method, force, plan, quiet).
+  A command-line flag wins, else the config's value: the flag is never written
+  back into the config;
+- the run's state (failed standbys, downtime) is `hosts.cluster.RunState`.
+
+Pure: no host is touched here.
+"""
+import ipaddress
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+
+from .steps.methods import METHODS
+
+
+class SettingsError(ValueError):
+    pass
+
+
+def as_number(text):
+    """A command-line value as a number, or as given (validate names the fault)."""
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def validate(settings):
+    """Raise SettingsError naming the setting and the fix; return None when fine."""
+    def bad(name, fix):
+        raise SettingsError(f"hotstandby.{name} = {settings.get(name)!r}: {fix}")
+
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", str(settings.get("replication_role") or "")):
+        bad("replication_role", "use a plain role name (lower case letters, digits, _)")
+    if settings.get("auth_method") not in (None, "scram-sha-256", "md5"):
+        bad("auth_method", "use scram-sha-256 or md5 (trust and password are refused)")
+    keep = settings.get("max_slot_wal_keep_size")
+    if keep is not None and not re.fullmatch(r"-1|\d+(kB|MB|GB|TB)?", str(keep)):
+        bad("max_slot_wal_keep_size", "use a size such as 10GB (MB when no unit), or -1 for "
+                                      "no limit")
+    if settings.get("method") not in METHODS:
+        bad("method", "use " + ", ".join(METHODS))
+    if settings.get("layout") not in ("auto", "debian", "generic"):
+        bad("layout", "use auto, debian or generic")
+    for name in ("port", "ssh_port"):
+        value = settings.get(name)
+        if not (isinstance(value, int) and 0 < value < 65536):
+            bad(name, "use a TCP port number")
+    timeouts = settings.get("timeouts") or {}
+    for name in ("start", "stream"):
+        value = timeouts.get(name)
+        if not (isinstance(value, (int, float)) and value > 0):
+            raise SettingsError(f"hotstandby.timeouts.{name} = {value!r}: use a number of "
+                                "seconds above 0")
+    for name, value in (settings.get("status") or {}).items():
+        if not (isinstance(value, (int, float)) and value >= 0):
+            raise SettingsError(f"hotstandby.status.{name} = {value!r}: use a number of "
+                                f"{name.rsplit('_', 1)[-1]}, 0 or more")
+    addresses = settings.get("addresses") or {}
+    if not isinstance(addresses, Mapping):
+        bad("addresses", "map host names to addresses")
+    for host, address in addresses.items():
+        try:
+            ipaddress.ip_address(str(address))
+        except ValueError:
+            raise SettingsError(f"hotstandby.addresses.{host} = {address!r}: use an IPv4 or "
+                                "IPv6 address") from None
+    standbys = settings.get("standbys")
+    if standbys is not None and not isinstance(standbys, (list, tuple)):
+        bad("standbys", "use a list of host names")
+    password = settings.get("replication_password")
+    if password is not None and (not isinstance(password, str) or not password
+                                 or "\n" in password):
+        raise SettingsError("hotstandby.replication_password: use a non-empty one-line "
+                            "string, or leave it empty to have one generated")
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    start: float    # seconds for a server to accept connections
+    stream: float   # seconds for rows to reach the standbys
+
+
+@dataclass(frozen=True)
+class StatusThresholds:
+    warn_lag_bytes: float
+    warn_lag_seconds: float
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The `hotstandby` config, validated; defaults.yaml documents each field."""
+    primary: str = None
+    standbys: tuple = ()
+    cli_hosts: tuple = ()          # -H, in order (set by executor.ClusterExecutor)
+    replication_role: str = "replicator"
+    replication_password: str = None
+    auth_method: str = None
+    listen_addresses: str = "*"
+    layout: str = "auto"
+    cluster: str = None
+    data_directory: str = None
+    data_directory_candidates: tuple = ()
+    bin_directory: str = None
+    bin_directory_candidates: tuple = ()
+    port: int = 5432
+    log_file: str = None
+    service: str = None
+    addresses: Mapping = None
+    ssh_port: int = 22
+    sync_identity_file: str = None
+    sync_user: str = "root"
+    max_slot_wal_keep_size: str = None
+    method: str = "basebackup"
+    backup_dir: str = "/var/backups/pg-hotstandby"
+    force: bool = False
+    status: StatusThresholds = None
+    timeouts: Timeouts = None
+
+    @classmethod
+    def from_config(cls, section, **overrides):
+        """Validate the `hotstandby` config section (a mapping) and freeze it.
+        overrides: command-line values that replace a config value for this
+        run only (e.g. status thresholds)."""
+        values = _plain(section)
+        for name, value in overrides.items():
+            if value is not None:
+                head, _, tail = name.partition(".")
+                if tail:
+                    values[head] = {**values.get(head, {}), tail: value}
+                else:
+                    values[name] = value
+        validate(values)
+        known = {f.name for f in fields(cls)}
+        kwargs = {k: v for k, v in values.items() if k in known}
+        for name in ("standbys", "cli_hosts", "data_directory_candidates",
+                     "bin_directory_candidates"):
+            kwargs[name] = tuple(kwargs.get(name) or ())
+        kwargs["addresses"] = dict(kwargs.get("addresses") or {})
+        kwargs["status"] = StatusThresholds(**values["status"])
+        kwargs["timeouts"] = Timeouts(**values["timeouts"])
+        return cls(**kwargs)
+
+
+def _plain(value):
+    """Invoke's config proxies as plain dicts and lists."""
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class Options:
+    """What this run does: a flag given on the command line, else the config's."""
+    method: object = METHODS["basebackup"]   # a steps.methods.CopyMethod
+    force: bool = False
+    dry: bool = False                        # a plan: the hosts change nothing
+    quiet: bool = False
+
+    @classmethod
+    def resolve(cls, settings, method=None, force=False, dry=False, quiet=False):
+        name = method or settings.method
+        if name not in METHODS:
+            raise SettingsError(f"--method {name!r}: use " + ", ".join(METHODS))
+        return cls(METHODS[name], bool(force or settings.force), dry, quiet)

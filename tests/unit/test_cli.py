@@ -1,0 +1,49 @@
+"""The installed command (fabfile/cli.py) is `fab` with this package's tasks."""
+import json
+import subprocess
+import sys
+import tomllib
+from importlib import metadata
+from pathlib import Path
+
+import fabric
+
+from fabfile import cli
+from fabfile.executor import ClusterExecutor
+from fabfile.tasks import ns
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run(capsys, *args):
+    cli.make_program().run(["pg-hotstandby", *args], exit=False)
+    return capsys.readouterr().out
+
+
+def task_names(listing):
+    return [t["name"] for t in json.loads(listing)["tasks"]]
+
+
+def test_lists_the_tasks_fab_lists(capsys):
+    fab = subprocess.run([sys.executable, "-m", "fabric", "--list", "-F", "json"], cwd=REPO,
+                         capture_output=True, text=True, check=True)
+    listed = task_names(run(capsys, "--list", "-F", "json"))
+    assert listed == task_names(fab.stdout)
+    assert sorted(listed) == sorted(ns.task_names) and "full" in listed
+
+
+def test_runs_each_task_once_with_fabric_config():
+    program = cli.make_program()
+    assert program.namespace is ns
+    assert program.executor_class is ClusterExecutor
+    assert program.config_class is fabric.Config
+
+
+def test_version_is_the_package_version(capsys):
+    try:
+        expected = metadata.version("pg-hotstandby")
+    except metadata.PackageNotFoundError:   # a checkout that was never installed
+        expected = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    lines = run(capsys, "--version").splitlines()
+    assert lines[0] == f"pg-hotstandby {expected}"
+    assert f"Fabric {fabric.__version__}" in lines
