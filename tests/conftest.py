@@ -59,14 +59,16 @@ def environ(values):
 class RunningLab(labkit.Lab):
     """A lab plus what tests need: fab, SSH and SQL on each host."""
 
-    def fab(self, *args, hosts=None, config=None, timeout=600, ssh_config=None):
+    def fab(self, *args, hosts=None, config=None, timeout=600, ssh_config=None,
+            program=None, cwd=REPO):
+        """program: the command line to run instead of ["fab"]."""
         hosts = self.hosts if hosts is None else hosts
-        cmd = ["fab", "-S", str(ssh_config or self.ssh_config)]
+        cmd = [*(program or ["fab"]), "-S", str(ssh_config or self.ssh_config)]
         if config:
             cmd += ["-f", str(config)]
         if hosts:
             cmd += ["-H", ",".join(hosts)]
-        return subprocess.run(cmd + list(args), cwd=REPO, capture_output=True, text=True,
+        return subprocess.run(cmd + list(args), cwd=cwd, capture_output=True, text=True,
                               timeout=timeout)
 
     def fab_with_fault(self, marker, fault, *args, task="full"):
