@@ -108,10 +108,15 @@ class Cluster:
             return f"{home}/.pgpass"   # before 10 libpq reads only the default file
         return f"{home}/.pg-hotstandby.pgpass"
 
-    def conninfo(self, standby, database=None):
-        return render.conninfo(self.major, self.primary_address(), self.primary.layout.port,
-                               self.settings.replication_role, self.slot(standby),
-                               self.passfile(standby), database)
+    def conninfo(self, standby, **keywords):
+        """The standby's connection string to the primary (primary_conninfo);
+        keywords add to it or replace its own (dbname=..., connect_timeout=...)."""
+        return render.conninfo({
+            **render.replication_keywords(self.major, self.primary_address(),
+                                          self.primary.layout.port,
+                                          self.settings.replication_role, self.slot(standby),
+                                          self.passfile(standby)),
+            **keywords})
 
     def without(self, names):
         """This cluster less the standbys named (those whose copy failed)."""

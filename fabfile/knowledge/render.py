@@ -105,14 +105,19 @@ def conninfo_value(value):
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def conninfo(major, host, port, user, application_name, passfile, dbname=None):
-    """primary_conninfo without the password: that stays in the passfile.
-    dbname: for an ordinary connection (pg_rewind's), not a streaming one."""
-    parts = {"host": host, "port": port, "user": user,
-             "application_name": application_name, **({"dbname": dbname} if dbname else {})}
+def replication_keywords(major, host, port, user, application_name, passfile):
+    """A standby's connection to its primary as libpq keywords, without the
+    password: that stays in the passfile (found by libpq itself before 10)."""
+    keywords = {"host": host, "port": port, "user": user, "application_name": application_name}
     if versions.fact("conninfo_passfile", major):
-        parts["passfile"] = passfile
-    return " ".join(f"{k}={conninfo_value(v)}" for k, v in parts.items())
+        keywords["passfile"] = passfile
+    return keywords
+
+
+def conninfo(keywords):
+    """libpq keywords ({name: value}) as a connection string: the one place
+    one is written."""
+    return " ".join(f"{k}={conninfo_value(v)}" for k, v in keywords.items())
 
 
 def passfile_line(host, port, user, password):

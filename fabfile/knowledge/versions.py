@@ -35,6 +35,9 @@ FACTS = {
     "sender_lsn_suffix": [(90400, "_location"), (100000, "_lsn")],
     # Its write/flush/replay_lag columns arrived in 10 (seconds; SQL text).
     "sender_replay_lag": [(90400, "null"), (100000, "extract(epoch from replay_lag)")],
+    # The role that reads every statistics view (pg_stat_replication's
+    # positions for a non-superuser) arrived in 10.
+    "read_all_stats_role": [(90400, None), (100000, "pg_read_all_stats")],
     # The standby's own view of its WAL receiver arrived in 9.6.
     "wal_receiver_view": [(90400, None), (90600, "pg_stat_wal_receiver")],
     # Whether a slot still holds the WAL its standby needs: 13.

@@ -6,7 +6,7 @@ each failure names the host, the cause and the fix.
 """
 import shlex
 
-from . import primary as primary_step, server
+from . import primary as primary_step, server, slots
 from ..knowledge import render
 from ..hosts.cluster import ClusterError
 
@@ -88,13 +88,13 @@ def unlisted_streaming(cluster):
     removed = primary_step.removed_standbys(cluster)
     if not removed:
         return []
-    slots = {render.slot_name(n): n for n in removed}
-    active = {r[0] for r in p.psql("select slot_name from pg_replication_slots where active")}
+    names = {render.slot_name(n): n for n in removed}
+    active = slots.existing(p, active_only=True)
     listed = ",".join(h.name for h in cluster.hosts)
-    return [(p.name, f"{slots[slot]}, no longer listed, does not stream",
-             f"{slots[slot]} streams from {p.name} but is not in the host list: list it "
-             f"(-H {listed},{slots[slot]}) to keep it, or stop it to remove it")
-            for slot in slots if slot in active]
+    return [(p.name, f"{names[slot]}, no longer listed, does not stream",
+             f"{names[slot]} streams from {p.name} but is not in the host list: list it "
+             f"(-H {listed},{names[slot]}) to keep it, or stop it to remove it")
+            for slot in names if slot in active]
 
 
 def run(cluster, report):
@@ -112,7 +112,8 @@ def replication_login(cluster, standby):
     """From the standby, a replication connection to the primary authenticates
     (IDENTIFY_SYSTEM).  Returns the primary's system identifier it reported."""
     lay = standby.layout
-    info = cluster.conninfo(standby) + " dbname=replication replication=true connect_timeout=10"
+    info = cluster.conninfo(standby, dbname="replication", replication="true",
+                            connect_timeout=10)
     result = standby.query(f"{lay.pg('psql')} -X -At {shlex.quote(info)} "
                               "-c IDENTIFY_SYSTEM", warn=True, user="postgres")
     if result.exited != 0:

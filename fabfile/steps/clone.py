@@ -19,7 +19,7 @@ import shlex
 import time
 from contextlib import contextmanager
 
-from . import checks, server, standby as standby_step
+from . import checks, server, service, standby as standby_step
 from ..knowledge import progress, rsync
 from ..hosts.cluster import ClusterError, at_once
 from ..hosts.remote import RemoteError
@@ -74,7 +74,7 @@ def from_running_primary(cluster, report, targets, how, copy):
         return {}
 
     def stop_and_copy(s):
-        if server.stop(s):
+        if service.stop(s):
             report.change(s.name, "stopped PostgreSQL")
         copy(s, pstate)
     return each_standby(cluster, targets, stop_and_copy, report)
@@ -121,14 +121,15 @@ def backup_to(cluster, s, pstate, report):
     # A leftover incoming directory is an earlier backup cut short: ours to remove.
     s.change(f"rm -rf {q(incoming)} && install -d -o postgres -g postgres -m 700 {q(incoming)}")
     # Keepalives: a primary that vanishes fails the backup instead of hanging it.
-    # Its own application_name (libpq takes the last): while it copies, the
-    # primary must not list it as the standby streaming.
-    source = (cluster.conninfo(s) + " connect_timeout=15 keepalives_idle=10 "
-              "keepalives_interval=5 keepalives_count=3 application_name=pg_basebackup")
+    # Its own application_name: while it copies, the primary must not list it
+    # as the standby streaming.
+    source = cluster.conninfo(s, connect_timeout=15, keepalives_idle=10,
+                              keepalives_interval=5, keepalives_count=3,
+                              application_name="pg_basebackup")
     started = time.monotonic()
     s.change(f"{lay.pg('pg_basebackup')} -D {q(incoming)} -X stream -c fast -P "
-               f"-S {q(cluster.slot(s))} -d {q(source)}",
-               output=progress.Stream(report, s.name, progress.basebackup_line), user="postgres")
+             f"-S {q(cluster.slot(s))} -d {q(source)}", user="postgres",
+             output=progress.Stream(report, s.name, progress.basebackup_line))
     size = server.data_size(s, incoming)
     sstate = server.read_state(s)
     script = [f"{{ [ ! -e {data}/{name} ] || cp -p {data}/{name} {incoming}/{name}; }}"

@@ -10,9 +10,8 @@ it: transactions it took after the failover live only there.
 import shlex
 import time
 
-from . import (checks, clone, lifecycle, methods, primary as primary_step, server,
+from . import (clone, lifecycle, methods, primary as primary_step, rewind, server, service,
                standby as standby_step)
-from ..knowledge import versions
 from ..hosts.cluster import ClusterError, open_host
 from ..hosts.remote import RemoteError
 
@@ -105,12 +104,12 @@ def rejoin(cluster, report, resync=False):
     p.psql("checkpoint")
     failed = []
     for s in targets:
-        if server.stop(s):
+        if service.stop(s):
             report.change(s.name, "stopped PostgreSQL (the former primary)")
-        kept = keep_copy(s)
+        kept = rewind.keep_copy(s)
         report.change(s.name, f"kept a copy of its data directory (the old timeline) in {kept}")
         standby_step.write_passfile(cluster, s)
-        error = rewind(cluster, s)
+        error = rewind.run(cluster, s)
         if error:
             failed.append((s, error, kept))
         else:
@@ -128,34 +127,3 @@ def rejoin(cluster, report, resync=False):
         clone.all_copied({name: why for name, why in cluster.state.failed.items()
                           if name in {s.name for s in copies}})
     lifecycle.start_standbys_then_primary(cluster, report)
-
-
-def keep_copy(host):
-    """Copy the (stopped) data directory aside on its own file system."""
-    data = host.layout.data_dir
-    kept = clone.aside_path(data)
-    free = server.free_space(host, data)
-    size = server.data_size(host)
-    if free < size * checks.MARGIN:
-        raise ClusterError(f"{host.name}: no room to keep a copy of {data} ({size / 1e6:.0f} MB "
-                           f"needed, {free / 1e6:.0f} MB free): free some space")
-    host.change(f"cp -a {shlex.quote(data)} {shlex.quote(kept)}")
-    return kept
-
-
-def rewind(cluster, s):
-    """pg_rewind s's data directory onto the primary's timeline, keeping s's own
-    config files; the error's last line, or None on success."""
-    lay = s.layout
-    if not versions.fact("rewind_functions", lay.major):
-        return "before PostgreSQL 11 it needs a superuser's connection"
-    own = {name: s.read(f"{lay.data_dir}/{name}") for name in lay.own_config_files}
-    source = cluster.conninfo(s, database="postgres")
-    result = s.change(f"{lay.pg('pg_rewind')} -D {shlex.quote(lay.data_dir)} "
-                        f"--source-server={shlex.quote(source)}", warn=True, user="postgres")
-    for name, text in own.items():
-        if text is not None:
-            s.install(f"{lay.data_dir}/{name}", text, owner="postgres", mode="600")
-    if result.exited != 0:
-        return ((result.stderr or result.stdout).strip().splitlines() or ["no output"])[-1]
-    return None

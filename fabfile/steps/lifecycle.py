@@ -4,7 +4,7 @@ was stopped, it is started again and checked."""
 import signal
 from contextlib import contextmanager
 
-from . import checks, primary as primary_step, server
+from . import checks, server, service, slots
 from ..knowledge import diagnose, versions
 from ..hosts.cluster import ClusterError, at_once
 
@@ -17,7 +17,7 @@ def stop_all(cluster, report, standbys=None):
     def stop(host):
         if host is cluster.primary and server.read_state(host).running:
             cluster.state.primary_stopped()
-        if server.stop(host):
+        if service.stop(host):
             report.change(host.name, "stopped PostgreSQL")
         else:
             report.note(host.name, "PostgreSQL already stopped")
@@ -52,19 +52,19 @@ def start_standbys_then_primary(cluster, report, standbys=None):
             raise ClusterError(problem)
 
     def start(s):   # all at once: with a stopped primary, this is downtime
-        if server.start(s):
+        if service.start(s):
             report.change(s.name, "started PostgreSQL (standby)")
     for error in at_once(standbys, start).values():
         raise error
-    if server.start(p):
+    if service.start(p):
         report.change(p.name, "started PostgreSQL (primary)")
-    if not server.wait_ready(p, timeout):
+    if not service.wait_ready(p, timeout):
         raise ClusterError(f"the primary does not accept connections after {timeout} s: "
                            + diagnose.explain(p.name, server.log_tail(p)))
     cluster.state.primary_started()
-    primary_step.ensure_slots(cluster, report)
+    slots.ensure(cluster, report)
     for s in standbys:
-        if not server.wait_ready(s, timeout):
+        if not service.wait_ready(s, timeout):
             raise ClusterError(f"a standby does not accept connections after {timeout} s: "
                                + diagnose.explain(s.name, server.log_tail(s)))
         if server.in_recovery(s) is False:
@@ -79,7 +79,7 @@ def apply_standby_settings(standby, settings, report):
     server.reload(standby)
     pending = server.pending_restart(standby, settings)
     if pending or versions.fact("standby_signal", standby.layout.major) == "recovery.conf":
-        server.control(standby, "restart")
+        service.control(standby, "restart")
         report.change(standby.name, "restarted PostgreSQL for "
                                     + (", ".join(pending) or "its recovery.conf"))
     else:
@@ -90,13 +90,13 @@ def restart_primary(cluster, report):
     """Restart the primary for settings that wait for it; slots follow."""
     p = cluster.primary
     cluster.state.primary_stopped()
-    server.control(p, "restart")
-    if not server.wait_ready(p, cluster.settings.timeouts.start):
+    service.control(p, "restart")
+    if not service.wait_ready(p, cluster.settings.timeouts.start):
         raise ClusterError("the primary does not accept connections after its restart: "
                            + diagnose.explain(p.name, server.log_tail(p)))
     cluster.state.primary_started()
     report.change(p.name, "restarted PostgreSQL for its new settings")
-    primary_step.ensure_slots(cluster, report)
+    slots.ensure(cluster, report)
 
 
 class Interrupted(BaseException):
@@ -124,9 +124,9 @@ def primary_kept_up(cluster, report):
 def restore_primary(cluster, report):
     p = cluster.primary
     try:
-        if server.start(p):
+        if service.start(p):
             report.change(p.name, "started PostgreSQL again after the failure")
-        ready = server.wait_ready(p, cluster.settings.timeouts.start)
+        ready = service.wait_ready(p, cluster.settings.timeouts.start)
         cluster.state.primary_started()
         report.say(f"  {p.name}: primary {'accepts connections' if ready else 'DID NOT START'}")
     except Exception as exc:  # report, and let the original error propagate

@@ -1,15 +1,13 @@
-"""A PostgreSQL server on a host: its state, its settings, start and stop.
+"""A PostgreSQL server on a host: its state, its settings, its WAL positions,
+its log (starting and stopping it: service.py).
 
 State is read in one round trip (pg_ctl status, pg_controldata, signal files)
-and parsed by pure functions.  Starting never trusts the start command's exit
-code: `wait_ready` polls the server instead.
+and parsed by pure functions.
 """
 import shlex
-import time
 from dataclasses import dataclass
 
 from ..knowledge import render, versions
-from ..hosts.remote import RemoteError
 from ..knowledge.rsync import COPYING_MARKER
 
 CONTROL_FIELDS = {
@@ -82,48 +80,6 @@ def config_values(host, names):
         key, _, value = line.partition("=")
         values[key] = value.strip()
     return values
-
-
-def control(host, action, warn=False):
-    """Start, stop or restart the server (nothing on a dry host: a change)."""
-    command, user = host.layout.control(action)
-    return host.change(command, user=user, warn=warn, timeout=600)
-
-
-def accepting(host):
-    lay = host.layout
-    return host.query(f"{lay.pg('pg_isready')} -q -h {lay.socket_dir} -p {lay.port}",
-                         warn=True, user="postgres").exited == 0
-
-
-def wait_ready(host, timeout):
-    """Poll until the server accepts connections; False on timeout."""
-    deadline = time.monotonic() + timeout
-    while not accepting(host):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.5)
-    return True
-
-
-def stop(host):
-    """Stop fast and clean; True if it was running."""
-    if not read_state(host).running:
-        return False
-    if host.dry:
-        return True
-    control(host, "stop")
-    if read_state(host).running:
-        raise RemoteError(f"{host.name}: PostgreSQL still running after a fast stop")
-    return True
-
-
-def start(host):
-    """Start without waiting (see wait_ready); False if it was already running."""
-    if read_state(host).running:
-        return False
-    control(host, "start", warn=True)
-    return True
 
 
 def data_size(host, path=None):

@@ -14,7 +14,7 @@ from invoke.exceptions import ThreadException
 from paramiko.ssh_exception import SSHException
 from psycopg2 import errors
 
-from ..knowledge import render
+from ..knowledge import render, versions
 from ..hosts.cluster import ClusterError
 
 ROLE = "hotstandby_smoke"
@@ -76,8 +76,8 @@ def first_line(exc):
     return str(exc).strip().splitlines()[0]
 
 
-def setup_sql(password, grant_stats):
-    grant = f"GRANT pg_read_all_stats TO {ROLE};\n" if grant_stats else ""
+def setup_sql(password, stats_role):
+    grant = f"GRANT {stats_role} TO {ROLE};\n" if stats_role else ""
     return (f"SET log_statement = 'none';\nSET log_min_error_statement = 'panic';\n"
             "SET client_min_messages = warning;\n"
             f"DROP SCHEMA IF EXISTS {ROLE} CASCADE;\nDROP ROLE IF EXISTS {ROLE};\n"
@@ -89,7 +89,7 @@ def run_checks(cluster, report):
     """Returns [(host, check, ok, detail)]; the tables and role are removed after."""
     p = cluster.primary
     password = secrets.token_urlsafe(18)
-    p.psql_secret(setup_sql(password, p.layout.major >= 100000))
+    p.psql_secret(setup_sql(password, versions.fact("read_all_stats_role", p.layout.major)))
     results = []
 
     def check(host, name, ok, detail=""):
@@ -164,10 +164,12 @@ def standby_checks(cluster, s, conn, check):
               "" if count == ROWS else f"saw {count}")
         cur.execute("select pg_is_in_recovery()")
         check(s, "is in recovery", cur.fetchone()[0] is True)
-        cur.execute("select status from pg_stat_wal_receiver")
-        row = cur.fetchone()
-        check(s, "WAL receiver is streaming", bool(row) and row[0] == "streaming",
-              "" if row else "no WAL receiver")
+        receiver = versions.fact("wal_receiver_view", s.layout.major)
+        if receiver:   # before 9.6 the primary's pg_stat_replication alone tells
+            cur.execute(f"select status from {receiver}")
+            row = cur.fetchone()
+            check(s, "WAL receiver is streaming", bool(row) and row[0] == "streaming",
+                  "" if row else "no WAL receiver")
         try:
             cur.execute(f"insert into {ROLE}.rows values (0, 'must fail')")
             refused, detail = False, "the write succeeded"

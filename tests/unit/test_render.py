@@ -48,7 +48,8 @@ def test_rewind_functions_from_11(major, count):
 
 @pytest.mark.parametrize("major", ALL_MAJORS)
 def test_standby_connection_by_version(major):
-    info = render.conninfo(major, "10.0.0.5", 5432, "replicator", "db2", "/h/.pgpass")
+    info = render.conninfo(render.replication_keywords(major, "10.0.0.5", 5432, "replicator",
+                                                       "db2", "/h/.pgpass"))
     settings = render.standby_settings(major, {}, {}, info, "db2")
     recovery = render.recovery_conf(major, info, "db2")
     assert settings["hot_standby"] == "on"

@@ -1,0 +1,42 @@
+"""Replication slots on the primary: one physical slot per standby, named after
+it (render.slot_name), so that the WAL a standby still needs is kept; the
+slots of standbys no longer listed are dropped, so they hold none."""
+from ..knowledge import render
+
+
+def existing(primary, active_only=False):
+    """Names of the primary's replication slots (those in use, if active_only)."""
+    where = " where active" if active_only else ""
+    return {r[0] for r in primary.psql(f"select slot_name from pg_replication_slots{where}")}
+
+
+def ensure(cluster, report):
+    """One physical slot per standby, reserving WAL from now on.
+
+    Skipped while the running server has too few slots: the start step comes
+    back here once the primary runs with the new max_replication_slots.
+    """
+    p = cluster.primary
+    have = existing(p)
+    limit = int(p.psql("show max_replication_slots")[0][0])
+    wanted = [cluster.slot(s) for s in cluster.standbys]
+    missing = [slot for slot in wanted if slot not in have]
+    if missing and len(have) + len(missing) > limit:
+        report.note(p.name, f"slots {', '.join(missing)} wait for a restart "
+                            f"(max_replication_slots is {limit})")
+        return
+    for slot in missing:
+        p.psql_change(f"select pg_create_physical_replication_slot({render.sql_literal(slot)}, "
+                      "true)")
+        report.change(p.name, f"created replication slot {slot}")
+
+
+def drop(cluster, report, names):
+    """Drop the slots of standbys no longer listed, so they hold no WAL."""
+    p = cluster.primary
+    have = existing(p)
+    for slot in [render.slot_name(n) for n in names]:
+        if slot in have:
+            p.psql_change(f"select pg_drop_replication_slot({render.sql_literal(slot)})")
+            report.change(p.name, f"dropped replication slot {slot} (its standby is no "
+                                  "longer listed)")
