@@ -4,8 +4,11 @@ The hand-made rows run their commands over SSH as an admin would type them;
 they are deliberately plain (each is a baseline, not a product).  Settings are
 written to conf.d drop-ins, which Debian's postgresql.conf includes.
 """
+import functools
 import subprocess
 import time
+
+from fabfile.steps.methods import METHODS as COPY_METHODS
 
 from .benchlab import REPO
 from . import report
@@ -174,9 +177,7 @@ BASEBACKUP_CONFIGURED = "fab full --method basebackup, primary configured"
 
 METHODS = {
     GUIDE: guide,
-    fab_name("rsync-cold"): lambda lab, s: run_fab(lab, s, "rsync-cold"),
-    fab_name("rsync"): lambda lab, s: run_fab(lab, s, "rsync"),
-    fab_name("basebackup"): lambda lab, s: run_fab(lab, s, "basebackup"),
+    **{fab_name(name): functools.partial(run_fab, method=name) for name in COPY_METHODS},
     BASEBACKUP: basebackup,
     REPMGR: repmgr,
     BASEBACKUP_CONFIGURED: lambda lab, s: run_fab(lab, s, "basebackup"),

@@ -19,13 +19,13 @@ import yaml
 
 from . import net, report, stats
 from .benchlab import BENCH_DIR, REPO, BenchLab, Probe, StreamWatch, log
-from .methods import METHODS, NO_STREAMING, SETUP, MethodFailed, fab_name
+from .methods import COPY_METHODS, METHODS, NO_STREAMING, SETUP, MethodFailed, fab_name
 from .report import GUIDE, RAW
 
 RESULTS = BENCH_DIR / "results"
 QUICK_RESULTS = RESULTS / "tmp"      # git-ignored: quick runs are not the record
 # full's default method, as the product's defaults say.
-FAB_METHODS = ("rsync-cold", "rsync", "basebackup")
+FAB_METHODS = tuple(COPY_METHODS)
 DEFAULT_METHOD = fab_name(yaml.safe_load((REPO / "fabfile" / "defaults.yaml").read_text())
                           ["hotstandby"]["method"])
 SCALE_MB = 15   # pgbench data per scale unit, with indexes: for labels only

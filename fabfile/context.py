@@ -148,8 +148,9 @@ class Settings:
 
 
 def _plain(value):
-    """Invoke's config proxies as plain dicts and lists."""
-    if isinstance(value, Mapping):
+    """Invoke's config proxies as plain dicts and lists (copies: nothing done
+    to the result reaches the config)."""
+    if isinstance(value, Mapping) or hasattr(value, "items"):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]

@@ -120,7 +120,7 @@ class Host:
             self.conn.put(io.BytesIO(text.encode()), staged)
         final = f"{tmpdir}.{owner}"
         self.change(f"install -o {owner} -g $(id -gn {owner}) -m {mode} {staged} {final} "
-                  f"&& rm -rf {tmpdir}")
+                    f"&& rm -rf {tmpdir}")
         return final
 
     def install(self, path, text, owner, mode, backup_dir=None):

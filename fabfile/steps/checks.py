@@ -31,7 +31,7 @@ def holds_user_data(listing):
 def user_data(host):
     d = shlex.quote(host.layout.data_dir)
     listing = host.query(f"cd {d}/base 2>/dev/null && find . -mindepth 1 -maxdepth 2 "
-                        "-name '[0-9]*' -printf '%P\\n'", warn=True).stdout
+                         "-name '[0-9]*' -printf '%P\\n'", warn=True).stdout
     return holds_user_data(listing)
 
 
@@ -114,8 +114,8 @@ def replication_login(cluster, standby):
     lay = standby.layout
     info = cluster.conninfo(standby, dbname="replication", replication="true",
                             connect_timeout=10)
-    result = standby.query(f"{lay.pg('psql')} -X -At {shlex.quote(info)} "
-                              "-c IDENTIFY_SYSTEM", warn=True, user="postgres")
+    result = standby.query(f"{lay.pg('psql')} -X -At {shlex.quote(info)} -c IDENTIFY_SYSTEM",
+                           user="postgres", warn=True)
     if result.exited != 0:
         return None, (result.stderr.strip().splitlines() or ["no answer"])[-1]
     return result.stdout.split("|")[0].strip(), None

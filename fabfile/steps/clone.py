@@ -175,7 +175,7 @@ def copy_to(cluster, s, pstate, report, first_pass=False):
         cmd = rsync.command(p.layout.data_dir, f"{target}:{data}", rules, ssh,
                             checksum=update)
         done = p.change(cmd, user=user, warn=first_pass,
-                      output=progress.Stream(report, s.name, progress.rsync_line))
+                        output=progress.Stream(report, s.name, progress.rsync_line))
     if done.exited not in (0, rsync.VANISHED):
         raise RemoteError(f"{p.name}: rsync to {s.name} failed (exit {done.exited}): "
                           + (done.stderr.strip() or done.stdout.strip())[-800:])
@@ -247,17 +247,18 @@ def host_to_host_ssh(cluster, s, report):
                 f"{cfg.sync_user}@{address}", "root"
             return
         pub = p.change(f"ssh-keygen -q -t ed25519 -N '' -C {token} -f {tmp}/key "
-                         f"&& cat {tmp}/key.pub", user="postgres").stdout.strip()
+                       f"&& cat {tmp}/key.pub", user="postgres").stdout.strip()
         authorized = f"restrict {pub}"
         s.change(f"mkdir -p -m 700 ~/.ssh && echo {shlex.quote(authorized)} "
-                   ">> ~/.ssh/authorized_keys && chmod 600 ~/.ssh/authorized_keys", user="postgres")
+                 ">> ~/.ssh/authorized_keys && chmod 600 ~/.ssh/authorized_keys", user="postgres")
         yield rsync.ssh_command(f"{tmp}/key", f"{tmp}/known_hosts", port), \
             f"postgres@{address}", "postgres"
     finally:
         # Cleanup failures are reported, never raised over the original error.
         if authorized:
             try:
-                s.change(f"sed -i '/ {token}$/d' ~/.ssh/authorized_keys", timeout=20, user="postgres")
+                s.change(f"sed -i '/ {token}$/d' ~/.ssh/authorized_keys", user="postgres",
+                         timeout=20)
             except RemoteError:
                 report.say(f"!! {s.name}: could not remove the temporary key; remove the line "
                            f"ending in {token} from ~postgres/.ssh/authorized_keys")

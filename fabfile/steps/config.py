@@ -21,7 +21,7 @@ def write(host, settings, purpose, backup_dir):
     if lay.dropin:
         return ensure_text(host, lay.dropin, text, "postgres", "644", backup_dir)
     return ensure_block(host, lay.config_file, text.splitlines(), "postgres", "600",
-                              backup_dir)
+                        backup_dir)
 
 
 def ensure_text(host, path, text, owner, mode, backup_dir):
@@ -43,4 +43,5 @@ def ensure_block(host, path, lines, owner, mode, backup_dir, at="end"):
     current = host.read(path)
     if current is None:
         raise FileNotFoundError(f"{host.name}: {path} does not exist")
-    return ensure_text(host, path, blocks.replace_block(current, lines, at), owner, mode, backup_dir)
+    return ensure_text(host, path, blocks.replace_block(current, lines, at), owner, mode,
+                       backup_dir)

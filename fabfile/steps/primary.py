@@ -24,7 +24,7 @@ def configure(cluster, report):
     removed = removed_standbys(cluster)
     hba = render.hba_lines(cfg.replication_role, addresses, method)
     hba_changed = config.ensure_block(p, p.layout.hba_file, hba, "postgres", "640",
-                                     cfg.backup_dir, at="start")
+                                      cfg.backup_dir, at="start")
     if hba_changed:
         report.change(p.name, f"replication from {', '.join(addresses.values())} with {method}"
                               + (f", no longer from {', '.join(removed)}" if removed else "")

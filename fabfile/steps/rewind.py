@@ -48,7 +48,7 @@ def run(cluster, s):
     own = {name: s.read(f"{lay.data_dir}/{name}") for name in lay.own_config_files}
     source = cluster.conninfo(s, dbname="postgres")
     result = s.change(f"{lay.pg('pg_rewind')} -D {shlex.quote(lay.data_dir)} "
-                        f"--source-server={shlex.quote(source)}", warn=True, user="postgres")
+                      f"--source-server={shlex.quote(source)}", user="postgres", warn=True)
     for name, text in own.items():
         if text is not None:
             s.install(f"{lay.data_dir}/{name}", text, owner="postgres", mode="600")

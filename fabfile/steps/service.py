@@ -17,7 +17,7 @@ def control(host, action, warn=False):
 def accepting(host):
     lay = host.layout
     return host.query(f"{lay.pg('pg_isready')} -q -h {lay.socket_dir} -p {lay.port}",
-                         warn=True, user="postgres").exited == 0
+                      user="postgres", warn=True).exited == 0
 
 
 def wait_ready(host, timeout):
@@ -35,7 +35,7 @@ def stop(host):
     if not server.read_state(host).running:
         return False
     if host.dry:
-        return True
+        return True   # a plan: it would be stopped
     control(host, "stop")
     if server.read_state(host).running:
         raise RemoteError(f"{host.name}: PostgreSQL still running after a fast stop")

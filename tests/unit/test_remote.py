@@ -1,0 +1,75 @@
+"""The host layer's two doors: a dry host (a plan) runs no change at all,
+whatever the step asks; reads go through as usual."""
+import pytest
+from fabric import Config
+
+from fabfile.hosts.remote import Host
+from fabfile.knowledge.layout import Layout
+from fabfile.steps import config as config_step
+
+
+class Result:
+    def __init__(self, stdout="", exited=0):
+        self.stdout, self.stderr, self.exited = stdout, "", exited
+
+
+class RecordingConnection:
+    """Stands in for the SSH connection: records what would reach the host."""
+    def __init__(self, files=None):
+        self.calls = []
+        self.files = files or {}
+
+    def sudo(self, command, **kwargs):
+        self.calls.append(("sudo", command))
+        for path, text in self.files.items():
+            if path in command and "cat " in command:
+                return Result(text)
+        return Result()
+
+    def run(self, command, **kwargs):
+        self.calls.append(("run", command))
+        return Result("/tmp/x")
+
+    def put(self, *args, **kwargs):
+        self.calls.append(("put", args[1]))
+
+    def close(self):
+        pass
+
+
+def host(dry, files=None):
+    h = Host("db1", Config(), dry=dry)
+    h.conn = RecordingConnection(files)
+    h.layout = Layout("debian", 150000, "/var/lib/postgresql/15/main",
+                      "/etc/postgresql/15/main", "/usr/lib/postgresql/15/bin", 5432, "main")
+    return h
+
+
+def test_a_dry_host_runs_no_change_and_reads_as_usual():
+    h = host(dry=True)
+    assert h.change("rm -rf /var/lib/postgresql/15/main") is None
+    assert h.install("/etc/x.conf", "a = 1\n", owner="postgres", mode="600") == ""
+    h.psql_change("select pg_create_physical_replication_slot('s')")
+    h.psql_secret("ALTER ROLE r PASSWORD 'secret'")
+    assert h.conn.calls == []
+    h.query("du -sb /var/lib/postgresql")
+    assert h.conn.calls == [("sudo", "sh -c 'du -sb /var/lib/postgresql'")]
+
+
+def test_a_dry_host_refuses_an_upload():
+    with pytest.raises(RuntimeError, match="a plan uploads nothing"):
+        host(dry=True).upload_temp("secret", owner="postgres", mode="600")
+
+
+def test_the_same_change_runs_on_a_host_that_is_not_dry():
+    h = host(dry=False)
+    h.change("touch /x")
+    h.psql_change("select 1")
+    assert [kind for kind, _ in h.conn.calls] == ["sudo", "sudo"]
+
+
+def test_a_config_step_in_a_plan_shows_the_diff_and_writes_nothing():
+    h = host(dry=True, files={"/etc/x.conf": "a = 1\n"})
+    change = config_step.ensure_text(h, "/etc/x.conf", "a = 2\n", "postgres", "600", "/b")
+    assert change.startswith("would change /etc/x.conf:") and "+a = 2" in change
+    assert all("cat " in command for _, command in h.conn.calls)
