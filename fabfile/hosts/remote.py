@@ -2,8 +2,9 @@
 
 A `Host` wraps a Fabric Connection built from the run's config, so that
 ssh_config (-S), ProxyJump, the login user and --prompt-for-sudo-password all
-behave as users expect.  Everything that needs root goes through sudo; files
-travel by SFTP, never on a command line, so secrets do not show in `ps`.
+behave as users expect.  Everything that needs root goes through sudo, or
+runs directly when the login user is root (runuser for the postgres user);
+files travel by SFTP, never on a command line, so secrets do not show in `ps`.
 
 Reading and changing are separate doors: `query`, `psql` and `read` only
 look; `change`, `install`, `psql_change` and `psql_secret` change the host.  A
@@ -54,14 +55,23 @@ class Host:
         return self._run(command, user, warn, timeout, output)
 
     def _run(self, command, user, warn, timeout, output):
-        """Run a shell command as `user` through sudo; output hidden, or
-        passed as it arrives to `output` (a file-like: progress.Stream)."""
+        """Run a shell command as `user`: through sudo, or, logged in as root,
+        directly (a server installed with a root password has no sudo), with
+        runuser for another user.  Output hidden, or passed as it arrives to
+        `output` (a file-like: progress.Stream)."""
         wrapped = f"sh -c {shlex.quote(command)}"
         shown = {"hide": False, "out_stream": output, "err_stream": output} if output \
             else {"hide": True}
         try:
-            result = self.conn.sudo(wrapped, user=user, warn=True, timeout=timeout,
-                                    in_stream=False, **shown)
+            if self.conn.user == "root":
+                if user != "root":   # as sudo -H does: the user's own home
+                    wrapped = (f"HOME=$(getent passwd {shlex.quote(user)} | cut -d: -f6) "
+                               f"runuser -u {shlex.quote(user)} -- {wrapped}")
+                result = self.conn.run(wrapped, warn=True, timeout=timeout, in_stream=False,
+                                       **shown)
+            else:
+                result = self.conn.sudo(wrapped, user=user, warn=True, timeout=timeout,
+                                        in_stream=False, **shown)
         except AuthFailure:
             raise RemoteError(f"{self.name}: sudo rejected the password: give the login "
                               "user's password to --prompt-for-sudo-password") from None

@@ -6,7 +6,7 @@ each failure names the host, the cause and the fix.
 """
 import shlex
 
-from . import primary as primary_step, server, slots
+from . import primary as primary_step, server, service, slots
 from ..knowledge import render
 from ..hosts.cluster import ClusterError
 
@@ -103,6 +103,10 @@ def run(cluster, report):
         report.say(f"  {'ok  ' if problem is None else 'FAIL'}  {host}: {name}")
         if problem:
             failed.append(problem)
+    for host in cluster.hosts:   # not a refusal: the run itself can put it right
+        outside = service.outside_unit(host)
+        if outside:
+            report.say(f"  warn  {outside}")
     if failed:
         raise ClusterError("; ".join(failed))
     report.say("  preflight passed")

@@ -8,6 +8,7 @@ import shlex
 from dataclasses import dataclass
 
 from ..knowledge import render, versions
+from ..knowledge.layout import UNIT_NAME, UNIT_OF_POSTMASTER
 from ..knowledge.rsync import COPYING_MARKER
 
 CONTROL_FIELDS = {
@@ -28,6 +29,11 @@ class ServerState:
     timeline: str = ""
     standby_marker: bool = False
     copying_from: str = ""   # system identifier of an unfinished copy's source
+    unit: str = ""           # the systemd unit the running postmaster belongs to
+
+    def outside(self, service):
+        """Runs, but not inside `service` (started by hand or around systemd)."""
+        return bool(self.running and service and self.unit != service)
 
 
 def is_copy_of(state, primary_state):
@@ -39,9 +45,10 @@ def state_script(layout):
     d = shlex.quote(layout.data_dir)
     marker = versions.fact("standby_signal", layout.major)
     return f"""
+{UNIT_OF_POSTMASTER}
 [ -f {d}/PG_VERSION ] || {{ echo exists=no; exit 0; }}
 echo exists=yes
-{layout.pg('pg_ctl')} status -D {d} >/dev/null 2>&1 && echo running=yes
+{layout.pg('pg_ctl')} status -D {d} >/dev/null 2>&1 && echo running=yes && echo "unit=$(unit_of {d})"
 [ -f {d}/{marker} ] && echo standby_marker=yes
 [ -f {d}/{COPYING_MARKER} ] && echo "copying_from=$(cat {d}/{COPYING_MARKER})"
 LC_ALL=C {layout.pg('pg_controldata')} {d} 2>/dev/null
@@ -58,6 +65,9 @@ def parse_state(text):
             continue
         if sep and key == "copying_from":
             state.copying_from = value.strip()
+            continue
+        if sep and key == "unit":
+            state.unit = value.strip() if UNIT_NAME.fullmatch(value.strip()) else ""
             continue
         key, sep, value = line.partition(":")
         if sep and key.strip() in CONTROL_FIELDS:
