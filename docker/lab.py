@@ -233,12 +233,20 @@ class Lab:
     def kill(self, host):
         _run(["docker", "kill", self.container(host)])
 
-    def reboot(self, host):
+    def reboot(self, host, postgres=True):
         """Restart the host's container: a clean shutdown and a boot (systemd
-        starts PostgreSQL from its unit again)."""
+        starts PostgreSQL from its unit again).  Waits for sshd, and for
+        PostgreSQL unless `postgres` is false (a boot that must not start it)."""
         _run(["docker", "restart", "-t", "30", self.container(host)])
         self.refresh_ports()
-        self.wait_ready(hosts=[host])
+        if postgres:
+            self.wait_ready(hosts=[host])
+            return
+        deadline = time.monotonic() + 120
+        while self.ssh(host, "true", check=False).returncode != 0:
+            if time.monotonic() > deadline:
+                raise LabError(f"lab host {host} did not come back after a reboot")
+            time.sleep(0.5)
 
     def start(self, host):
         _run(["docker", "start", self.container(host)])

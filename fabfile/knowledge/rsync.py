@@ -33,6 +33,20 @@ def filters(major, own_config_files=()):
     return [f"-s {p}" for p in runtime] + [f"- {p}" for p in own]
 
 
+# pg_control is copied last, on its own, and removed from the target before a
+# copy starts: a copy cut short then has none, and no boot (systemd starts
+# PostgreSQL at boot) can start it as a primary on half the primary's files.
+CONTROL_FILE = "global/pg_control"
+CONTROL_LAST = f"- /{CONTROL_FILE}"
+
+
+def control_file_command(source_dir, target, ssh):
+    """The rsync command that copies pg_control alone, once the rest is there."""
+    args = ["rsync", "-a", "--checksum", "--timeout=60", "-e", ssh,
+            f"{source_dir.rstrip('/')}/{CONTROL_FILE}", f"{target.rstrip('/')}/{CONTROL_FILE}"]
+    return " ".join(shlex.quote(a) for a in args)
+
+
 def command(source_dir, target, rules, ssh, checksum):
     """The rsync command run on the primary.
 

@@ -47,6 +47,37 @@ def standby_data_problem(standby, primary_state, force):
     return None
 
 
+def tablespace_problem(primary):
+    """Tablespaces are not copied yet: refused here, or a standby would lack
+    their data (rsync copies pg_tblspc's symlinks only) or fail mid-copy."""
+    rows = primary.psql("select spcname, pg_tablespace_location(oid) from pg_tablespace "
+                        "where pg_tablespace_location(oid) <> ''") or []
+    if not rows:
+        return None
+    names = ", ".join(f"{name} ({location})" for name, location in rows)
+    return (f"{primary.name} has tablespaces outside its data directory: {names}; copying "
+            "them is not supported yet (a standby would lack their data): move their "
+            "objects to pg_default (ALTER TABLE/INDEX/DATABASE ... SET TABLESPACE pg_default) "
+            "and drop them, or set this standby up by hand")
+
+
+def mount_point_problem(standby, primary_state, method):
+    """A data directory that is itself a mount point cannot be renamed: refused
+    where the copy would have to (pg_basebackup's copy is swapped in; another
+    cluster is moved aside), before anything is stopped or copied."""
+    data = shlex.quote(standby.layout.data_dir)
+    if standby.query(f"mountpoint -q {data}", warn=True).exited != 0:
+        return None
+    state = server.read_state(standby)
+    if method.swaps_in or (
+            state.exists and not server.is_copy_of(state, primary_state)):
+        return (f"{standby.name}: its data directory {standby.layout.data_dir} is a mount point, "
+                "which cannot be moved aside or swapped: replacing it is not supported yet; "
+                "empty it yourself (keeping what you need) and use --method rsync or "
+                "rsync-cold, or make the data directory a subdirectory of the mount")
+    return None
+
+
 def checks(cluster):
     """[(host, check, problem-or-None)] for every check."""
     p, force = cluster.primary, cluster.options.force
@@ -55,6 +86,9 @@ def checks(cluster):
     results.append((p.name, "PostgreSQL runs on the primary", None if pstate.running else
                     f"{p.name}: PostgreSQL is not running on the primary: start it and run again"))
     results.extend(unlisted_streaming(cluster))
+    if pstate.running:
+        results.append((p.name, "no tablespace outside the data directory",
+                        tablespace_problem(p)))
     size = server.data_size(p)
     # What the copy method needs beyond the server's packages (pg_basebackup
     # comes with them; rsync may not).
@@ -78,6 +112,8 @@ def checks(cluster):
                              "fix the mount"))
         results.append((s.name, "no other cluster's data would be replaced",
                         standby_data_problem(s, pstate, force)))
+        results.append((s.name, "data directory can be replaced",
+                        mount_point_problem(s, pstate, cluster.options.method)))
     return results
 
 

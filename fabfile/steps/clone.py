@@ -134,15 +134,17 @@ def backup_to(cluster, s, pstate, report):
     sstate = server.read_state(s)
     script = [f"{{ [ ! -e {data}/{name} ] || cp -p {data}/{name} {incoming}/{name}; }}"
               for name in lay.own_config_files]
+    kept = None
     if sstate.exists and not server.is_copy_of(sstate, pstate):
         kept = aside_path(data)
         script.append(f"mv {q(data)} {q(kept)}")
-        report.change(s.name, f"moved its own cluster (system identifier {sstate.system_id}) "
-                              f"aside to {kept}")
     else:
         script.append(f"rm -rf {q(data)}")
     script.append(f"mv {q(incoming)} {q(data)}")
     s.change(" && ".join(script))
+    if kept:   # said once done, not before
+        report.change(s.name, f"moved its own cluster (system identifier {sstate.system_id}) "
+                              f"aside to {kept}")
     report.change(s.name, f"copied {cluster.primary.name} with pg_basebackup (primary running): "
                           f"{size / 1e6:.1f} MB in {time.monotonic() - started:.1f} s")
     for change in standby_step.write_marker(cluster, s):
@@ -165,8 +167,9 @@ def copy_to(cluster, s, pstate, report, first_pass=False):
                               f"aside to {kept}")
     marker = shlex.quote(f"{data}/{rsync.COPYING_MARKER}")
     s.change(f"install -d -o postgres -g postgres -m 700 {shlex.quote(data)}")
-    s.change(f"echo {pstate.system_id} > {marker}", user="postgres")
-    rules = rsync.filters(p.layout.major, s.layout.own_config_files)
+    s.change(f"echo {pstate.system_id} > {marker} && "
+             f"rm -f {shlex.quote(f'{data}/{rsync.CONTROL_FILE}')}", user="postgres")
+    rules = rsync.filters(p.layout.major, s.layout.own_config_files) + [rsync.CONTROL_LAST]
     started = time.monotonic()
     # Checksums wherever the target may hold files already (see rsync.command);
     # a directory just emptied by move_aside needs none.
@@ -176,9 +179,12 @@ def copy_to(cluster, s, pstate, report, first_pass=False):
                             checksum=update)
         done = p.change(cmd, user=user, warn=first_pass,
                         output=progress.Stream(report, s.name, progress.rsync_line))
-    if done.exited not in (0, rsync.VANISHED):
-        raise RemoteError(f"{p.name}: rsync to {s.name} failed (exit {done.exited}): "
-                          + (done.stderr.strip() or done.stdout.strip())[-800:])
+        if done.exited not in (0, rsync.VANISHED):
+            raise RemoteError(f"{p.name}: rsync to {s.name} failed (exit {done.exited}): "
+                              + p.failure(done))
+        if not first_pass:
+            p.change(rsync.control_file_command(p.layout.data_dir, f"{target}:{data}", ssh),
+                     user=user)
     stats = rsync.parse_stats(done.stdout)
     how = "first pass, primary running" if first_pass else \
         "update, --checksum" if update else "fresh copy"
