@@ -131,6 +131,9 @@ def backup_to(cluster, s, pstate, report):
              f"-S {q(cluster.slot(s))} -d {q(source)}", user="postgres",
              output=progress.Stream(report, s.name, progress.basebackup_line))
     size = server.data_size(s, incoming)
+    # The standby marker before the swap: a data directory swapped in is never
+    # one that a boot would start as a second primary.
+    marked = standby_step.write_marker(cluster, s, data=incoming)
     sstate = server.read_state(s)
     script = [f"{{ [ ! -e {data}/{name} ] || cp -p {data}/{name} {incoming}/{name}; }}"
               for name in lay.own_config_files]
@@ -147,8 +150,8 @@ def backup_to(cluster, s, pstate, report):
                               f"aside to {kept}")
     report.change(s.name, f"copied {cluster.primary.name} with pg_basebackup (primary running): "
                           f"{size / 1e6:.1f} MB in {time.monotonic() - started:.1f} s")
-    for change in standby_step.write_marker(cluster, s):
-        report.change(s.name, change)
+    for change in marked:
+        report.change(s.name, change.replace(incoming, data))
 
 
 def copy_to(cluster, s, pstate, report, first_pass=False):
@@ -183,6 +186,9 @@ def copy_to(cluster, s, pstate, report, first_pass=False):
             raise RemoteError(f"{p.name}: rsync to {s.name} failed (exit {done.exited}): "
                               + p.failure(done))
         if not first_pass:
+            # The standby marker before pg_control: once a boot could start
+            # this directory, it starts a standby.
+            marked = standby_step.write_marker(cluster, s)
             p.change(rsync.control_file_command(p.layout.data_dir, f"{target}:{data}", ssh),
                      user=user)
     stats = rsync.parse_stats(done.stdout)
@@ -196,7 +202,7 @@ def copy_to(cluster, s, pstate, report, first_pass=False):
         return
     check_control_file(p, s)
     s.change(f"rm -f {marker}", user="postgres")
-    for change in standby_step.write_marker(cluster, s):
+    for change in marked:
         report.change(s.name, change)
 
 
