@@ -12,9 +12,13 @@ RUNTIME_FILES = ("postmaster.pid", "postmaster.opts")
 # Written into a fresh target before a copy and removed after it: a copy cut
 # short is then known as this primary's, not mistaken for a foreign cluster.
 COPYING_MARKER = ".pg-hotstandby-copying"
+# Temporary files of a running server, in the data directory and tablespaces.
+TEMP_FILES = ["-s pgsql_tmp*"]
 # The standby's own state files: excluded, so --delete keeps them too.
 STANDBY_OWN = ("standby.signal", "recovery.signal", "recovery.conf",
-               "recovery.done", "backup_label.old", COPYING_MARKER)
+               "recovery.done", "backup_label.old", COPYING_MARKER,
+               # what a data directory on its own volume keeps inside it
+               ".pg-hotstandby-*", "lost+found")
 
 
 def filters(major, own_config_files=()):

@@ -6,7 +6,7 @@ each failure names the host, the cause and the fix.
 """
 import shlex
 
-from . import primary as primary_step, server, service, slots
+from . import primary as primary_step, server, service, slots, tablespaces as tablespace_step
 from ..knowledge import render
 from ..hosts.cluster import ClusterError
 
@@ -47,35 +47,25 @@ def standby_data_problem(standby, primary_state, force):
     return None
 
 
-def tablespace_problem(primary):
-    """Tablespaces are not copied yet: refused here, or a standby would lack
-    their data (rsync copies pg_tblspc's symlinks only) or fail mid-copy."""
-    rows = primary.psql("select spcname, pg_tablespace_location(oid) from pg_tablespace "
-                        "where pg_tablespace_location(oid) <> ''") or []
-    if not rows:
-        return None
-    names = ", ".join(f"{name} ({location})" for name, location in rows)
-    return (f"{primary.name} has tablespaces outside its data directory: {names}; copying "
-            "them is not supported yet (a standby would lack their data): move their "
-            "objects to pg_default (ALTER TABLE/INDEX/DATABASE ... SET TABLESPACE pg_default) "
-            "and drop them, or set this standby up by hand")
-
-
-def mount_point_problem(standby, primary_state, method):
-    """A data directory that is itself a mount point cannot be renamed: refused
-    where the copy would have to (pg_basebackup's copy is swapped in; another
-    cluster is moved aside), before anything is stopped or copied."""
-    data = shlex.quote(standby.layout.data_dir)
-    if standby.query(f"mountpoint -q {data}", warn=True).exited != 0:
-        return None
-    state = server.read_state(standby)
-    if method.swaps_in or (
-            state.exists and not server.is_copy_of(state, primary_state)):
-        return (f"{standby.name}: its data directory {standby.layout.data_dir} is a mount point, "
-                "which cannot be moved aside or swapped: replacing it is not supported yet; "
-                "empty it yourself (keeping what you need) and use --method rsync or "
-                "rsync-cold, or make the data directory a subdirectory of the mount")
-    return None
+def room_problems(s, size, spaces, space_sizes):
+    """Room on each of the standby's file systems for what lands there: the
+    data directory beside the old one, and each tablespace."""
+    needs = [(s.layout.data_dir, size)]   # its file system, a mount point or its parent's
+    needs += [(t.target, space_sizes.get(t.oid, 0)) for t in spaces]
+    results = []
+    for index, (mount, avail, wanted) in enumerate(server.room(s, needs)):
+        need = int(wanted * MARGIN)
+        if index == 0:   # the data directory's own file system
+            results.append((s.name, f"room for the primary's {wanted / 1e6:.0f} MB",
+                            None if avail >= need else
+                            f"{s.name}: {avail / 1e6:.0f} MB free next to "
+                            f"{s.layout.data_dir}, {need / 1e6:.0f} MB needed: free some space"))
+        else:
+            results.append((s.name, f"room on {mount} for tablespaces ({wanted / 1e6:.0f} MB)",
+                            None if avail >= need else
+                            f"{s.name}: {avail / 1e6:.0f} MB free on {mount} for its "
+                            f"tablespaces, {need / 1e6:.0f} MB needed: free some space"))
+    return results
 
 
 def checks(cluster):
@@ -86,10 +76,9 @@ def checks(cluster):
     results.append((p.name, "PostgreSQL runs on the primary", None if pstate.running else
                     f"{p.name}: PostgreSQL is not running on the primary: start it and run again"))
     results.extend(unlisted_streaming(cluster))
-    if pstate.running:
-        results.append((p.name, "no tablespace outside the data directory",
-                        tablespace_problem(p)))
     size = server.data_size(p)
+    spaces = tablespace_step.of(cluster, pstate)
+    space_sizes = tablespace_step.sizes(p, spaces)
     # What the copy method needs beyond the server's packages (pg_basebackup
     # comes with them; rsync may not).
     for program in cluster.options.method.needs:
@@ -98,22 +87,20 @@ def checks(cluster):
                             else f"{host.name}: {program} is not installed: install it "
                                  f"(apt-get install {program} / dnf install {program})"))
     for s in cluster.standbys:
-        parent = shlex.quote(s.layout.data_dir.rsplit("/", 1)[0])
-        avail = server.free_space(s, s.layout.data_dir.rsplit("/", 1)[0])
-        need = int(size * MARGIN)
-        results.append((s.name, f"room for the primary's {size / 1e6:.0f} MB",
-                        None if avail >= need else
-                        f"{s.name}: {avail / 1e6:.0f} MB free next to "
-                        f"{s.layout.data_dir}, {need / 1e6:.0f} MB needed: free some space"))
+        # Where the copy is written: beside the data directory, or inside it
+        # when it is a mount point (clone.incoming_path).
+        data = s.layout.data_dir
+        where = shlex.quote(data if server.is_mount_point(s, data) else data.rsplit("/", 1)[0])
+        results.extend(room_problems(s, size, spaces, space_sizes))
+        results.extend((s.name, name, problem)
+                       for name, problem in tablespace_step.problems(s, spaces))
         # access(2) answers EROFS for a read-only mount: nothing is written to know.
-        writable = s.query(f"test -w {parent}", warn=True).exited == 0
+        writable = s.query(f"test -w {where}", warn=True).exited == 0
         results.append((s.name, "data directory's file system is writable", None if writable
-                        else f"{s.name}: cannot write in {parent} (read-only file system?): "
+                        else f"{s.name}: cannot write in {where} (read-only file system?): "
                              "fix the mount"))
         results.append((s.name, "no other cluster's data would be replaced",
                         standby_data_problem(s, pstate, force)))
-        results.append((s.name, "data directory can be replaced",
-                        mount_point_problem(s, pstate, cluster.options.method)))
     return results
 
 

@@ -16,6 +16,7 @@ CONTROL_FIELDS = {
     "Database cluster state": "cluster_state",
     "Latest checkpoint location": "checkpoint",
     "Latest checkpoint's TimeLineID": "timeline",
+    "Catalog version number": "catalog_version",
 }
 
 
@@ -27,6 +28,7 @@ class ServerState:
     cluster_state: str = ""
     checkpoint: str = ""
     timeline: str = ""
+    catalog_version: str = ""
     standby_marker: bool = False
     copying_from: str = ""   # system identifier of an unfinished copy's source
     unit: str = ""           # the systemd unit the running postmaster belongs to
@@ -92,6 +94,11 @@ def config_values(host, names):
     return values
 
 
+def is_mount_point(host, path):
+    """The directory is a mount point of its own (a volume): it cannot be renamed."""
+    return host.query(f"mountpoint -q {shlex.quote(path)}", warn=True).exited == 0
+
+
 def data_size(host, path=None):
     """Bytes in the data directory (or another directory)."""
     path = path or host.layout.data_dir
@@ -102,6 +109,26 @@ def free_space(host, path):
     """Bytes free on the file system holding path (0 when it cannot be read)."""
     avail = host.query(f"df -B1 --output=avail {shlex.quote(path)} | tail -1", warn=True)
     return int(avail.stdout.strip()) if avail.stdout.strip().isdigit() else 0
+
+
+def nearest(path):
+    """Shell: the nearest existing directory at or above path."""
+    return (f"$(p={shlex.quote(path)}; while [ ! -e \"$p\" ]; do p=$(dirname \"$p\"); done; "
+            "echo \"$p\")")
+
+
+def room(host, paths_and_needs):
+    """[(file system, bytes free, bytes needed)] for what must fit on a host:
+    paths_and_needs [(path, bytes)] added up per file system, in order."""
+    script = "; ".join(f"df -B1 --output=target,avail {nearest(path)} | tail -1"
+                       for path, _ in paths_and_needs)
+    lines = host.query(script).stdout.splitlines()
+    totals = {}
+    for (_path, need), line in zip(paths_and_needs, lines):
+        mount, avail = line.rsplit(None, 1)
+        free, wanted = totals.get(mount, (int(avail), 0))
+        totals[mount] = (free, wanted + need)
+    return [(mount, free, wanted) for mount, (free, wanted) in totals.items()]
 
 
 def reload(host):

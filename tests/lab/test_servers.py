@@ -1,8 +1,9 @@
 """Servers as users run them: a copy failing on every standby is reported as
 such (no smoke test "passed" over nothing); a copy cut short, at its start or
-before its last file, leaves nothing that a reboot starts; what is not
-supported yet (tablespaces, a data directory that is a mount point) is refused
-before anything changes; a root login on hosts without sudo does the whole job."""
+before its last file, leaves nothing that a reboot starts; a data directory
+on a volume of its own is replaced, its old cluster kept on that volume; a
+root login on hosts without sudo does the whole job.  (Tablespaces:
+test_tablespaces.py.)"""
 import pytest
 
 # The standby's receiving rsync, broken: at once, or only for the copy's last
@@ -56,43 +57,35 @@ def test_a_copy_cut_short_is_not_started_by_a_reboot(lab, cut):
     assert "smoke test passed" in again.stdout
 
 
-def snapshot(lab):
-    """What a refused run must leave as it was: files, servers, slots."""
-    files = (f"md5sum $(find /etc/postgresql -type f) /var/lib/postgresql/.pg* 2>/dev/null; "
-             f"ls -A /var/lib/postgresql/{lab.pg} /var/lib/postgresql/{lab.pg}/main; "
-             "pg_lsclusters -h; true")
-    return {h: lab.exec(h, files) for h in lab.hosts}
-
-
-def test_tablespaces_are_refused_before_anything_changes(lab):
-    lab.exec("master", "install -d -o postgres -m 700 /srv/ts1")
-    lab.query("master", "create tablespace ts1 location '/srv/ts1'")
-    try:
-        before = snapshot(lab)
-        result = lab.fab("full")
-        assert result.returncode == 1
-        errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-        assert len(errors) == 1 and "tablespaces outside its data directory: ts1 (/srv/ts1)" \
-            in errors[0] and "not supported yet" in errors[0], result.stderr
-        assert snapshot(lab) == before
-    finally:
-        lab.query("master", "drop tablespace ts1")
-
-
-def test_a_data_directory_on_its_own_volume_is_refused_before_anything_changes(lab):
+def own_volume(lab, host):
+    """The host's data directory becomes a volume of its own (a tmpfs here)
+    holding a fresh cluster of its own: a server built with a data disk."""
     data = f"/var/lib/postgresql/{lab.pg}/main"
-    lab.exec("standby", f"systemctl stop postgresql@{lab.pg}-main && rm -rf {data} && "
-                        f"mkdir {data} && mount -t tmpfs -o size=200m,mode=0700 tmpfs {data} && "
-                        f"chown postgres:postgres {data} && runuser -u postgres -- "
-                        f"/usr/lib/postgresql/{lab.pg}/bin/initdb -D {data} >/dev/null && "
-                        f"systemctl start postgresql@{lab.pg}-main")
-    before = snapshot(lab)
-    result = lab.fab("full")   # basebackup: its copy would be renamed into place
-    assert result.returncode == 1
-    assert f"its data directory {data} is a mount point" in result.stderr, result.stderr
-    assert snapshot(lab) == before
-    lab.exec("standby", f"systemctl stop postgresql@{lab.pg}-main && umount {data} && "
-                        f"install -d -o postgres -g postgres -m 700 {data}")
+    lab.exec(host, f"systemctl stop postgresql@{lab.pg}-main; umount {data} 2>/dev/null; "
+                   f"rm -rf {data} && mkdir {data} && "
+                   f"mount -t tmpfs -o size=300m,mode=0700 tmpfs {data} && "
+                   f"chown postgres:postgres {data} && runuser -u postgres -- "
+                   f"/usr/lib/postgresql/{lab.pg}/bin/initdb -D {data} >/dev/null 2>&1 && "
+                   f"systemctl start postgresql@{lab.pg}-main && mountpoint -q {data}")
+    return data
+
+
+@pytest.mark.parametrize("method", ["basebackup", "rsync-cold"])
+def test_a_data_directory_on_its_own_volume_is_replaced_its_cluster_kept_on_it(lab, method):
+    data = own_volume(lab, "standby")
+    lab.query("master", "create table if not exists on_volume (id int); "
+                        "insert into on_volume values (1)")
+    result = lab.fab("full", "--method", method)
+    assert result.returncode == 0, result.stdout + result.stderr
+    kept = f"{data}/.pg-hotstandby-kept-"
+    assert f"aside to {kept}" in result.stdout
+    assert lab.exec("standby", f"ls {kept}*/PG_VERSION").strip()   # the old cluster, on the volume
+    assert lab.query("standby", "select count(*) from on_volume")[0][0] >= 1
+    lab.exec("standby", f"systemctl stop postgresql@{lab.pg}-main")   # and a copy over this one
+    again = lab.fab("full", "--method", method)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "aside to" not in again.stdout
+    assert len(lab.exec("standby", f"ls -d {kept}*").split()) == 1   # kept, not copied over
 
 
 def test_root_login_on_hosts_without_sudo(lab, tmp_path):
@@ -101,7 +94,7 @@ def test_root_login_on_hosts_without_sudo(lab, tmp_path):
                        "! command -v sudo")
     config = tmp_path / "ssh_config"
     config.write_text(lab.ssh_config.read_text().replace("User admin", "User root"))
-    # The standby's data directory is empty (the previous test): a fresh copy.
+    lab.exec("standby", f"systemctl stop postgresql@{lab.pg}-main")
     result = lab.fab("full", "--method", "rsync", ssh_config=config)   # key, rsync as postgres
     assert result.returncode == 0, result.stdout + result.stderr
     assert "sync (second pass)" in result.stdout and "smoke test passed" in result.stdout
