@@ -43,6 +43,7 @@ def test_a_copy_failing_on_every_standby_passes_no_smoke_test(lab):
 def test_a_copy_cut_short_is_not_started_by_a_reboot(lab, cut):
     lab.exec("standby", f"[ -x {RSYNC}.real ] && {MENDED}; true")
     lab.exec("standby", BROKEN_RSYNC.format(cut=cut))
+    lab.exec("standby", f"systemctl stop postgresql@{lab.pg}-main")   # so that it is copied
     result = lab.fab("full", "--method", "rsync-cold")
     assert result.returncode == 1, result.stdout + result.stderr
     assert primary_writes(lab)

@@ -42,6 +42,31 @@ def force_copy(lab):
     lab.exec("standby", f"systemctl stop postgresql-{lab.pg}")
 
 
+def stock_standby(lab):
+    """The standby holds a fresh cluster of its own again (a first copy next)."""
+    data, pg = f"/var/lib/pgsql/{lab.pg}/data", lab.pg
+    lab.exec("standby", f"systemctl stop postgresql-{pg}; rm -rf {data} && "
+                        f"install -d -o postgres -g postgres -m 700 {data} && "
+                        f"runuser -u postgres -- /usr/lib/postgresql/{pg}/bin/initdb -D {data} "
+                        f">/dev/null 2>&1 && systemctl start postgresql-{pg}")
+
+
+def full_and_compare(lab, method):
+    result = lab.fab("full", "--method", method)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "tablespace ts1 (/srv/ts1), tablespace ts2 (/srv/ts/deep/ts2)" in result.stdout
+    write(lab, 10)   # and it streams into them afterwards
+    wanted = contents(lab, "master")
+    for _ in range(100):
+        if contents(lab, "standby") == wanted:
+            break
+        time.sleep(0.2)
+    assert contents(lab, "standby") == wanted
+    link = lab.exec("standby", f"readlink /var/lib/pgsql/{lab.pg}/data/pg_tblspc/*").split()
+    assert sorted(link) == ["/srv/ts/deep/ts2", "/srv/ts1"]
+    return result
+
+
 def test_a_plan_lists_the_tablespaces(lab):
     write(lab, 20000)
     result = lab.fab("plan")
@@ -52,22 +77,13 @@ def test_a_plan_lists_the_tablespaces(lab):
 
 
 @pytest.mark.parametrize("method", ["basebackup", "rsync-cold", "rsync"])
-def test_every_row_of_every_tablespace_reaches_the_standby(lab, method):
-    if method != "basebackup":   # the first run copies a stock standby; the others an earlier copy
-        force_copy(lab)
-        write(lab, 3000)
-    result = lab.fab("full", "--method", method)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "tablespace ts1 (/srv/ts1)" in result.stdout
-    write(lab, 10)   # and it streams into them afterwards
-    wanted = contents(lab, "master")
-    for _ in range(100):
-        if contents(lab, "standby") == wanted:
-            break
-        time.sleep(0.2)
-    assert contents(lab, "standby") == wanted
-    link = lab.exec("standby", f"readlink /var/lib/pgsql/{lab.pg}/data/pg_tblspc/*").split()
-    assert sorted(link) == ["/srv/ts/deep/ts2", "/srv/ts1"]
+def test_every_row_of_every_tablespace_reaches_the_standby_first_and_again(lab, method):
+    stock_standby(lab)
+    full_and_compare(lab, method)     # a first copy, over a cluster of the standby's own
+    write(lab, 3000)
+    force_copy(lab)
+    again = full_and_compare(lab, method)   # over the earlier copy, after more writes
+    assert "kept what was in" not in again.stdout   # an earlier copy is replaced, not kept
 
 
 def test_a_mapped_location_and_what_was_there_kept_aside(lab, tmp_path):
