@@ -11,27 +11,35 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "docker"))
 import lab as labkit  # noqa: E402
 
 
-def _lab(c, pg=None, standbys=None, layout=None, shared_sysid=None):
+def _lab(c, pg=None, standbys=None, layout=None, shared_sysid=None, init=None):
     cfg = c.config.lab
     return labkit.Lab(pg=int(pg or cfg.pg), standbys=int(standbys or cfg.standbys),
-                      layout=layout or cfg.layout,
+                      layout=layout or cfg.layout, init=init or cfg.init,
                       shared_sysid=bool(shared_sysid or cfg.shared_sysid))
 
 
+INIT_HELP = ("systemd (PID 1, PostgreSQL run by its unit, as on servers) or plain "
+             "(no service manager)")
+
+
 @task(help={"pg": "PostgreSQL major: 13, 15, 17 or 18",
-            "layout": "debian (pg_ctlcluster, /etc/postgresql) or generic (configs in the data directory, pg_ctl)"})
-def build(c, pg=None, layout=None):
+            "layout": "debian (pg_ctlcluster, /etc/postgresql) or generic (RHEL-style: "
+                      "configs in /var/lib/pgsql/V/data, unit postgresql-V)",
+            "init": INIT_HELP})
+def build(c, pg=None, layout=None, init=None):
     """Build the lab's host image (base image from Debian's mirror, cached)."""
-    labkit.build(int(pg or c.config.lab.pg), layout or c.config.lab.layout)
+    labkit.build(int(pg or c.config.lab.pg), layout or c.config.lab.layout,
+                 init or c.config.lab.init)
 
 
 @task(help={"pg": "PostgreSQL major: 13, 15, 17 or 18",
             "standbys": "number of standby hosts, 1 to 3",
             "layout": "debian or generic",
+            "init": INIT_HELP,
             "shared_sysid": "give every host one system identifier, as hosts cloned from one VM image"})
-def up(c, pg=None, standbys=None, layout=None, shared_sysid=False):
+def up(c, pg=None, standbys=None, layout=None, shared_sysid=False, init=None):
     """Start the lab (building what is missing) and write .lab/ssh_config."""
-    lab = _lab(c, pg, standbys, layout, shared_sysid)
+    lab = _lab(c, pg, standbys, layout, shared_sysid, init)
     lab.up()
     hosts = ",".join(lab.hosts)
     print(f"  ssh -F .lab/ssh_config master\n"
@@ -101,4 +109,5 @@ def bench(c, quick=False, scales=None, reps=None, other_reps=None, bandwidth=Non
 lab_ns = Collection("lab", build, up, down)
 test_ns = Collection("test", test_all, unit)
 ns = Collection(lab_ns, test_ns, demo, bench)
-ns.configure({"lab": {"pg": 15, "standbys": 1, "layout": "debian", "shared_sysid": False}})
+ns.configure({"lab": {"pg": 15, "standbys": 1, "layout": "debian", "init": "systemd",
+                     "shared_sysid": False}})

@@ -51,7 +51,9 @@ def log(text):
 
 class BenchLab(labkit.Lab):
     def __init__(self, pg=15, standbys=1):
-        super().__init__(pg=pg, standbys=standbys, project=PROJECT, lab_dir=LAB_DIR)
+        # Plain hosts: the benchmark's rows start servers as its own scripts say.
+        super().__init__(pg=pg, standbys=standbys, project=PROJECT, lab_dir=LAB_DIR,
+                         init="plain")
         self.repmgr = None          # None when available, else why not
         self.tunnel = None
         self.local_port = None
@@ -91,7 +93,7 @@ class BenchLab(labkit.Lab):
                 for deb in DEB_DIR.glob("repmgr-common_*.deb"):
                     shutil.copy(deb, debs)
             labkit._run(["docker", "build", "-q", "--force-rm", "--build-arg",
-                         f"LAB_IMAGE={labkit.image_tag(self.pg, 'debian')}",
+                         f"LAB_IMAGE={labkit.image_tag(self.pg, 'debian', 'plain')}",
                          "-t", bench_image(self.pg), ctx])
         log(f"image {bench_image(self.pg)}: ready"
             + ("" if self.repmgr is None else f" (no repmgr: {self.repmgr})"))

@@ -18,10 +18,15 @@ COMPOSE_FILE = DOCKER_DIR / "compose.yml"
 # Standbys on a 200 MB file system of their own that a test can remount
 # read-only: the full and read-only standby disks.
 SMALL_DISK_FILE = DOCKER_DIR / "compose.small-disk.yml"
+# Hosts whose PID 1 is systemd: what systemd needs in a container.
+SYSTEMD_FILE = DOCKER_DIR / "compose.systemd.yml"
 
 # The one PostgreSQL major each Debian suite carries.
 SUITES = {13: "bullseye", 15: "bookworm", 17: "trixie", 18: "sid"}
 LAYOUTS = ("debian", "generic")
+# systemd runs PostgreSQL from its unit, as on servers; plain: no service
+# manager (containers, some VMs), the server started by hand.
+INITS = ("systemd", "plain")
 HOSTS = ("master", "standby", "standby2", "standby3")
 PROJECT = "pg-hotstandby-lab"
 
@@ -44,11 +49,11 @@ def compose_command(which=shutil.which, probe=None):
 
 
 def base_tag(pg):
-    return f"pg-hotstandby-base:{SUITES[pg]}"
+    return f"pg-hotstandby-base:{SUITES[pg]}-systemd"
 
 
-def image_tag(pg, layout):
-    return f"pg-hotstandby-lab:{pg}-{layout}"
+def image_tag(pg, layout, init="systemd"):
+    return f"pg-hotstandby-lab:{pg}-{layout}-{init}"
 
 
 def host_names(standbys):
@@ -90,18 +95,34 @@ def _run(cmd, env=None, check=True):
     return done
 
 
-def build(pg, layout, log=print):
+def build(pg, layout, init="systemd", log=print):
     """Build the base image (cached by tag) and the host image (layer cache)."""
     if pg not in SUITES:
         raise LabError(f"--pg must be one of {sorted(SUITES)}")
     if layout not in LAYOUTS:
         raise LabError(f"--layout must be one of {LAYOUTS}")
+    if init not in INITS:
+        raise LabError(f"--init must be one of {INITS}")
     started = time.monotonic()
-    done = _run(["bash", str(DOCKER_DIR / "build-base.sh"), SUITES[pg], base_tag(pg)])
-    log(done.stdout.strip())
+    build_base(pg, log)
     _run(["docker", "build", "-q", "--force-rm", "--build-arg", f"BASE={base_tag(pg)}",
-          "--build-arg", f"LAYOUT={layout}", "-t", image_tag(pg, layout), str(DOCKER_DIR)])
-    log(f"image {image_tag(pg, layout)}: ready ({time.monotonic() - started:.0f} s)")
+          "--build-arg", f"LAYOUT={layout}", "--build-arg", f"INIT={init}",
+          "-t", image_tag(pg, layout, init), str(DOCKER_DIR)])
+    log(f"image {image_tag(pg, layout, init)}: ready ({time.monotonic() - started:.0f} s)")
+
+
+def build_base(pg, log):
+    """The base image (debootstrap, about two minutes once per suite): its
+    progress lines are passed to log as they come, so a first run says what it
+    builds and shows that it moves."""
+    proc = subprocess.Popen(["bash", str(DOCKER_DIR / "build-base.sh"), SUITES[pg], base_tag(pg)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    for line in proc.stdout:
+        lines.append(line.rstrip())
+        log(line.rstrip())
+    if proc.wait() != 0:
+        raise LabError(f"building {base_tag(pg)} failed: " + "\n".join(lines[-20:]))
 
 
 def ensure_key(lab_dir=LAB_DIR):
@@ -123,6 +144,7 @@ class Lab:
     shared_sysid: bool = False
     standby_pg: int = None
     small_disk: bool = False
+    init: str = "systemd"
     project: str = PROJECT
     lab_dir: Path = LAB_DIR
     ports: dict = field(default_factory=dict)
@@ -141,16 +163,18 @@ class Lab:
 
     @property
     def compose_files(self):
-        return [COMPOSE_FILE] + ([SMALL_DISK_FILE] if self.small_disk else [])
+        return [COMPOSE_FILE] + ([SYSTEMD_FILE] if self.init == "systemd" else []) \
+            + ([SMALL_DISK_FILE] if self.small_disk else [])
 
     def build(self, log=print):
         for pg in self.majors:
-            build(pg, self.layout, log=log)
+            build(pg, self.layout, self.init, log=log)
 
     def env(self):
         env = dict(os.environ)
-        env.update(LAB_IMAGE=image_tag(self.pg, self.layout),
-                   LAB_STANDBY_IMAGE=image_tag(self.standby_pg or self.pg, self.layout),
+        env.update(LAB_IMAGE=image_tag(self.pg, self.layout, self.init),
+                   LAB_STANDBY_IMAGE=image_tag(self.standby_pg or self.pg, self.layout,
+                                               self.init),
                    LAB_SHARED_SYSID="1" if self.shared_sysid else "0",
                    LAB_AUTHORIZED_KEY=str(ensure_key(self.lab_dir)) + ".pub")
         return env
@@ -165,7 +189,7 @@ class Lab:
         self.compose("up", "-d", *self.hosts)
         self.refresh_ports()
         self.wait_ready(timeout)
-        log(f"lab up: PostgreSQL {self.pg} ({self.layout} layout) on "
+        log(f"lab up: PostgreSQL {self.pg} ({self.layout} layout, {self.init}) on "
             f"{', '.join(self.hosts)}; ssh_config in {self.ssh_config}")
 
     def refresh_ports(self):
@@ -176,8 +200,10 @@ class Lab:
         self.ssh_config.write_text(render_ssh_config(self.ports, ensure_key(self.lab_dir)))
 
     def ready(self, host):
-        """sshd answers and PostgreSQL accepts connections on the host."""
-        return self.ssh(host, "pg_isready -q -h /run/postgresql", check=False).returncode == 0
+        """sshd answers, PostgreSQL accepts connections and the host's boot
+        work is done (the tests' SQL role exists)."""
+        return self.ssh(host, "pg_isready -q -h /run/postgresql && test -e /opt/lab/harness-role",
+                        check=False).returncode == 0
 
     def pg_port(self, host):
         return parse_port(self.compose("port", host, "5432").stdout)
@@ -206,6 +232,21 @@ class Lab:
 
     def kill(self, host):
         _run(["docker", "kill", self.container(host)])
+
+    def reboot(self, host, postgres=True):
+        """Restart the host's container: a clean shutdown and a boot (systemd
+        starts PostgreSQL from its unit again).  Waits for sshd, and for
+        PostgreSQL unless `postgres` is false (a boot that must not start it)."""
+        _run(["docker", "restart", "-t", "30", self.container(host)])
+        self.refresh_ports()
+        if postgres:
+            self.wait_ready(hosts=[host])
+            return
+        deadline = time.monotonic() + 120
+        while self.ssh(host, "true", check=False).returncode != 0:
+            if time.monotonic() > deadline:
+                raise LabError(f"lab host {host} did not come back after a reboot")
+            time.sleep(0.5)
 
     def start(self, host):
         _run(["docker", "start", self.container(host)])

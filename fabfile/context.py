@@ -15,6 +15,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
+from .knowledge import tablespaces
 from .steps.methods import METHODS
 
 
@@ -70,6 +71,16 @@ def validate(settings):
         except ValueError:
             raise SettingsError(f"hotstandby.addresses.{host} = {address!r}: use an IPv4 or "
                                 "IPv6 address") from None
+    mapping = settings.get("tablespace_mapping") or {}
+    if not isinstance(mapping, Mapping):
+        bad("tablespace_mapping", "map each tablespace location on the primary to a path "
+                                  "on the standbys")
+    for old, new in mapping.items():
+        for path in (old, new):
+            try:
+                tablespaces.check_path(str(path), f"hotstandby.tablespace_mapping.{old}")
+            except tablespaces.TablespaceError as exc:
+                raise SettingsError(str(exc)) from None
     standbys = settings.get("standbys")
     if standbys is not None and not isinstance(standbys, (list, tuple)):
         bad("standbys", "use a list of host names")
@@ -116,6 +127,7 @@ class Settings:
     sync_identity_file: str = None
     sync_user: str = "root"
     max_slot_wal_keep_size: str = None
+    tablespace_mapping: Mapping = None
     method: str = "basebackup"
     backup_dir: str = "/var/backups/pg-hotstandby"
     force: bool = False
@@ -142,6 +154,7 @@ class Settings:
                      "bin_directory_candidates"):
             kwargs[name] = tuple(kwargs.get(name) or ())
         kwargs["addresses"] = dict(kwargs.get("addresses") or {})
+        kwargs["tablespace_mapping"] = dict(kwargs.get("tablespace_mapping") or {})
         kwargs["status"] = StatusThresholds(**values["status"])
         kwargs["timeouts"] = Timeouts(**values["timeouts"])
         return cls(**kwargs)

@@ -91,10 +91,10 @@ class Report:
         lines = ["== summary =="]
         p = cluster.primary
         lines.append(f"  primary  {p.name} ({cluster.primary_address()}) PostgreSQL "
-                     f"{p.layout.version}, {p.layout.kind} layout")
+                     f"{p.layout.version}, {p.layout.kind} layout{run_by(p)}")
         for s in cluster.standbys:
             lines.append(f"  standby  {s.name} ({cluster.addresses[s.name]}) PostgreSQL "
-                         f"{s.layout.version}, {s.layout.kind} layout"
+                         f"{s.layout.version}, {s.layout.kind} layout{run_by(s)}"
                          + (f": COPY FAILED: {state.failed[s.name]}" if s.name in state.failed
                             else ""))
         for name, seconds, changed in self.steps:
@@ -112,3 +112,7 @@ class Report:
                      f"{time.monotonic() - self.started:.1f} s; "
                      + ("nothing changed" if not self.changes else f"{len(self.changes)} changes"))
         self.say("\n".join(lines))
+
+
+def run_by(host):
+    return f", run by {host.layout.service}" if host.layout.service else ""

@@ -86,6 +86,7 @@ class Cluster:
     options: object
     state: RunState = field(default_factory=RunState)
     addresses: dict = field(default_factory=dict)   # host name -> address
+    tablespace_names: dict = field(default_factory=dict)   # oid -> name, read while it ran
     role_ensured: bool = False   # the replication role was checked (or planned) this run
 
     @property

@@ -2,8 +2,9 @@
 
 A `Host` wraps a Fabric Connection built from the run's config, so that
 ssh_config (-S), ProxyJump, the login user and --prompt-for-sudo-password all
-behave as users expect.  Everything that needs root goes through sudo; files
-travel by SFTP, never on a command line, so secrets do not show in `ps`.
+behave as users expect.  Everything that needs root goes through sudo, or
+runs directly when the login user is root (runuser for the postgres user);
+files travel by SFTP, never on a command line, so secrets do not show in `ps`.
 
 Reading and changing are separate doors: `query`, `psql` and `read` only
 look; `change`, `install`, `psql_change` and `psql_secret` change the host.  A
@@ -12,14 +13,17 @@ skip (returning None), and an upload is refused outright.  A step therefore
 cannot write during a plan by forgetting to check.
 """
 import io
+import os
 import shlex
 import threading
 import time
+from pathlib import Path
 
 from fabric import Connection
 from invoke.exceptions import AuthFailure, Failure, ThreadException
 from paramiko.ssh_exception import SSHException
 
+from ..knowledge.diagnose import failure_line
 from ..knowledge.layout import choose_layout, discovery_script, parse_facts
 
 
@@ -46,32 +50,59 @@ class Host:
         """Run a shell command that only looks at the host (runs in a plan too)."""
         return self._run(command, user, warn, timeout, output)
 
-    def change(self, command, user="root", warn=False, timeout=None, output=None):
+    def change(self, command, user="root", warn=False, timeout=None, output=None,
+               secret=False):
         """Run a shell command that changes the host; on a dry host nothing
-        runs and the result is None."""
+        runs and the result is None.  secret: its output may hold one (SQL
+        errors quote the statement), so a failure does not show or keep it."""
         if self.dry:
             return None
-        return self._run(command, user, warn, timeout, output)
+        return self._run(command, user, warn, timeout, output, secret)
 
-    def _run(self, command, user, warn, timeout, output):
-        """Run a shell command as `user` through sudo; output hidden, or
-        passed as it arrives to `output` (a file-like: progress.Stream)."""
+    def _run(self, command, user, warn, timeout, output, secret=False):
+        """Run a shell command as `user`: through sudo, or, logged in as root,
+        directly (a server installed with a root password has no sudo), with
+        runuser for another user.  Output hidden, or passed as it arrives to
+        `output` (a file-like: progress.Stream)."""
         wrapped = f"sh -c {shlex.quote(command)}"
         shown = {"hide": False, "out_stream": output, "err_stream": output} if output \
             else {"hide": True}
         try:
-            result = self.conn.sudo(wrapped, user=user, warn=True, timeout=timeout,
-                                    in_stream=False, **shown)
+            if self.conn.user == "root":
+                if user != "root":   # as sudo -H does: the user's own home
+                    wrapped = (f"HOME=$(getent passwd {shlex.quote(user)} | cut -d: -f6) "
+                               f"runuser -u {shlex.quote(user)} -- {wrapped}")
+                result = self.conn.run(wrapped, warn=True, timeout=timeout, in_stream=False,
+                                       **shown)
+            else:
+                result = self.conn.sudo(wrapped, user=user, warn=True, timeout=timeout,
+                                        in_stream=False, **shown)
         except AuthFailure:
             raise RemoteError(f"{self.name}: sudo rejected the password: give the login "
                               "user's password to --prompt-for-sudo-password") from None
         except (Failure, ThreadException, SSHException, OSError, EOFError) as exc:
             raise RemoteError(f"{self.name}: {exc.__class__.__name__}: {exc}") from exc
         if result.exited != 0 and not warn:
-            detail = (result.stderr.strip() or result.stdout.strip())[-800:]
+            why = "its output is not shown: it may quote a secret" if secret \
+                else self.failure(result)
             raise RemoteError(f"{self.name}: `{command.strip()[:120]}` failed "
-                              f"(exit {result.exited}): {detail}")
+                              f"(exit {result.exited}): {why}")
         return result
+
+    def failure(self, result):
+        """One line saying why a command failed; its whole output is kept in a
+        local log file (named in the line) when it has more to say."""
+        output = result.stderr.strip() or result.stdout.strip()
+        line = failure_line(output)
+        if output.count("\n") + output.count("\r") == 0:
+            return line
+        logs = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") \
+            / "pg-hotstandby"
+        logs.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path = logs / f"{self.name}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "a") as f:
+            f.write(output + "\n")
+        return f"{line} (whole output: {path})"
 
     def psql(self, sql, db="postgres", warn=False):
         """Rows of a query run locally as the postgres superuser (no secrets!)."""
@@ -97,7 +128,7 @@ class Host:
         lay = self.layout
         self.change(f"{lay.pg('psql')} -X -q -v ON_ERROR_STOP=1 -h {lay.socket_dir} "
                     f"-p {lay.port} -d {db} -f {path}; rc=$?; rm -f {path}; exit $rc",
-                    user="postgres")
+                    user="postgres", secret=True)
 
     # -- files ---------------------------------------------------------
     def read(self, path):

@@ -61,3 +61,19 @@ def explain(host_name, log_text, ignore=()):
     tail = "\n".join([line for line in (log_text or "").splitlines()
                       if not any(mark in line for mark in ignore)][-10:])
     return f"{host_name}: no known cause in its log; last lines:\n{tail}"
+
+
+# Words of a line that says why a command failed.
+FAILURE_WORDS = re.compile(r"error|fatal|failed|denied|no such|cannot|could not|timeout|"
+                           r"refused|no space", re.I)
+
+
+def failure_line(output):
+    """The line of a failed command's output that says why: the last one
+    naming an error, else the last line.  rsync and pg_basebackup redraw
+    their progress with carriage returns: those are lines too, and skipped."""
+    lines = [line.strip() for line in re.split(r"[\r\n]+", output) if line.strip()]
+    for line in reversed(lines):
+        if FAILURE_WORDS.search(line):
+            return line[:300]
+    return lines[-1][:300] if lines else "no output"

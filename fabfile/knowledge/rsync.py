@@ -12,9 +12,13 @@ RUNTIME_FILES = ("postmaster.pid", "postmaster.opts")
 # Written into a fresh target before a copy and removed after it: a copy cut
 # short is then known as this primary's, not mistaken for a foreign cluster.
 COPYING_MARKER = ".pg-hotstandby-copying"
+# Temporary files of a running server, in the data directory and tablespaces.
+TEMP_FILES = ["-s pgsql_tmp*"]
 # The standby's own state files: excluded, so --delete keeps them too.
 STANDBY_OWN = ("standby.signal", "recovery.signal", "recovery.conf",
-               "recovery.done", "backup_label.old", COPYING_MARKER)
+               "recovery.done", "backup_label.old", COPYING_MARKER,
+               # what a data directory on its own volume keeps inside it
+               ".pg-hotstandby-*", "lost+found")
 
 
 def filters(major, own_config_files=()):
@@ -31,6 +35,20 @@ def filters(major, own_config_files=()):
     runtime += ["pgsql_tmp*", "pg_internal.init"]
     own = [f"/{f}" for f in STANDBY_OWN + tuple(own_config_files)]
     return [f"-s {p}" for p in runtime] + [f"- {p}" for p in own]
+
+
+# pg_control is copied last, on its own, and removed from the target before a
+# copy starts: a copy cut short then has none, and no boot (systemd starts
+# PostgreSQL at boot) can start it as a primary on half the primary's files.
+CONTROL_FILE = "global/pg_control"
+CONTROL_LAST = f"- /{CONTROL_FILE}"
+
+
+def control_file_command(source_dir, target, ssh):
+    """The rsync command that copies pg_control alone, once the rest is there."""
+    args = ["rsync", "-a", "--checksum", "--timeout=60", "-e", ssh,
+            f"{source_dir.rstrip('/')}/{CONTROL_FILE}", f"{target.rstrip('/')}/{CONTROL_FILE}"]
+    return " ".join(shlex.quote(a) for a in args)
 
 
 def command(source_dir, target, rules, ssh, checksum):

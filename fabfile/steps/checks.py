@@ -6,7 +6,7 @@ each failure names the host, the cause and the fix.
 """
 import shlex
 
-from . import primary as primary_step, server, slots
+from . import primary as primary_step, server, service, slots, tablespaces as tablespace_step
 from ..knowledge import render
 from ..hosts.cluster import ClusterError
 
@@ -47,6 +47,27 @@ def standby_data_problem(standby, primary_state, force):
     return None
 
 
+def room_problems(s, size, spaces, space_sizes):
+    """Room on each of the standby's file systems for what lands there: the
+    data directory beside the old one, and each tablespace."""
+    needs = [(s.layout.data_dir, size)]   # its file system, a mount point or its parent's
+    needs += [(t.target, space_sizes.get(t.oid, 0)) for t in spaces]
+    results = []
+    for index, (mount, avail, wanted) in enumerate(server.room(s, needs)):
+        need = int(wanted * MARGIN)
+        if index == 0:   # the data directory's own file system
+            results.append((s.name, f"room for the primary's {wanted / 1e6:.0f} MB",
+                            None if avail >= need else
+                            f"{s.name}: {avail / 1e6:.0f} MB free next to "
+                            f"{s.layout.data_dir}, {need / 1e6:.0f} MB needed: free some space"))
+        else:
+            results.append((s.name, f"room on {mount} for tablespaces ({wanted / 1e6:.0f} MB)",
+                            None if avail >= need else
+                            f"{s.name}: {avail / 1e6:.0f} MB free on {mount} for its "
+                            f"tablespaces, {need / 1e6:.0f} MB needed: free some space"))
+    return results
+
+
 def checks(cluster):
     """[(host, check, problem-or-None)] for every check."""
     p, force = cluster.primary, cluster.options.force
@@ -56,6 +77,8 @@ def checks(cluster):
                     f"{p.name}: PostgreSQL is not running on the primary: start it and run again"))
     results.extend(unlisted_streaming(cluster))
     size = server.data_size(p)
+    spaces = tablespace_step.of(cluster, pstate)
+    space_sizes = tablespace_step.sizes(p, spaces)
     # What the copy method needs beyond the server's packages (pg_basebackup
     # comes with them; rsync may not).
     for program in cluster.options.method.needs:
@@ -64,17 +87,17 @@ def checks(cluster):
                             else f"{host.name}: {program} is not installed: install it "
                                  f"(apt-get install {program} / dnf install {program})"))
     for s in cluster.standbys:
-        parent = shlex.quote(s.layout.data_dir.rsplit("/", 1)[0])
-        avail = server.free_space(s, s.layout.data_dir.rsplit("/", 1)[0])
-        need = int(size * MARGIN)
-        results.append((s.name, f"room for the primary's {size / 1e6:.0f} MB",
-                        None if avail >= need else
-                        f"{s.name}: {avail / 1e6:.0f} MB free next to "
-                        f"{s.layout.data_dir}, {need / 1e6:.0f} MB needed: free some space"))
+        # Where the copy is written: beside the data directory, or inside it
+        # when it is a mount point (clone.incoming_path).
+        data = s.layout.data_dir
+        where = shlex.quote(data if server.is_mount_point(s, data) else data.rsplit("/", 1)[0])
+        results.extend(room_problems(s, size, spaces, space_sizes))
+        results.extend((s.name, name, problem)
+                       for name, problem in tablespace_step.problems(s, spaces))
         # access(2) answers EROFS for a read-only mount: nothing is written to know.
-        writable = s.query(f"test -w {parent}", warn=True).exited == 0
+        writable = s.query(f"test -w {where}", warn=True).exited == 0
         results.append((s.name, "data directory's file system is writable", None if writable
-                        else f"{s.name}: cannot write in {parent} (read-only file system?): "
+                        else f"{s.name}: cannot write in {where} (read-only file system?): "
                              "fix the mount"))
         results.append((s.name, "no other cluster's data would be replaced",
                         standby_data_problem(s, pstate, force)))
@@ -103,6 +126,10 @@ def run(cluster, report):
         report.say(f"  {'ok  ' if problem is None else 'FAIL'}  {host}: {name}")
         if problem:
             failed.append(problem)
+    for host in cluster.hosts:   # not a refusal: the run itself can put it right
+        outside = service.outside_unit(host)
+        if outside:
+            report.say(f"  warn  {outside}")
     if failed:
         raise ClusterError("; ".join(failed))
     report.say("  preflight passed")

@@ -19,8 +19,8 @@ import shlex
 import time
 from contextlib import contextmanager
 
-from . import checks, server, service, standby as standby_step
-from ..knowledge import progress, rsync
+from . import checks, server, service, standby as standby_step, tablespaces as tablespace_step
+from ..knowledge import progress, rsync, tablespaces
 from ..hosts.cluster import ClusterError, at_once
 from ..hosts.remote import RemoteError
 
@@ -107,19 +107,30 @@ def describe_copy(cluster, s, pstate, report, how=None):
     sstate = server.read_state(s)
     earlier_copy = server.is_copy_of(sstate, pstate)
     if sstate.exists and not earlier_copy:
+        kept = aside_path(s.layout.data_dir, server.is_mount_point(s, s.layout.data_dir))
         report.change(s.name, f"move its own cluster (system identifier {sstate.system_id}) "
-                              f"aside to {aside_path(s.layout.data_dir)}")
+                              f"aside to {kept}")
     how = how or ("update, --checksum" if earlier_copy else "fresh copy")
     report.change(s.name, f"copy {p.name}:{p.layout.data_dir} ({server.data_size(p) / 1e6:.0f} "
                           f"MB, {how})")
+    spaces = tablespace_step.of(cluster, pstate)
+    for line in tablespace_step.describe(s, spaces, tablespace_step.sizes(p, spaces)):
+        report.change(s.name, line)
 
 
 def backup_to(cluster, s, pstate, report):
     lay = s.layout
     q = shlex.quote
-    data, incoming = lay.data_dir, f"{lay.data_dir}.pg-hotstandby-incoming"
+    data = lay.data_dir
+    mount = server.is_mount_point(s, data)
+    incoming, kept = incoming_path(data, mount), aside_path(data, mount)
+    sstate = server.read_state(s)
+    ours = server.is_copy_of(sstate, pstate)
+    spaces = tablespace_step.of(cluster, pstate)
+    owned = tablespace_step.earlier_copies(s, spaces, ours)
     # A leftover incoming directory is an earlier backup cut short: ours to remove.
     s.change(f"rm -rf {q(incoming)} && install -d -o postgres -g postgres -m 700 {q(incoming)}")
+    tablespace_step.prepare(s, spaces, owned, incoming=True)
     # Keepalives: a primary that vanishes fails the backup instead of hanging it.
     # Its own application_name: while it copies, the primary must not list it
     # as the standby streaming.
@@ -127,26 +138,30 @@ def backup_to(cluster, s, pstate, report):
                               keepalives_interval=5, keepalives_count=3,
                               application_name="pg_basebackup")
     started = time.monotonic()
+    mappings = " ".join(q(m) for m in tablespaces.mapping_options(spaces))
     s.change(f"{lay.pg('pg_basebackup')} -D {q(incoming)} -X stream -c fast -P "
-             f"-S {q(cluster.slot(s))} -d {q(source)}", user="postgres",
+             f"-S {q(cluster.slot(s))} -d {q(source)} {mappings}", user="postgres",
              output=progress.Stream(report, s.name, progress.basebackup_line))
     size = server.data_size(s, incoming)
-    sstate = server.read_state(s)
-    script = [f"{{ [ ! -e {data}/{name} ] || cp -p {data}/{name} {incoming}/{name}; }}"
-              for name in lay.own_config_files]
-    if sstate.exists and not server.is_copy_of(sstate, pstate):
-        kept = aside_path(data)
-        script.append(f"mv {q(data)} {q(kept)}")
+    # The standby marker before the swap: a data directory swapped in is never
+    # one that a boot would start as a second primary.
+    marked = standby_step.write_marker(cluster, s, data=incoming)
+    keep = sstate.exists and not ours
+    s.change(" && ".join(
+        [f"{{ [ ! -e {data}/{name} ] || cp -p {data}/{name} {incoming}/{name}; }}"
+         for name in lay.own_config_files]
+        + swap_script(data, incoming, kept if keep else None, mount)))
+    if keep:   # said once done, not before
         report.change(s.name, f"moved its own cluster (system identifier {sstate.system_id}) "
                               f"aside to {kept}")
-    else:
-        script.append(f"rm -rf {q(data)}")
-    script.append(f"mv {q(incoming)} {q(data)}")
-    s.change(" && ".join(script))
-    report.change(s.name, f"copied {cluster.primary.name} with pg_basebackup (primary running): "
-                          f"{size / 1e6:.1f} MB in {time.monotonic() - started:.1f} s")
-    for change in standby_step.write_marker(cluster, s):
+    for change in tablespace_step.swap_in(s, spaces, owned):
         report.change(s.name, change)
+    tablespace_step.check(cluster.primary, s, spaces, exact=False)
+    report.change(s.name, f"copied {cluster.primary.name} with pg_basebackup (primary running): "
+                          f"{size / 1e6:.1f} MB in {time.monotonic() - started:.1f} s"
+                          + with_tablespaces(spaces))
+    for change in marked:
+        report.change(s.name, change.replace(incoming, data))
 
 
 def copy_to(cluster, s, pstate, report, first_pass=False):
@@ -159,14 +174,19 @@ def copy_to(cluster, s, pstate, report, first_pass=False):
     data = s.layout.data_dir
     sstate = server.read_state(s)
     earlier_copy = server.is_copy_of(sstate, pstate)
+    spaces = tablespace_step.of(cluster, pstate)
+    owned = tablespace_step.earlier_copies(s, spaces, earlier_copy)
     if sstate.exists and not earlier_copy:
         kept = move_aside(s)
         report.change(s.name, f"moved its own cluster (system identifier {sstate.system_id}) "
                               f"aside to {kept}")
     marker = shlex.quote(f"{data}/{rsync.COPYING_MARKER}")
     s.change(f"install -d -o postgres -g postgres -m 700 {shlex.quote(data)}")
-    s.change(f"echo {pstate.system_id} > {marker}", user="postgres")
-    rules = rsync.filters(p.layout.major, s.layout.own_config_files)
+    s.change(f"echo {pstate.system_id} > {marker} && "
+             f"rm -f {shlex.quote(f'{data}/{rsync.CONTROL_FILE}')}", user="postgres")
+    for change in tablespace_step.prepare(s, spaces, owned, incoming=False):
+        report.change(s.name, change)
+    rules = rsync.filters(p.layout.major, s.layout.own_config_files) + [rsync.CONTROL_LAST]
     started = time.monotonic()
     # Checksums wherever the target may hold files already (see rsync.command);
     # a directory just emptied by move_aside needs none.
@@ -176,39 +196,95 @@ def copy_to(cluster, s, pstate, report, first_pass=False):
                             checksum=update)
         done = p.change(cmd, user=user, warn=first_pass,
                         output=progress.Stream(report, s.name, progress.rsync_line))
-    if done.exited not in (0, rsync.VANISHED):
-        raise RemoteError(f"{p.name}: rsync to {s.name} failed (exit {done.exited}): "
-                          + (done.stderr.strip() or done.stdout.strip())[-800:])
+        if done.exited not in (0, rsync.VANISHED):
+            raise RemoteError(f"{p.name}: rsync to {s.name} failed (exit {done.exited}): "
+                              + p.failure(done))
+        tablespace_step.copy(p, spaces, target, ssh, user, checksum=update)
+        tablespace_step.relink(s, spaces)
+        if not first_pass:
+            # The standby marker before pg_control: once a boot could start
+            # this directory, it starts a standby.
+            marked = standby_step.write_marker(cluster, s)
+            p.change(rsync.control_file_command(p.layout.data_dir, f"{target}:{data}", ssh),
+                     user=user)
     stats = rsync.parse_stats(done.stdout)
     how = "first pass, primary running" if first_pass else \
         "update, --checksum" if update else "fresh copy"
     report.change(s.name, f"copied {p.name}:{p.layout.data_dir} ({how}): "
                           f"{stats.get('Number of regular files transferred', '?')} files, "
                           f"{stats.get('Total bytes sent', 0) / 1e6:.1f} MB in "
-                          f"{time.monotonic() - started:.1f} s")
+                          f"{time.monotonic() - started:.1f} s" + with_tablespaces(spaces))
     if first_pass:
         return
+    tablespace_step.check(p, s, spaces, exact=True)
     check_control_file(p, s)
     s.change(f"rm -f {marker}", user="postgres")
-    for change in standby_step.write_marker(cluster, s):
+    for change in marked:
         report.change(s.name, change)
 
 
-def aside_path(data):
-    """Where a data directory's previous contents are kept: beside it."""
-    return f"{data}.pg-hotstandby-{time.strftime('%Y%m%d-%H%M%S')}"
+def with_tablespaces(spaces):
+    return "; with " + ", ".join(t.describe() for t in spaces) if spaces else ""
+
+
+def aside_path(data, mount=False):
+    """Where a data directory's previous contents are kept: beside it, or
+    inside it when it is a mount point (the same file system either way)."""
+    stamp = time.strftime('%Y%m%d-%H%M%S')
+    return f"{data}/{INSIDE}kept-{stamp}" if mount else f"{data}.pg-hotstandby-{stamp}"
 
 
 def move_aside(s):
-    """Rename the data directory; keep the host's own config files in a new one."""
+    """Keep the data directory's contents aside (a rename: beside it, or
+    inside it when it is a mount point); the host's own config files stay."""
     data = s.layout.data_dir
-    kept = aside_path(data)
-    script = f"mv {shlex.quote(data)} {shlex.quote(kept)}"
-    script += f" && install -d -o postgres -g postgres -m 700 {shlex.quote(data)}"
-    for name in s.layout.own_config_files:
-        script += f" && {{ [ ! -e {kept}/{name} ] || cp -p {kept}/{name} {data}/{name}; }}"
-    s.change(script)
+    mount = server.is_mount_point(s, data)
+    kept = aside_path(data, mount)
+    script = [*clear_script(data, kept, mount),
+              f"install -d -o postgres -g postgres -m 700 {shlex.quote(data)}"]
+    script += [f"{{ [ ! -e {kept}/{name} ] || cp -p {kept}/{name} {data}/{name}; }}"
+               for name in s.layout.own_config_files]
+    s.change(" && ".join(script))
     return kept
+
+
+# A data directory that is a mount point (a volume of its own) cannot be
+# renamed: what would go beside it goes inside it, under these names (which
+# rsync's filters and the moves below leave alone), and its contents move
+# one by one: global/ (pg_control) out first and in last, so that no boot
+# finds a half-moved cluster it would start.
+INSIDE = ".pg-hotstandby-"
+LEFT_IN_PLACE = f"! -name '{INSIDE}*' ! -name lost+found"
+
+
+def incoming_path(data, mount):
+    """Where pg_basebackup writes before the copy is swapped in."""
+    return f"{data}/{INSIDE}incoming" if mount else f"{data}.pg-hotstandby-incoming"
+
+
+def clear_script(data, kept, mount):
+    """Shell steps that empty the data directory: into `kept`, or deleted
+    (kept None: an earlier copy of this primary)."""
+    d = shlex.quote(data)
+    if not mount:
+        return [f"mv {d} {shlex.quote(kept)}" if kept else f"rm -rf {d}"]
+    if not kept:
+        return [f"rm -rf {d}/global",
+                f"find {d} -mindepth 1 -maxdepth 1 {LEFT_IN_PLACE} -exec rm -rf {{}} +"]
+    k = shlex.quote(kept)
+    return [f"mkdir -m 700 {k}", f"{{ [ ! -e {d}/global ] || mv {d}/global {k}/; }}",
+            f"find {d} -mindepth 1 -maxdepth 1 {LEFT_IN_PLACE} -exec mv -t {k} {{}} +"]
+
+
+def swap_script(data, incoming, kept, mount):
+    """Shell steps that put the complete copy in `incoming` in the data
+    directory's place, its old contents kept in `kept` (or deleted: None)."""
+    if not mount:
+        return [*clear_script(data, kept, mount), f"mv {shlex.quote(incoming)} {shlex.quote(data)}"]
+    d, i = shlex.quote(data), shlex.quote(incoming)
+    return [*clear_script(data, kept, mount),
+            f"find {i} -mindepth 1 -maxdepth 1 ! -name global -exec mv -t {d} {{}} +",
+            f"mv {i}/global {d}/", f"rmdir {i}"]
 
 
 def check_control_file(p, s):

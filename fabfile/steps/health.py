@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass, field
 
 from ..knowledge import diagnose, versions
-from . import server
+from . import server, service
 from .checks import lsn
 from ..hosts.cluster import ClusterError, open_host
 from ..hosts.remote import RemoteError
@@ -58,6 +58,8 @@ class HostView:
     running: bool = False
     server: dict = field(default_factory=dict)   # view_sql's answer
     log: str = ""                 # the server's log, read when it looks broken
+    unit: str = ""                # the systemd unit that runs it, where one does
+    outside_unit: str = ""        # why it is not inside that unit, with the fix
 
 
 def look(name, expected, config, settings):
@@ -71,7 +73,9 @@ def look(name, expected, config, settings):
     try:
         layout = host.layout
         view.version = layout.version
-        view.running = server.read_state(host).running
+        state = server.read_state(host)
+        view.running, view.unit = state.running, layout.service
+        view.outside_unit = service.outside_unit(host, state) or ""
         if view.running:
             rows = host.psql(view_sql(layout.major), warn=True)
             # json_agg puts a newline between elements: one document, several rows.
@@ -108,7 +112,8 @@ def assess(views, warn_lag_bytes, warn_lag_seconds):
         data = view.server
         row = {"host": view.name, "version": view.version or None, "wal": None, "sent": None,
                "flushed": None, "replayed": None, "lag_bytes": None, "lag_seconds": None,
-               "slot": None, "retained_bytes": None, "sync": None, "last_message_seconds": None}
+               "slot": None, "retained_bytes": None, "sync": None, "last_message_seconds": None,
+               "unit": view.unit or None}
         rows.append(row)
         if view.error:
             row["role"] = "unreachable"
@@ -120,6 +125,8 @@ def assess(views, warn_lag_bytes, warn_lag_seconds):
                               "start it (fab ... start-standby-then-master)"
                               + _cause(view))
             continue
+        if view.outside_unit:
+            problem(WARNING, view.outside_unit)
         row["role"] = "standby" if data["in_recovery"] else "primary"
         if view is primary:
             row.update(wal=f"{len(senders)} sender{'s' if len(senders) != 1 else ''}",

@@ -79,7 +79,7 @@ def apply_standby_settings(standby, settings, report):
     server.reload(standby)
     pending = server.pending_restart(standby, settings)
     if pending or versions.fact("standby_signal", standby.layout.major) == "recovery.conf":
-        service.control(standby, "restart")
+        service.restart(standby)
         report.change(standby.name, "restarted PostgreSQL for "
                                     + (", ".join(pending) or "its recovery.conf"))
     else:
@@ -90,7 +90,7 @@ def restart_primary(cluster, report):
     """Restart the primary for settings that wait for it; slots follow."""
     p = cluster.primary
     cluster.state.primary_stopped()
-    service.control(p, "restart")
+    service.restart(p)
     if not service.wait_ready(p, cluster.settings.timeouts.start):
         raise ClusterError("the primary does not accept connections after its restart: "
                            + diagnose.explain(p.name, server.log_tail(p)))

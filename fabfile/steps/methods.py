@@ -17,6 +17,7 @@ class CopyMethod:
     needs = ()                   # programs on every host (preflight checks them)
     running_copy = ""            # how a running primary is copied (plan text), or ""
     primary_stops = ""           # what the primary is stopped for, or "" (never)
+    swaps_in = False             # the copy is made beside the data directory, then renamed
 
     def copy_running(self, cluster, report, targets):
         """Copy the running primary to each standby; {name: why} for failures."""
@@ -31,6 +32,7 @@ class Basebackup(CopyMethod):
     name = "basebackup"
     help = "the default: pg_basebackup on each standby, the primary keeps running"
     running_copy = "pg_basebackup"
+    swaps_in = True
 
     def copy_one(self, cluster, standby, primary_state, report):
         clone.backup_to(cluster, standby, primary_state, report)

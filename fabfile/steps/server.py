@@ -8,6 +8,7 @@ import shlex
 from dataclasses import dataclass
 
 from ..knowledge import render, versions
+from ..knowledge.layout import UNIT_NAME, UNIT_OF_POSTMASTER
 from ..knowledge.rsync import COPYING_MARKER
 
 CONTROL_FIELDS = {
@@ -15,6 +16,7 @@ CONTROL_FIELDS = {
     "Database cluster state": "cluster_state",
     "Latest checkpoint location": "checkpoint",
     "Latest checkpoint's TimeLineID": "timeline",
+    "Catalog version number": "catalog_version",
 }
 
 
@@ -26,8 +28,14 @@ class ServerState:
     cluster_state: str = ""
     checkpoint: str = ""
     timeline: str = ""
+    catalog_version: str = ""
     standby_marker: bool = False
     copying_from: str = ""   # system identifier of an unfinished copy's source
+    unit: str = ""           # the systemd unit the running postmaster belongs to
+
+    def outside(self, service):
+        """Runs, but not inside `service` (started by hand or around systemd)."""
+        return bool(self.running and service and self.unit != service)
 
 
 def is_copy_of(state, primary_state):
@@ -39,9 +47,10 @@ def state_script(layout):
     d = shlex.quote(layout.data_dir)
     marker = versions.fact("standby_signal", layout.major)
     return f"""
+{UNIT_OF_POSTMASTER}
 [ -f {d}/PG_VERSION ] || {{ echo exists=no; exit 0; }}
 echo exists=yes
-{layout.pg('pg_ctl')} status -D {d} >/dev/null 2>&1 && echo running=yes
+{layout.pg('pg_ctl')} status -D {d} >/dev/null 2>&1 && echo running=yes && echo "unit=$(unit_of {d})"
 [ -f {d}/{marker} ] && echo standby_marker=yes
 [ -f {d}/{COPYING_MARKER} ] && echo "copying_from=$(cat {d}/{COPYING_MARKER})"
 LC_ALL=C {layout.pg('pg_controldata')} {d} 2>/dev/null
@@ -58,6 +67,9 @@ def parse_state(text):
             continue
         if sep and key == "copying_from":
             state.copying_from = value.strip()
+            continue
+        if sep and key == "unit":
+            state.unit = value.strip() if UNIT_NAME.fullmatch(value.strip()) else ""
             continue
         key, sep, value = line.partition(":")
         if sep and key.strip() in CONTROL_FIELDS:
@@ -82,6 +94,11 @@ def config_values(host, names):
     return values
 
 
+def is_mount_point(host, path):
+    """The directory is a mount point of its own (a volume): it cannot be renamed."""
+    return host.query(f"mountpoint -q {shlex.quote(path)}", warn=True).exited == 0
+
+
 def data_size(host, path=None):
     """Bytes in the data directory (or another directory)."""
     path = path or host.layout.data_dir
@@ -92,6 +109,26 @@ def free_space(host, path):
     """Bytes free on the file system holding path (0 when it cannot be read)."""
     avail = host.query(f"df -B1 --output=avail {shlex.quote(path)} | tail -1", warn=True)
     return int(avail.stdout.strip()) if avail.stdout.strip().isdigit() else 0
+
+
+def nearest(path):
+    """Shell: the nearest existing directory at or above path."""
+    return (f"$(p={shlex.quote(path)}; while [ ! -e \"$p\" ]; do p=$(dirname \"$p\"); done; "
+            "echo \"$p\")")
+
+
+def room(host, paths_and_needs):
+    """[(file system, bytes free, bytes needed)] for what must fit on a host:
+    paths_and_needs [(path, bytes)] added up per file system, in order."""
+    script = "; ".join(f"df -B1 --output=target,avail {nearest(path)} | tail -1"
+                       for path, _ in paths_and_needs)
+    lines = host.query(script).stdout.splitlines()
+    totals = {}
+    for (_path, need), line in zip(paths_and_needs, lines):
+        mount, avail = line.rsplit(None, 1)
+        free, wanted = totals.get(mount, (int(avail), 0))
+        totals[mount] = (free, wanted + need)
+    return [(mount, free, wanted) for mount, (free, wanted) in totals.items()]
 
 
 def reload(host):

@@ -1,16 +1,22 @@
 """Starting, stopping and restarting a server, as its layout says
-(layout.Layout.control), and waiting until it accepts connections.  Starting
-never trusts the start command's exit code (a standby waiting for WAL looks
-like a failed start): `wait_ready` polls the server instead."""
+(layout.Layout.control), and waiting until it accepts connections.
+
+Where systemd runs the server, everything goes through its unit, so that it
+stays there (a server started around systemd is one that `systemctl restart`
+fails on, and that a reboot does not manage).  A server found running outside
+its unit is stopped directly, then started by its unit.  Starting never
+trusts the start command's exit code (a standby waiting for WAL looks like a
+failed start): `wait_ready` polls the server instead.
+"""
 import time
 
 from . import server
 from ..hosts.remote import RemoteError
 
 
-def control(host, action, warn=False):
+def control(host, action, warn=False, direct=False):
     """Start, stop or restart the server (nothing on a dry host: a change)."""
-    command, user = host.layout.control(action)
+    command, user = host.layout.control(action, direct=direct)
     return host.change(command, user=user, warn=warn, timeout=600)
 
 
@@ -32,11 +38,12 @@ def wait_ready(host, timeout):
 
 def stop(host):
     """Stop fast and clean; True if it was running."""
-    if not server.read_state(host).running:
+    state = server.read_state(host)
+    if not state.running:
         return False
     if host.dry:
         return True   # a plan: it would be stopped
-    control(host, "stop")
+    control(host, "stop", direct=state.outside(host.layout.service))
     if server.read_state(host).running:
         raise RemoteError(f"{host.name}: PostgreSQL still running after a fast stop")
     return True
@@ -48,3 +55,26 @@ def start(host):
         return False
     control(host, "start", warn=True)
     return True
+
+
+def restart(host):
+    """Restart; a server outside its unit comes back inside it (callers wait)."""
+    if server.read_state(host).outside(host.layout.service):
+        stop(host)
+        start(host)
+    else:
+        control(host, "restart")
+
+
+def outside_unit(host, state=None):
+    """Why the server is not where its service manager expects it, with the
+    fix, or None."""
+    state = state or server.read_state(host)
+    unit = host.layout.service
+    if not state.outside(unit):
+        return None
+    stop_cmd, _ = host.layout.control("stop", direct=True)
+    return (f"{host.name}: PostgreSQL runs outside its unit {unit} (in "
+            f"{state.unit or 'no unit'}: started around systemd, e.g. by hand): systemctl "
+            f"cannot restart it and a reboot would not manage it; any stop and start by "
+            f"this tool moves it back, or run: {stop_cmd} && systemctl start {unit}")

@@ -54,14 +54,15 @@ def write_passfile(cluster, standby):
     return f"wrote passfile {path} (0600, postgres)"
 
 
-def write_marker(cluster, standby):
-    """Make the data directory start as a standby of this primary.
+def write_marker(cluster, standby, data=None):
+    """Make the data directory (or a copy on its way there) start as a
+    standby of this primary.
 
     standby.signal (12+) or recovery.conf (before 12), and no recovery settings
     left in postgresql.auto.conf, which would win over ours.  Returns changes.
     """
     lay, changes = standby.layout, []
-    data = lay.data_dir
+    data = data or lay.data_dir
     recovery = render.recovery_conf(lay.major, cluster.conninfo(standby), cluster.slot(standby))
     marker = versions.fact("standby_signal", lay.major)
     wanted = recovery if recovery is not None else ""

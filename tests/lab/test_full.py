@@ -1,20 +1,40 @@
 """`fab -H master,standby full` on every supported major and layout, through
-the real command line: a streaming standby that refuses writes, every row of
-the primary present, secrets only where they belong, and a second run that
-changes nothing."""
+the real command line, on hosts built like servers (systemd as PID 1 running
+PostgreSQL from its unit; one spec without a service manager): a streaming
+standby that refuses writes, every row of the primary present, secrets only
+where they belong, every server inside its unit (and `systemctl restart`
+working), a second run that changes nothing, and a rebooted standby that
+streams again."""
 import time
 
 import psycopg2
 import pytest
 
-# Each copy method on some majors and layouts; the default (basebackup) on the rest.
+# Each copy method on some majors and layouts (generic: RHEL-style); the
+# default (basebackup) on the rest; all under systemd but one.
 SPECS = [dict(pg=13, method="rsync-cold"), dict(pg=15), dict(pg=17, method="rsync"),
          dict(pg=18), dict(pg=15, layout="generic"),
-         dict(pg=15, layout="generic", method="rsync-cold")]
+         dict(pg=17, layout="generic", method="rsync-cold"),
+         dict(pg=15, init="plain", method="rsync")]
 
 
 def spec_id(spec):
-    return f"pg{spec['pg']}-{spec.get('layout', 'debian')}-{spec.get('method', 'default')}"
+    return (f"pg{spec['pg']}-{spec.get('layout', 'debian')}-{spec.get('method', 'default')}"
+            + ("-plain" if spec.get("init") == "plain" else ""))
+
+
+def unit(lab):
+    """The unit that runs PostgreSQL on the lab's hosts (as on such servers)."""
+    return f"postgresql@{lab.pg}-main.service" if lab.layout == "debian" \
+        else f"postgresql-{lab.pg}.service"
+
+
+def postmaster_unit(lab, host):
+    data = f"/var/lib/postgresql/{lab.pg}/main" if lab.layout == "debian" \
+        else f"/var/lib/pgsql/{lab.pg}/data"
+    return lab.exec(host, f"pid=$(head -1 {data}/postmaster.pid) && sed -n "
+                          f"'s/^[0-9]*:name=systemd://p' /proc/$pid/cgroup").strip() \
+        .rsplit("/", 1)[-1]
 
 
 @pytest.fixture(scope="module", params=SPECS, ids=spec_id)
@@ -115,7 +135,7 @@ def test_status_shows_the_standby_streaming(done):
 def test_second_full_changes_nothing(done):
     lab, _, _ = done
     started = {h: lab.query(h, "select pg_postmaster_start_time()") for h in lab.hosts}
-    files = "find /etc/postgresql /var/lib/pgsql/data -maxdepth 3 -name '*.conf' " \
+    files = "find /etc/postgresql /var/lib/pgsql -maxdepth 3 -name '*.conf' " \
             "-exec md5sum {} + 2>/dev/null | sort"
     before = {h: lab.sh(h, files) for h in lab.hosts}
     again = lab.fab("full")
@@ -124,3 +144,36 @@ def test_second_full_changes_nothing(done):
     assert "nothing changed" in again.stdout
     assert {h: lab.sh(h, files) for h in lab.hosts} == before
     assert {h: lab.query(h, "select pg_postmaster_start_time()") for h in lab.hosts} == started
+
+
+def test_every_server_runs_inside_its_unit_and_survives_a_restart(done):
+    lab, result, _ = done
+    if lab.init == "plain":   # no service manager: the tool says of none
+        assert ", run by " not in result.stdout
+        return
+    assert f"layout, run by {unit(lab)}" in result.stdout
+    for host in lab.hosts:
+        assert lab.exec(host, f"systemctl is-active {unit(lab)}").strip() == "active", host
+        assert postmaster_unit(lab, host) == unit(lab), host
+        lab.exec(host, f"systemctl restart {unit(lab)}")   # fails for a server outside it
+        assert lab.exec(host, f"systemctl is-active {unit(lab)}").strip() == "active", host
+    lab.wait_ready()
+    for _ in range(60):   # the standby reconnects to the restarted primary
+        code, doc, stderr = lab.status()
+        if code == 0:
+            break
+        time.sleep(0.5)
+    assert code == 0, (doc, stderr)
+    assert [h["unit"] for h in doc["hosts"]] == [unit(lab)] * len(lab.hosts)
+
+
+def test_a_rebooted_standby_streams_again(done):
+    lab, _, _ = done
+    lab.reboot("standby")
+    lab.query("master", "insert into before_full values (44)")
+    for _ in range(100):
+        if lab.query("standby", "select max(id) from before_full") == [(44,)]:
+            break
+        time.sleep(0.2)
+    assert lab.query("standby", "select max(id) from before_full") == [(44,)]
+    assert lab.query("standby", "select pg_is_in_recovery()") == [(True,)]

@@ -83,3 +83,17 @@ def test_ignored_lines_are_skipped():
            + 'FATAL:  password authentication failed for user "hotstandby_smoke"\n')
     line, _ = diagnose.diagnose(log, ignore=("hotstandby_smoke",))
     assert line == LOGS["wrong password"]
+
+
+def test_a_failed_copy_is_told_by_its_error_line_not_its_progress():
+    rsync = ("    412,123,136  41%   95.21MB/s    0:00:06 (xfr#1, to-chk=3/900)\r"
+             "    512,123,136  51%   95.21MB/s    0:00:05 (xfr#2, to-chk=2/900)\r"
+             "rsync: [sender] write error: Broken pipe (32)\n"
+             "rsync error: error in socket IO (code 10) at io.c(848) [sender=3.2.7]\n")
+    assert diagnose.failure_line(rsync) == \
+        "rsync error: error in socket IO (code 10) at io.c(848) [sender=3.2.7]"
+    backup = ("pg_basebackup: error: could not create directory \"/srv/ts1\": "
+              "Permission denied\npg_basebackup: removing data directory \"/x\"\n")
+    assert "Permission denied" in diagnose.failure_line(backup)
+    assert diagnose.failure_line("") == "no output"
+    assert diagnose.failure_line("just this") == "just this"

@@ -42,5 +42,8 @@ def test_host_names_and_images():
     assert lab.host_names(3) == ["master", "standby", "standby2", "standby3"]
     with pytest.raises(lab.LabError):
         lab.host_names(4)
-    assert lab.image_tag(17, "generic") == "pg-hotstandby-lab:17-generic"
-    assert lab.base_tag(18) == "pg-hotstandby-base:sid"
+    assert lab.image_tag(17, "generic") == "pg-hotstandby-lab:17-generic-systemd"
+    assert lab.image_tag(15, "debian", "plain") == "pg-hotstandby-lab:15-debian-plain"
+    assert lab.base_tag(18) == "pg-hotstandby-base:sid-systemd"
+    systemd = lab.Lab(pg=15).compose_files
+    assert lab.SYSTEMD_FILE in systemd and lab.SYSTEMD_FILE not in lab.Lab(init="plain").compose_files

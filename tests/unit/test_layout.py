@@ -78,3 +78,50 @@ def test_generic_layout_under_systemd():
     lay = layout.choose_layout(layout.parse_facts(GENERIC), Settings(service="postgresql-13"))
     assert lay.control("start") == ("systemctl --no-block start postgresql-13", "root")
     assert lay.control("stop") == ("systemctl stop postgresql-13", "root")
+
+
+SYSTEMD_DEBIAN = DEBIAN + """systemd=yes
+unit=postgresql.service|{ path=/bin/true ; argv[]=/bin/true ; }
+unit_template=postgresql@.service
+postmaster=/var/lib/postgresql/15/main|
+"""
+RHEL = """home=/var/lib/pgsql
+systemd=yes
+unit=postgresql-15.service|PGDATA=/var/lib/pgsql/15/data PG_OOM_ADJUST_VALUE=0 { path=/usr/pgsql-15/bin/postgres ; argv[]=/usr/pgsql-15/bin/postgres -D ${PGDATA} ; }
+unit=postgresql-14.service|PGDATA=/var/lib/pgsql/14/data { argv[]=/usr/pgsql-14/bin/postgres -D ${PGDATA} ; }
+datadir=/var/lib/pgsql/15/data|15
+postmaster=/var/lib/pgsql/15/data|ssh.service
+bindir=/usr/pgsql-15/bin
+"""
+
+
+def test_debian_cluster_under_systemd_is_run_by_its_template_unit():
+    lay = layout.choose_layout(layout.parse_facts(SYSTEMD_DEBIAN), Settings())
+    assert lay.service == "postgresql@15-main.service"
+    assert lay.control("start") == ("systemctl --no-block start postgresql@15-main.service",
+                                    "root")
+    assert lay.control("restart") == ("systemctl restart postgresql@15-main.service", "root")
+    # A server outside its unit is stopped around systemd (pg_ctlcluster would hand over).
+    assert lay.control("stop", direct=True) == (
+        "pg_ctlcluster --skip-systemctl-redirect 15 main stop -m fast", "root")
+
+
+def test_rhel_unit_found_by_its_data_directory_not_by_where_the_server_runs():
+    lay = layout.choose_layout(layout.parse_facts(RHEL), Settings())
+    assert lay.kind == "generic" and lay.service == "postgresql-15.service"
+    assert lay.control("stop", direct=True)[0].startswith("/usr/pgsql-15/bin/pg_ctl stop")
+
+
+def test_the_running_postmasters_unit_wins_and_names_are_checked():
+    facts = layout.parse_facts(RHEL.replace("postmaster=/var/lib/pgsql/15/data|ssh.service",
+                                            "postmaster=/var/lib/pgsql/15/data|postgresql-x.service"))
+    assert layout.choose_layout(facts, Settings()).service == "postgresql-x.service"
+    forged = layout.parse_facts(RHEL.replace("unit=postgresql-15.service|",
+                                             "unit=postgresql-15.service;id|"))
+    assert layout.choose_layout(forged, Settings()).service == ""
+
+
+def test_no_service_without_systemd_or_when_configured():
+    assert layout.choose_layout(layout.parse_facts(DEBIAN), Settings()).service == ""
+    lay = layout.choose_layout(layout.parse_facts(RHEL), Settings(service="pg.service"))
+    assert lay.service == "pg.service"

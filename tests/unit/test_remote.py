@@ -19,6 +19,8 @@ class RecordingConnection:
         self.calls = []
         self.files = files or {}
 
+    user = "admin"
+
     def sudo(self, command, **kwargs):
         self.calls.append(("sudo", command))
         for path, text in self.files.items():
@@ -28,7 +30,7 @@ class RecordingConnection:
 
     def run(self, command, **kwargs):
         self.calls.append(("run", command))
-        return Result("/tmp/x")
+        return Result("/tmp/x\n")
 
     def put(self, *args, **kwargs):
         self.calls.append(("put", args[1]))
@@ -73,3 +75,14 @@ def test_a_config_step_in_a_plan_shows_the_diff_and_writes_nothing():
     change = config_step.ensure_text(h, "/etc/x.conf", "a = 2\n", "postgres", "600", "/b")
     assert change.startswith("would change /etc/x.conf:") and "+a = 2" in change
     assert all("cat " in command for _, command in h.conn.calls)
+
+
+def test_a_root_login_needs_no_sudo():
+    h = host(dry=False)
+    h.conn.user = "root"
+    h.query("id")
+    h.query("whoami", user="postgres")
+    assert h.conn.calls == [
+        ("run", "sh -c id"),
+        ("run", "HOME=$(getent passwd postgres | cut -d: -f6) runuser -u postgres -- "
+                "sh -c whoami")]

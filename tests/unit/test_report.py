@@ -7,7 +7,7 @@ from fabfile.report import Report
 
 
 def cluster(state=None):
-    layout = SimpleNamespace(version="15", kind="debian")
+    layout = SimpleNamespace(version="15", kind="debian", service="")
     return SimpleNamespace(primary=SimpleNamespace(name="master", layout=layout), standbys=[],
                            primary_address=lambda: "10.0.0.2", addresses={},
                            state=state or RunState())

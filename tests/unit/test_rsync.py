@@ -53,3 +53,10 @@ def test_parse_stats():
            "Total bytes received: 5\n")
     assert rsync.parse_stats(out) == {"Number of regular files transferred": 1234,
                                       "Total bytes sent": 23456789}
+
+
+def test_pg_control_travels_last_and_alone():
+    assert rsync.CONTROL_LAST == "- /global/pg_control"   # left out of the bulk copy
+    cmd = shlex.split(rsync.control_file_command("/d/", "postgres@10.0.0.6:/d", "ssh -i k"))
+    assert cmd[-2:] == ["/d/global/pg_control", "postgres@10.0.0.6:/d/global/pg_control"]
+    assert "--checksum" in cmd and "--delete" not in cmd

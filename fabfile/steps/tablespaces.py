@@ -1,0 +1,163 @@
+"""Tablespaces on their way to a standby (the paths: knowledge/tablespaces.py).
+
+Every method copies them: pg_basebackup maps each into an incoming directory
+inside its location, swapped in once the whole copy is there; rsync copies
+each one's directory in place after the data directory, before pg_control.
+A standby's earlier copy is replaced; anything else found there is kept
+aside, inside the same location, never deleted.  Before the standby starts,
+`check` proves each tablespace arrived.  Work inside a location runs as
+postgres, who owns it; root only creates a location that does not exist.
+"""
+import shlex
+import time
+
+from ..hosts.cluster import ClusterError
+from ..knowledge import rsync, tablespaces
+
+q = shlex.quote
+
+
+def of(cluster, primary_state):
+    """The primary's tablespaces, read from its data directory's pg_tblspc
+    (a stopped primary too); names from the server when it runs."""
+    p = cluster.primary
+    listing = p.query(f"cd {q(p.layout.data_dir)}/pg_tblspc 2>/dev/null || exit 0; "
+                      "for l in *; do [ -L \"$l\" ] && echo \"$l|$(readlink \"$l\")\"; done; exit 0",
+                      user="postgres").stdout
+    links = [line.split("|", 1) for line in listing.splitlines() if "|" in line]
+    if not links:
+        return []
+    names = cluster.tablespace_names
+    if primary_state.running and not names:
+        names.update(p.psql("select oid, spcname from pg_tablespace") or [])
+    try:
+        return tablespaces.parse([(oid, names.get(oid, oid), location) for oid, location in links],
+                                 p.layout.major, primary_state.catalog_version,
+                                 cluster.settings.tablespace_mapping)
+    except tablespaces.TablespaceError as exc:
+        raise ClusterError(f"{p.name}: {exc}") from None
+
+
+def sizes(primary, spaces):
+    """{oid: bytes} of each tablespace's directory on the primary."""
+    if not spaces:
+        return {}
+    out = primary.query("; ".join(f"du -sb {q(t.source)} 2>/dev/null || echo 0"
+                                  for t in spaces)).stdout.split("\n")
+    return {t.oid: int(line.split()[0]) for t, line in zip(spaces, out) if line.split()}
+
+
+def earlier_copies(standby, spaces, copy_of_primary):
+    """The oids whose directory on the standby is an earlier copy of this
+    primary's: the data directory is one (copy_of_primary) and links there.
+    Anything else found at a tablespace's place is not ours to replace."""
+    if not (spaces and copy_of_primary):
+        return set()
+    data = q(standby.layout.data_dir)
+    links = standby.query("; ".join(f"echo \"$(readlink {data}/{t.link})\"" for t in spaces),
+                          user="postgres").stdout.split("\n")
+    return {t.oid for t, link in zip(spaces, links) if link.strip() == t.target}
+
+
+def prepare(standby, spaces, owned, incoming):
+    """Make each location ready on the standby: created (for postgres) when
+    missing; with `incoming`, an empty incoming directory for pg_basebackup;
+    else (rsync in place) what is there and not an earlier copy (owned: oids)
+    kept aside.  Returns what was kept, and where."""
+    kept = []
+    for t in spaces:
+        standby.change(f"[ -d {q(t.target)} ] || install -d -o postgres -g postgres -m 700 "
+                       f"{q(t.target)}")
+        if incoming:
+            standby.change(f"rm -rf {q(t.incoming)} && mkdir -m 700 {q(t.incoming)}",
+                           user="postgres")
+            continue
+        if t.oid not in owned:
+            aside = keep_aside(standby, t)
+            if aside:
+                kept.append(f"kept what was in {t.dest} (not a copy of this primary) in {aside}")
+        standby.change(f"mkdir -p -m 700 {q(t.dest)}", user="postgres")
+    return kept
+
+
+def keep_aside(standby, t):
+    """Rename what is at the tablespace's directory, inside its location;
+    the new name, or None when there was nothing."""
+    aside = f"{t.dest}.pg-hotstandby-{time.strftime('%Y%m%d-%H%M%S')}"
+    done = standby.change(f"[ -e {q(t.dest)} ] || exit 3; mv {q(t.dest)} {q(aside)}",
+                          user="postgres", warn=True)
+    return aside if done.exited == 0 else None
+
+
+def swap_in(standby, spaces, owned):
+    """After pg_basebackup (and the data directory's swap): each incoming
+    directory becomes the tablespace's, and the data directory points there;
+    an earlier copy (owned: oids) is replaced, anything else kept aside.
+    Returns what was kept, and where."""
+    kept = []
+    data = standby.layout.data_dir
+    for t in spaces:
+        if t.oid in owned:
+            standby.change(f"rm -rf {q(t.dest)}", user="postgres")
+        else:
+            aside = keep_aside(standby, t)
+            if aside:
+                kept.append(f"kept what was in {t.dest} (not a copy of this primary) in {aside}")
+        standby.change(f"mv {q(t.incoming)}/{q(t.version_dir)} {q(t.dest)} && "
+                       f"rmdir {q(t.incoming)} && ln -sfn {q(t.target)} {q(data)}/{t.link}",
+                       user="postgres")
+    return kept
+
+
+def copy(primary, spaces, target, ssh, user, checksum):
+    """rsync each tablespace's directory to the standby (target: user@address)."""
+    for t in spaces:
+        done = primary.change(rsync.command(t.source, f"{target}:{t.dest}", rsync.TEMP_FILES,
+                                            ssh, checksum=checksum), user=user, warn=True)
+        if done.exited not in (0, rsync.VANISHED):
+            raise ClusterError(f"{primary.name}: copying {t.describe()} failed "
+                               f"(exit {done.exited}): {primary.failure(done)}")
+
+
+def relink(standby, spaces):
+    """Point the standby's pg_tblspc links at its own locations (rsync copies
+    the primary's links as they are)."""
+    data = standby.layout.data_dir
+    for t in spaces:
+        if t.target != t.location:
+            standby.change(f"ln -sfn {q(t.target)} {q(data)}/{t.link}", user="postgres")
+
+
+def check(primary, standby, spaces, exact):
+    """Every tablespace is on the standby, where its link points, before it
+    starts; exact (a copy of a stopped primary): as many files as there."""
+    data = standby.layout.data_dir
+    count = "find {} -type f -not -name 'pgsql_tmp*' 2>/dev/null | wc -l"
+    for t in spaces:
+        there = standby.query(f"readlink {q(data)}/{t.link}; " + count.format(q(t.dest)),
+                              user="postgres").stdout.split("\n")
+        link, files = there[0].strip(), int(there[1].strip() or 0)
+        wanted = int(primary.query(count.format(q(t.source)), user="postgres").stdout.strip())
+        if link != t.target or files == 0 < wanted or (exact and files != wanted):
+            raise ClusterError(f"{standby.name}: {t.describe()} is incomplete after the copy "
+                               f"({files} of {wanted} files, link to {link or 'nothing'}): "
+                               "run sync again")
+
+
+def problems(standby, spaces):
+    """[(check, problem-or-None)] for preflight: each location usable by
+    postgres (room: checks.py, per file system)."""
+    results = []
+    for t in spaces:
+        ok = standby.query(f"test ! -e {q(t.target)} || test -w {q(t.target)}",
+                           user="postgres", warn=True).exited == 0
+        results.append((f"{t.describe()}: location usable by postgres", None if ok else
+                        f"{standby.name}: {t.target} exists but postgres cannot write in it "
+                        f"(the location of {t.describe()}): chown it to postgres"))
+    return results
+
+
+def describe(standby, spaces, need):
+    """Plan lines: what would be copied where."""
+    return [f"copy {t.describe()} to {standby.name}:{t.dest} "
+            f"({need.get(t.oid, 0) / 1e6:.0f} MB)" for t in spaces]
