@@ -31,7 +31,7 @@ STATE_SQL = {
 def dirs(lab):
     """(config dir, data dir) of the lab's layout."""
     if lab.layout == "generic":
-        return "/var/lib/pgsql/data", "/var/lib/pgsql/data"
+        return f"/var/lib/pgsql/{lab.pg}/data", f"/var/lib/pgsql/{lab.pg}/data"
     return f"/etc/postgresql/{lab.pg}/main", f"/var/lib/postgresql/{lab.pg}/main"
 
 
