@@ -27,6 +27,10 @@ LAYOUTS = ("debian", "generic")
 # systemd runs PostgreSQL from its unit, as on servers; plain: no service
 # manager (containers, some VMs), the server started by hand.
 INITS = ("systemd", "plain")
+# Suites whose systemd cannot be PID 1 here: Docker on this kind of machine
+# gives containers cgroup v1, and systemd dropped it (sid's 262 exits at once).
+NO_SYSTEMD = {18: "Debian sid's systemd no longer runs on cgroup v1, which Docker gives "
+                  "containers on this machine"}
 HOSTS = ("master", "standby", "standby2", "standby3")
 PROJECT = "pg-hotstandby-lab"
 
@@ -103,6 +107,9 @@ def build(pg, layout, init="systemd", log=print):
         raise LabError(f"--layout must be one of {LAYOUTS}")
     if init not in INITS:
         raise LabError(f"--init must be one of {INITS}")
+    if init == "systemd" and pg in NO_SYSTEMD:
+        raise LabError(f"PostgreSQL {pg}'s hosts cannot run systemd here ({NO_SYSTEMD[pg]}): "
+                       "use --init plain")
     started = time.monotonic()
     build_base(pg, log)
     _run(["docker", "build", "-q", "--force-rm", "--build-arg", f"BASE={base_tag(pg)}",
@@ -237,7 +244,13 @@ class Lab:
         """Restart the host's container: a clean shutdown and a boot (systemd
         starts PostgreSQL from its unit again).  Waits for sshd, and for
         PostgreSQL unless `postgres` is false (a boot that must not start it)."""
-        _run(["docker", "restart", "-t", "30", self.container(host)])
+        # Stop, then start: `docker restart` keeps the root file system that
+        # systemd's shutdown (bullseye's) remounted read-only, and the boot fails.
+        # Its services are stopped within seconds; PID 1 then waits forever in
+        # systemd-shutdown (halt and poweroff alike, in a container here), so
+        # Docker ends it after a few.
+        _run(["docker", "stop", "-t", "8", self.container(host)])
+        _run(["docker", "start", self.container(host)])
         self.refresh_ports()
         if postgres:
             self.wait_ready(hosts=[host])

@@ -4,8 +4,8 @@ built like servers: systemd as PID 1 running PostgreSQL from its unit (or no
 service manager at all, for the plain variant)."""
 import pytest
 
-SPECS = [dict(pg=13), dict(pg=15), dict(pg=17), dict(pg=18), dict(pg=15, layout="generic"),
-         dict(pg=17, layout="generic"), dict(pg=15, init="plain")]
+SPECS = [dict(pg=13), dict(pg=15), dict(pg=17), dict(pg=18, init="plain"),
+         dict(pg=15, layout="generic"), dict(pg=17, layout="generic"), dict(pg=15, init="plain")]
 
 
 def spec_id(spec):
