@@ -7,13 +7,14 @@ test_tablespaces.py.)"""
 import pytest
 
 # The standby's receiving rsync, broken: at once, or only for the copy's last
-# file (global/pg_control, copied alone after the rest).
-RSYNC = "/usr/bin/rsync"
-BROKEN_RSYNC = (f"mv {RSYNC} {RSYNC}.real && printf '#!/bin/sh\\n%s\\nexec {RSYNC}.real \"$@\"\\n' "
-                f"'{{cut}}' > {RSYNC} && chmod 755 {RSYNC}")
+# file (global/pg_control, copied alone after the rest).  A wrapper ahead of
+# the real one on sshd's PATH, so mending it is removing it.
+WRAPPER = "/usr/local/bin/rsync"
+BROKEN_RSYNC = (f"printf '#!/bin/sh\\n%s\\nexec /usr/bin/rsync \"$@\"\\n' '{{cut}}' > {WRAPPER} "
+                f"&& chmod 755 {WRAPPER}")
 CUT_AT_ONCE = "echo cut at the start >&2; exit 12"
 CUT_BEFORE_CONTROL = 'case "$*" in *global/pg_control*) echo cut before pg_control >&2; exit 12;; esac'
-MENDED = f"mv {RSYNC}.real {RSYNC}"
+MENDED = f"rm -f {WRAPPER}"
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +42,6 @@ def test_a_copy_failing_on_every_standby_passes_no_smoke_test(lab):
 
 @pytest.mark.parametrize("cut", [CUT_AT_ONCE, CUT_BEFORE_CONTROL], ids=["start", "before-control"])
 def test_a_copy_cut_short_is_not_started_by_a_reboot(lab, cut):
-    lab.exec("standby", f"[ -x {RSYNC}.real ] && {MENDED}; true")
     lab.exec("standby", BROKEN_RSYNC.format(cut=cut))
     lab.exec("standby", f"systemctl stop postgresql@{lab.pg}-main")   # so that it is copied
     result = lab.fab("full", "--method", "rsync-cold")

@@ -90,7 +90,7 @@ def test_a_mapped_location_and_what_was_there_kept_aside(lab, tmp_path):
     config = tmp_path / "map.yaml"
     config.write_text("hotstandby:\n  tablespace_mapping:\n    /srv/ts1: /data/ts1\n")
     version_dir = lab.exec("master", "ls /srv/ts1").strip()
-    lab.exec("standby", f"install -d -o postgres -m 700 /data/ts1/{version_dir} && "
+    lab.exec("standby", f"install -d -o postgres -m 700 /data/ts1 /data/ts1/{version_dir} && "
                         f"echo mine > /data/ts1/{version_dir}/theirs")
     force_copy(lab)
     result = lab.fab("full", "--method", "rsync-cold", config=config)
