@@ -8,6 +8,7 @@ its unit is stopped directly, then started by its unit.  Starting never
 trusts the start command's exit code (a standby waiting for WAL looks like a
 failed start): `wait_ready` polls the server instead.
 """
+import shlex
 import time
 
 from . import server
@@ -26,10 +27,20 @@ def accepting(host):
                       user="postgres", warn=True).exited == 0
 
 
+def settled(host):
+    """The service manager, where one runs the server, says it started: a
+    unit still 'activating' (Debian's pg_ctlcluster takes seconds after the
+    server accepts connections) fails if it is stopped meanwhile."""
+    unit = host.layout.service
+    return not unit or host.query(f"systemctl is-active --quiet {shlex.quote(unit)}",
+                                  warn=True).exited == 0
+
+
 def wait_ready(host, timeout):
-    """Poll until the server accepts connections; False on timeout."""
+    """Poll until the server accepts connections and its unit, if any, is
+    active; False on timeout."""
     deadline = time.monotonic() + timeout
-    while not accepting(host):
+    while not (accepting(host) and settled(host)):
         if time.monotonic() > deadline:
             return False
         time.sleep(0.5)
