@@ -19,10 +19,6 @@ class CopyMethod:
     primary_stops = ""           # what the primary is stopped for, or "" (never)
     swaps_in = False             # the copy is made beside the data directory, then renamed
 
-    def copy_running(self, cluster, report, targets):
-        """Copy the running primary to each standby; {name: why} for failures."""
-        raise NotImplementedError
-
     def copy_one(self, cluster, standby, primary_state, report):
         """Copy the running primary to one standby (stopped for it)."""
         raise NotImplementedError
