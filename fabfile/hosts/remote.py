@@ -14,9 +14,9 @@ cannot write during a plan by forgetting to check.
 """
 import io
 import os
-import shlex
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from fabric import Connection
@@ -25,6 +25,7 @@ from paramiko.ssh_exception import SSHException
 
 from ..knowledge.diagnose import failure_line
 from ..knowledge.layout import choose_layout, discovery_script, parse_facts
+from . import shell
 
 
 class RemoteError(Exception):
@@ -64,14 +65,16 @@ class Host:
         directly (a server installed with a root password has no sudo), with
         runuser for another user.  Output hidden, or passed as it arrives to
         `output` (a file-like: progress.Stream)."""
-        wrapped = f"sh -c {shlex.quote(command)}"
+        if not isinstance(command, shell.Command):
+            raise TypeError(f"{self.name}: commands are built with shell.sh, which quotes "
+                            f"their values: {command[:80]!r}")
+        wrapped = shell.sh("sh -c {command}", command=str(command))
         shown = {"hide": False, "out_stream": output, "err_stream": output} if output \
             else {"hide": True}
         try:
             if self.conn.user == "root":
-                if user != "root":   # as sudo -H does: the user's own home
-                    wrapped = (f"HOME=$(getent passwd {shlex.quote(user)} | cut -d: -f6) "
-                               f"runuser -u {shlex.quote(user)} -- {wrapped}")
+                if user != "root":
+                    wrapped = as_user(user, wrapped)
                 result = self.conn.run(wrapped, warn=True, timeout=timeout, in_stream=False,
                                        **shown)
             else:
@@ -104,74 +107,102 @@ class Host:
             f.write(output + "\n")
         return f"{line} (whole output: {path})"
 
+    def _psql(self, db, *args):
+        lay = self.layout
+        return shell.sh("{psql} -X -q -v ON_ERROR_STOP=1 -h {socket} -p {port} -d {db} {args}",
+                        psql=lay.pg("psql"), socket=lay.socket_dir, port=lay.port, db=db,
+                        args=list(args))
+
     def psql(self, sql, db="postgres", warn=False):
         """Rows of a query run locally as the postgres superuser (no secrets!)."""
-        lay = self.layout
-        cmd = (f"{lay.pg('psql')} -X -q -A -t -F '\t' -v ON_ERROR_STOP=1 "
-               f"-h {lay.socket_dir} -p {lay.port} -d {db} -c {shlex.quote(sql)}")
-        result = self.query(cmd, user="postgres", warn=warn)
+        result = self.query(self._psql(db, "-A", "-t", "-F", "\t", "-c", sql),
+                            user="postgres", warn=warn)
         if result.exited != 0:
             return None
         return [line.split("\t") for line in result.stdout.splitlines() if line]
 
     def psql_change(self, sql, db="postgres"):
         """Run SQL that changes the server (not on a dry host)."""
-        lay = self.layout
-        self.change(f"{lay.pg('psql')} -X -q -v ON_ERROR_STOP=1 -h {lay.socket_dir} "
-                    f"-p {lay.port} -d {db} -c {shlex.quote(sql)}", user="postgres")
+        self.change(self._psql(db, "-c", sql), user="postgres")
 
     def psql_secret(self, sql, db="postgres"):
-        """Run SQL that holds a secret: uploaded to a 0600 file, never on a command line."""
+        """Run SQL that holds a secret: it travels by SFTP to a private file
+        and reaches psql on its standard input, never on a command line."""
         if self.dry:
             return
-        path = self.upload_temp(sql, owner="postgres", mode="600")
-        lay = self.layout
-        self.change(f"{lay.pg('psql')} -X -q -v ON_ERROR_STOP=1 -h {lay.socket_dir} "
-                    f"-p {lay.port} -d {db} -f {path}; rc=$?; rm -f {path}; exit $rc",
-                    user="postgres", secret=True)
+        with self.staged(sql) as path:
+            self.change(shell.sh("{psql} < {path}",
+                                 psql=as_user("postgres", self._psql(db, "-f", "-")),
+                                 path=path), secret=True)
 
     # -- files ---------------------------------------------------------
-    def read(self, path):
-        """A file's text, or None when it does not exist."""
-        result = self.query(f"cat {shlex.quote(path)} 2>/dev/null || exit 3", warn=True)
+    def read(self, path, user="postgres"):
+        """A file's text, or None when it does not exist.  Read as its owner
+        (the files the tool reads are postgres's), and never through a
+        symbolic link: root never follows a path postgres controls."""
+        result = self.query(shell.sh("[ ! -L {path} ] || exit 4; [ -e {path} ] || exit 3; "
+                                     "cat {path}", path=path), user=user, warn=True)
         if result.exited == 3:
             return None
+        if result.exited == 4:
+            raise RemoteError(f"{self.name}: {path} is a symbolic link: refused (the tool "
+                              "reads and writes only regular files); replace it by the file")
         if result.exited != 0:
-            raise RemoteError(f"{self.name}: cannot read {path}")
+            raise RemoteError(f"{self.name}: cannot read {path} as {user}: "
+                              f"{self.failure(result)}")
         return result.stdout
 
-    def upload_temp(self, text, owner, mode):
-        """Upload text to a fresh private temp file owned by `owner`; returns its path."""
+    @contextmanager
+    def staged(self, text):
+        """Upload text by SFTP into a fresh directory only the login user can
+        read; yields the file's path and removes the directory afterwards,
+        whatever happens (it may hold a secret)."""
         if self.dry:
             raise RuntimeError(f"{self.name}: a plan uploads nothing (a step did not check "
                                "host.dry before an upload)")
-        tmpdir = self.conn.run("umask 077 && mktemp -d", hide=True).stdout.strip()
-        staged = f"{tmpdir}/f"
-        with self.sftp_lock:
-            self.conn.put(io.BytesIO(text.encode()), staged)
-        final = f"{tmpdir}.{owner}"
-        self.change(f"install -o {owner} -g $(id -gn {owner}) -m {mode} {staged} {final} "
-                    f"&& rm -rf {tmpdir}")
-        return final
+        tmpdir = self.conn.run("umask 077 && mktemp -d", hide=True, in_stream=False
+                               ).stdout.strip()
+        try:
+            with self.sftp_lock:
+                self.conn.put(io.BytesIO(text.encode()), f"{tmpdir}/f")
+            yield f"{tmpdir}/f"
+        finally:
+            self.conn.run(shell.sh("rm -rf {tmpdir}", tmpdir=tmpdir), hide=True, warn=True,
+                          in_stream=False)
 
     def install(self, path, text, owner, mode, backup_dir=None):
         """Write text to path (owner, mode); back up an existing file first.
 
+        The file is written by its owner, into a temp file beside it that then
+        replaces it, so root follows no link in a directory its owner controls.
         Returns the backup's path ('' when the file is new or the host is dry).
         """
         if self.dry:
             return ""
-        staged = self.upload_temp(text, owner=owner, mode=mode)
-        stamp = time.strftime("%Y%m%d-%H%M%S")
         backup = ""
-        q = shlex.quote(path)
-        script = f"set -e; mkdir -p $(dirname {q}); "
+        steps = [shell.sh("set -e; [ ! -L {path} ] || {{ echo link; exit 4; }}", path=path)]
         if backup_dir:
-            backup = f"{backup_dir}/{path.strip('/').replace('/', '_')}.{stamp}"
-            script += (f"if [ -e {q} ]; then install -d -m 700 {backup_dir}; "
-                       f"cp -p {q} {backup}; echo backed-up; fi; ")
-        script += f"mv -f {staged} {q}"
-        done = self.change(script)
+            backup = f"{backup_dir}/{path.strip('/').replace('/', '_')}." \
+                     f"{time.strftime('%Y%m%d-%H%M%S')}"
+            steps.append(shell.sh(
+                "if {exists}; then install -d -m 700 {dir}; {cat} > {backup}; "
+                "echo backed-up; fi", exists=as_user(owner, shell.sh("test -f {path}",
+                                                                      path=path)),
+                dir=backup_dir, cat=as_user(owner, shell.sh("cat {path}", path=path)),
+                backup=backup))
+        write = shell.sh('umask 077; mkdir -p "$(dirname "$1")"; '
+                         't=$(mktemp "$(dirname "$1")/.pg-hotstandby.XXXXXX"); '
+                         'cat > "$t" && chmod "$2" "$t" && mv -f "$t" "$1"')
+        with self.staged(text) as staged:
+            steps.append(shell.sh("runuser -u {owner} -- sh -c {write} sh {path} {mode} "
+                                  "< {staged}", owner=owner, write=str(write), path=path,
+                                  mode=mode, staged=staged))
+            done = self.change(shell.join(steps), warn=True)
+        if done.exited == 4:
+            raise RemoteError(f"{self.name}: {path} is a symbolic link: refused (the tool "
+                              "reads and writes only regular files); replace it by the file")
+        if done.exited != 0:
+            raise RemoteError(f"{self.name}: cannot write {path}: {self.failure(done)}")
         return backup if "backed-up" in done.stdout else ""
 
     # -- facts ---------------------------------------------------------
@@ -186,3 +217,10 @@ class Host:
 
     def close(self):
         self.conn.close()
+
+
+def as_user(user, command):
+    """command run as `user` from a root shell.  HOME is the user's own, as
+    sudo -H makes it (ssh and psql read files there)."""
+    return shell.sh("HOME=$(getent passwd {user} | cut -d: -f6) runuser -u {user} -- "
+                    "sh -c {command}", user=user, command=str(command))

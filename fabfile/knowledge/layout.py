@@ -20,7 +20,8 @@ import re
 import shlex
 from dataclasses import dataclass
 
-from . import versions
+from ..hosts import shell
+from . import values, versions
 
 DROPIN_NAME = "pg-hotstandby.conf"
 GENERIC_CONFIG_FILES = ("postgresql.conf", "pg_hba.conf", "pg_ident.conf")
@@ -32,22 +33,21 @@ class LayoutError(Exception):
 
 # Shell: the systemd unit a data directory's running postmaster belongs to
 # (its cgroup, v1 or v2), or nothing.
-UNIT_OF_POSTMASTER = r"""unit_of() {
+UNIT_OF_POSTMASTER = shell.Command(r"""unit_of() {
   pid=$(head -1 "$1/postmaster.pid" 2>/dev/null) && [ -n "$pid" ] || return 0
   sed -n 's/^[0-9]*:name=systemd://p; s/^0:://p' "/proc/$pid/cgroup" 2>/dev/null \
     | head -1 | sed 's|.*/||'
-}"""
-UNIT_NAME = re.compile(r"[A-Za-z0-9@._:-]+\.service")
+}""")
 # Units a server's postmaster may run under that are not its service.
 NOT_A_SERVICE = ("ssh.service", "sshd.service", "cron.service")
 
 
 def discovery_script(data_dir_candidates, bin_dir_candidates):
-    """Shell script printing key=value facts about PostgreSQL on a host."""
-    datas = " ".join(shlex.quote(d) for d in data_dir_candidates)
-    bins = " ".join(bin_dir_candidates)  # globs: left unquoted on purpose
-    return f"""
-{UNIT_OF_POSTMASTER}
+    """Shell script printing the facts about PostgreSQL on a host, one
+    `key=value` line each, fields split by `|`.  Free text (a file's contents,
+    a unit's settings) is folded onto its line, so a host cannot add lines."""
+    return shell.sh("""
+{unit_of}
 echo "home=$(getent passwd postgres | cut -d: -f6)"
 command -v rsync >/dev/null 2>&1 && echo "rsync=yes"
 if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
@@ -69,27 +69,91 @@ if command -v pg_lsclusters >/dev/null 2>&1; then
 fi
 for d in {datas}; do
   [ -f "$d/PG_VERSION" ] || continue
-  echo "datadir=$d|$(cat "$d/PG_VERSION")"
+  echo "datadir=$d|$(head -c 64 "$d/PG_VERSION" | tr '\n' ' ')"
   echo "postmaster=$d|$(unit_of "$d")"
 done
 for b in {bins}; do [ -x "$b/pg_ctl" ] && echo "bindir=$b"; done
 ip -o addr show scope global 2>/dev/null | while read -r n dev fam addr rest; do echo "address=${{addr%/*}}"; done
 exit 0
-"""
+""", unit_of=UNIT_OF_POSTMASTER, datas=list(data_dir_candidates),
+        bins=[shell.glob(b) for b in bin_dir_candidates])
+
+
+def _cluster(value):
+    ver, name, port, status, data, log = _fields(value, 6)
+    try:   # a log that is not a plain absolute path (syslog, relative) is not read
+        log = values.path(log, "log") if log else ""
+    except values.BadValue:
+        log = ""
+    if not re.fullmatch(r"[a-z,]+", status):
+        raise values.BadValue(f"cluster status {status!r} is not pg_lsclusters'")
+    return (values.version(ver, "cluster version"), values.cluster(name, "cluster name"),
+            values.port(port, "cluster port"), status, values.path(data, "data directory"),
+            log)
+
+
+def _datadir(value):
+    data, ver = _fields(value, 2)
+    return values.path(data, "data directory"), values.version(ver.strip(), "PG_VERSION")
+
+
+def _postmaster(value):
+    data, unit = _fields(value, 2)
+    # The cgroup's last part: a scope or another unit is simply not a service.
+    return values.path(data, "data directory"), unit if values.UNIT.fullmatch(unit) else ""
+
+
+def _unit(value):
+    name, sep, text = value.partition("|")
+    return values.unit(name, "unit"), text
+
+
+def _fields(value, count):
+    parts = value.split("|")
+    if len(parts) != count:
+        raise values.BadValue(f"{count} fields expected")
+    return parts
+
+
+def _flag(value):
+    if value != "yes":
+        raise values.BadValue("yes expected")
+    return value
+
+
+# How each fact is read; a list fact may appear on several lines.
+FACTS = {
+    "home": (False, lambda v: values.path(v, "home") if v else ""),
+    "rsync": (False, _flag),
+    "systemd": (False, _flag),
+    "unit_template": (True, lambda v: values.unit(v, "unit")),
+    "unit": (True, _unit),
+    "cluster": (True, _cluster),
+    "datadir": (True, _datadir),
+    "postmaster": (True, _postmaster),
+    "bindir": (True, lambda v: values.path(v, "bin directory")),
+    "address": (True, lambda v: values.address(v, "address")),
+}
 
 
 def parse_facts(text):
-    """key=value lines -> dict; repeated keys become lists."""
-    facts = {"cluster": [], "datadir": [], "bindir": [], "address": [], "unit": [],
-             "unit_template": [], "postmaster": []}
+    """The discovery script's lines -> {key: value or [values]}, each value
+    checked; any other line, or a value that fails its check, is a
+    LayoutError: a host's answer is never taken on trust."""
+    facts = {key: [] for key, (many, _read) in FACTS.items() if many}
     for line in text.splitlines():
-        key, sep, value = line.strip().partition("=")
-        if not sep:
-            continue
-        if key in facts:
-            facts[key].append(value)
+        key, sep, value = line.partition("=")
+        if key not in FACTS or not sep:
+            raise LayoutError(f"unexpected line from the discovery script: {line[:60]!r}")
+        many, read = FACTS[key]
+        try:
+            checked = read(value)
+        except values.BadValue as exc:
+            raise LayoutError(f"refused the host's {key} fact {value[:60]!r}: {exc}") from None
+        if many:
+            facts[key].append(checked)
         else:
-            facts[key] = value
+            facts[key] = checked
     return facts
 
 
@@ -142,19 +206,23 @@ class Layout:
         if self.service and not direct:
             # --no-block: a standby waiting for WAL would hold the unit's start.
             block = " --no-block" if action == "start" else ""
-            return f"systemctl{block} {action} {shlex.quote(self.service)}", "root"
+            return shell.sh(f"systemctl{block} {{action}} {{unit}}", action=action,
+                            unit=self.service), "root"
         if self.kind == "debian":
             # Under systemd, pg_ctlcluster hands over to systemctl unless told not to.
             skip = "--skip-systemctl-redirect " if self.service else ""
-            command = f"pg_ctlcluster {skip}{self.version} {shlex.quote(self.cluster)} {action}"
+            command = shell.sh(f"pg_ctlcluster {skip}{{version}} {{cluster}} {{action}}",
+                               version=self.version, cluster=self.cluster, action=action)
             if action == "start":
                 # pg_ctlcluster waits for the socket even with pg_ctl's -W, and a
                 # fresh standby has none until the primary sends WAL: detach it.
-                return f"setsid -f {command} >/dev/null 2>&1 </dev/null", "root"
-            return f"{command} -m fast", "root"
-        opts = {"start": f"-W -l {shlex.quote(self.log_file)}", "stop": "-m fast -w -t 300",
-                "restart": f"-m fast -W -l {shlex.quote(self.log_file)}"}[action]
-        return f"{self.pg('pg_ctl')} {action} -D {shlex.quote(self.data_dir)} {opts}", "postgres"
+                return shell.sh("setsid -f {command} >/dev/null 2>&1 </dev/null",
+                                command=command), "root"
+            return shell.sh("{command} -m fast", command=command), "root"
+        opts = {"start": "-W -l {log}", "stop": "-m fast -w -t 300",
+                "restart": "-m fast -W -l {log}"}[action]
+        return shell.sh("{pg_ctl} {action} -D {data} " + opts, pg_ctl=self.pg("pg_ctl"),
+                        action=action, data=self.data_dir, log=self.log_file), "postgres"
 
 
 def choose_layout(facts, settings):
@@ -163,7 +231,7 @@ def choose_layout(facts, settings):
     settings: context.Settings (layout, cluster, data_directory, port, ...).
     """
     wanted = settings.layout or "auto"
-    clusters = [c.split("|") for c in facts["cluster"]]
+    clusters = facts["cluster"]
     if wanted in ("auto", "debian") and clusters:
         name = settings.cluster or ""
         chosen = [c for c in clusters if not name or c[1] == name]
@@ -177,11 +245,11 @@ def choose_layout(facts, settings):
         major = versions.major_num(ver)
         service = settings.service or find_service(facts, data, f"postgresql@{ver}-{name}.service")
         return Layout("debian", major, data, f"/etc/postgresql/{ver}/{name}",
-                      f"/usr/lib/postgresql/{ver}/bin", int(port), name, log, service=service)
+                      f"/usr/lib/postgresql/{ver}/bin", port, name, log, service=service)
     if wanted == "debian":
         raise LayoutError("no Debian cluster found (pg_lsclusters lists none): "
                           "set hotstandby.layout to generic")
-    datas = [d.split("|") for d in facts["datadir"]]
+    datas = facts["datadir"]
     if not datas:
         raise LayoutError("no PostgreSQL data directory found: install PostgreSQL or set "
                           "hotstandby.data_directory")
@@ -202,13 +270,11 @@ def find_service(facts, data_dir, debian_unit=None):
     or no unit for it).  Unit names are checked, never taken on trust."""
     if facts.get("systemd") != "yes":
         return ""
-    running = dict(p.split("|", 1) for p in facts["postmaster"] if "|" in p).get(data_dir, "")
-    if UNIT_NAME.fullmatch(running) and running.startswith("postgresql") \
-            and running not in NOT_A_SERVICE:
+    running = dict(facts["postmaster"]).get(data_dir, "")
+    if running.startswith("postgresql") and running not in NOT_A_SERVICE:
         return running
-    for line in facts["unit"]:
-        name, _, text = line.partition("|")
-        if UNIT_NAME.fullmatch(name) and unit_data_dir(text) == data_dir:
+    for name, text in facts["unit"]:
+        if unit_data_dir(text) == data_dir:
             return name
     if debian_unit and "postgresql@.service" in facts["unit_template"]:
         return debian_unit

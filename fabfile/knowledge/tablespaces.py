@@ -8,10 +8,9 @@ the standby unless `hotstandby.tablespace_mapping` names another, and points
 the standby's symlink at it.  The swap happens inside the location, so a
 location that is a mount point of its own works too.  Pure.
 """
-import re
 from dataclasses import dataclass
 
-from . import versions
+from . import values, versions
 
 # Where pg_basebackup writes a tablespace before it is swapped in, inside its
 # location (the same file system: a rename, even on a mount point).
@@ -19,7 +18,6 @@ INCOMING = ".pg-hotstandby-incoming"
 # The primary's tablespaces outside its data directory (9.2+).
 LIST_SQL = ("select oid, spcname, pg_tablespace_location(oid) from pg_tablespace "
             "where pg_tablespace_location(oid) <> '' order by oid")
-SAFE_PATH = re.compile(r"/[A-Za-z0-9._@%+:/-]*")
 
 
 class TablespaceError(ValueError):
@@ -66,10 +64,10 @@ def version_dir(major, catalog_version):
 def check_path(path, what):
     """An absolute path with nothing a shell, rsync or pg_basebackup's
     OLD=NEW mapping would read otherwise; the same path, else TablespaceError."""
-    if not SAFE_PATH.fullmatch(path or "") or "/../" in path + "/" or path == "/":
-        raise TablespaceError(f"{what} {path!r}: use an absolute path of letters, digits "
-                              "and ._@%+:-")
-    return path.rstrip("/")
+    try:
+        return values.path(path, what)
+    except values.BadValue as exc:
+        raise TablespaceError(str(exc)) from None
 
 
 def parse(rows, major, catalog_version, mapping=None):

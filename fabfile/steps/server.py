@@ -8,7 +8,8 @@ import shlex
 from dataclasses import dataclass
 
 from ..knowledge import render, versions
-from ..knowledge.layout import UNIT_NAME, UNIT_OF_POSTMASTER
+from ..knowledge.layout import UNIT_OF_POSTMASTER
+from ..knowledge.values import UNIT
 from ..knowledge.rsync import COPYING_MARKER
 
 CONTROL_FIELDS = {
@@ -69,7 +70,7 @@ def parse_state(text):
             state.copying_from = value.strip()
             continue
         if sep and key == "unit":
-            state.unit = value.strip() if UNIT_NAME.fullmatch(value.strip()) else ""
+            state.unit = value.strip() if UNIT.fullmatch(value.strip()) else ""
             continue
         key, sep, value = line.partition(":")
         if sep and key.strip() in CONTROL_FIELDS:

@@ -24,6 +24,44 @@ def test_parse_facts_lists_and_values():
     assert facts["address"] == ["172.18.0.2", "fd00::2"]
 
 
+@pytest.mark.parametrize("line", [
+    # What a PG_VERSION holding "15\naddress=$(id>/tmp/pwn)" gives: one folded line.
+    "datadir=/var/lib/pgsql/data|15 address=$(id>/tmp/pwn) ",
+    "address=$(id>/tmp/pwn)",
+    "address=10.0.0.1;id",
+    "cluster=15|main|5432|online|/tmp/x;id>/tmp/pwn;#|/var/log/x.log",
+    "cluster=15|main|5432|online|/var/lib/postgresql/15/main",
+    "cluster=15|ma in|5432|online|/var/lib/postgresql/15/main|",
+    "cluster=15|main|54x|online|/var/lib/postgresql/15/main|",
+    "bindir=/usr/lib/postgresql/$(id)/bin",
+    "bindir=relative/bin",
+    "home=/var/lib/../../etc",
+    "unit_template=postgresql@.service; id",
+    "rsync=maybe",
+    "surprise=1",
+    "no equals sign at all",
+])
+def test_discovery_lines_a_host_could_forge_are_refused(line):
+    with pytest.raises(layout.LayoutError):
+        layout.parse_facts(DEBIAN + line + "\n")
+
+
+def test_facts_are_typed_and_a_log_that_is_no_plain_path_is_not_used():
+    facts = layout.parse_facts(
+        "cluster=15|main|5432|online,recovery|/srv/pg/main|log/postgresql-%a.log\n"
+        "postmaster=/srv/pg/main|session-3.scope\n")
+    assert facts["cluster"] == [("15", "main", 5432, "online,recovery", "/srv/pg/main", "")]
+    assert facts["postmaster"] == [("/srv/pg/main", "")]
+
+
+def test_discovery_script_quotes_configured_paths_and_keeps_globs():
+    script = layout.discovery_script(["/srv/my data", "/x;id"], ["/usr/lib/postgresql/*/bin"])
+    assert "for d in '/srv/my data' '/x;id'; do" in script
+    assert "for b in /usr/lib/postgresql/*/bin; do" in script
+    with pytest.raises(ValueError):
+        layout.discovery_script([], ["/usr/$(id)/bin"])
+
+
 def test_debian_layout():
     lay = layout.choose_layout(layout.parse_facts(DEBIAN), Settings(layout="auto"))
     assert lay.kind == "debian" and lay.major == 150000 and lay.port == 5432
@@ -116,9 +154,9 @@ def test_the_running_postmasters_unit_wins_and_names_are_checked():
     facts = layout.parse_facts(RHEL.replace("postmaster=/var/lib/pgsql/15/data|ssh.service",
                                             "postmaster=/var/lib/pgsql/15/data|postgresql-x.service"))
     assert layout.choose_layout(facts, Settings()).service == "postgresql-x.service"
-    forged = layout.parse_facts(RHEL.replace("unit=postgresql-15.service|",
-                                             "unit=postgresql-15.service;id|"))
-    assert layout.choose_layout(forged, Settings()).service == ""
+    with pytest.raises(layout.LayoutError, match="not a systemd service name"):
+        layout.parse_facts(RHEL.replace("unit=postgresql-15.service|",
+                                        "unit=postgresql-15.service;id|"))
 
 
 def test_no_service_without_systemd_or_when_configured():

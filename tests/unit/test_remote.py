@@ -4,6 +4,7 @@ import pytest
 from fabric import Config
 
 from fabfile.hosts.remote import Host
+from fabfile.hosts.shell import sh
 from fabfile.knowledge.layout import Layout
 from fabfile.steps import config as config_step
 
@@ -49,23 +50,31 @@ def host(dry, files=None):
 
 def test_a_dry_host_runs_no_change_and_reads_as_usual():
     h = host(dry=True)
-    assert h.change("rm -rf /var/lib/postgresql/15/main") is None
+    assert h.change(sh("rm -rf /var/lib/postgresql/15/main")) is None
     assert h.install("/etc/x.conf", "a = 1\n", owner="postgres", mode="600") == ""
     h.psql_change("select pg_create_physical_replication_slot('s')")
     h.psql_secret("ALTER ROLE r PASSWORD 'secret'")
     assert h.conn.calls == []
-    h.query("du -sb /var/lib/postgresql")
+    h.query(sh("du -sb {path}", path="/var/lib/postgresql"))
     assert h.conn.calls == [("sudo", "sh -c 'du -sb /var/lib/postgresql'")]
+
+
+def test_a_command_not_built_by_sh_is_refused_before_it_reaches_the_host():
+    h = host(dry=False)
+    with pytest.raises(TypeError, match="shell.sh"):
+        h.query("cat /etc/" + "passwd")
+    assert h.conn.calls == []
 
 
 def test_a_dry_host_refuses_an_upload():
     with pytest.raises(RuntimeError, match="a plan uploads nothing"):
-        host(dry=True).upload_temp("secret", owner="postgres", mode="600")
+        with host(dry=True).staged("secret"):
+            pass
 
 
 def test_the_same_change_runs_on_a_host_that_is_not_dry():
     h = host(dry=False)
-    h.change("touch /x")
+    h.change(sh("touch /x"))
     h.psql_change("select 1")
     assert [kind for kind, _ in h.conn.calls] == ["sudo", "sudo"]
 
@@ -80,9 +89,9 @@ def test_a_config_step_in_a_plan_shows_the_diff_and_writes_nothing():
 def test_a_root_login_needs_no_sudo():
     h = host(dry=False)
     h.conn.user = "root"
-    h.query("id")
-    h.query("whoami", user="postgres")
+    h.query(sh("id"))
+    h.query(sh("whoami"), user="postgres")
     assert h.conn.calls == [
         ("run", "sh -c id"),
         ("run", "HOME=$(getent passwd postgres | cut -d: -f6) runuser -u postgres -- "
-                "sh -c whoami")]
+                "sh -c 'sh -c whoami'")]
