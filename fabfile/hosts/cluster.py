@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from ..knowledge import render, versions
 from ..knowledge.layout import LayoutError
+from . import shell
 from .remote import Host, RemoteError
 
 
@@ -185,7 +186,8 @@ def find_addresses(cluster):
     if not candidates:
         raise ClusterError(f"{primary.name} has no global address: set "
                            f"hotstandby.addresses.{primary.name}")
-    script = "; ".join(f"echo \"{a}|$(ip -o route get {a} 2>/dev/null)\"" for a in candidates)
+    script = shell.join([shell.sh('echo {addr}"|$(ip -o route get {addr} 2>/dev/null)"',
+                                  addr=a) for a in candidates])
     for standby in cluster.standbys:
         addr, src = pick_route(parse_routes(standby.query(script).stdout))
         if addr is None and primary.name not in configured:

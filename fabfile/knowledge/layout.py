@@ -17,7 +17,6 @@ Debian's `postgresql@V-C`; `hotstandby.service` overrides.
 reads them and `choose_layout()` turns them into a `Layout`.  All pure.
 """
 import re
-import shlex
 from dataclasses import dataclass
 
 from ..hosts import shell

@@ -1,7 +1,6 @@
 """What a file copy of a data directory must leave out, and the rsync
 command that does the copy.  Pure: unit-tested for every major."""
-import shlex
-
+from ..hosts import shell
 from . import versions
 
 # Runtime state a copy must not carry over (PostgreSQL docs, "Backup
@@ -48,7 +47,7 @@ def control_file_command(source_dir, target, ssh):
     """The rsync command that copies pg_control alone, once the rest is there."""
     args = ["rsync", "-a", "--checksum", "--timeout=60", "-e", ssh,
             f"{source_dir.rstrip('/')}/{CONTROL_FILE}", f"{target.rstrip('/')}/{CONTROL_FILE}"]
-    return " ".join(shlex.quote(a) for a in args)
+    return shell.sh("{args}", args=args)
 
 
 def command(source_dir, target, rules, ssh, checksum):
@@ -67,7 +66,7 @@ def command(source_dir, target, rules, ssh, checksum):
         args.append("--checksum")
     args += [f"--filter={rule}" for rule in rules]
     args += [source_dir.rstrip("/") + "/", target.rstrip("/") + "/"]
-    return " ".join(shlex.quote(a) for a in args)
+    return shell.sh("{args}", args=args)
 
 
 def ssh_command(key, known_hosts, port):

@@ -4,11 +4,10 @@ Connecting already proved SSH and sudo on every host, found PostgreSQL and its
 version, and compared majors (cluster.connect).  These checks cover the rest;
 each failure names the host, the cause and the fix.
 """
-import shlex
-
 from . import primary as primary_step, server, service, slots, tablespaces as tablespace_step
 from ..knowledge import render
 from ..hosts.cluster import ClusterError
+from ..hosts.shell import sh
 
 MARGIN = 1.10            # the standby needs the primary's size plus 10%
 FIRST_USER_OID = 16384   # PostgreSQL's FirstNormalObjectId: initdb's objects are below
@@ -29,9 +28,10 @@ def holds_user_data(listing):
 
 
 def user_data(host):
-    d = shlex.quote(host.layout.data_dir)
-    listing = host.query(f"cd {d}/base 2>/dev/null && find . -mindepth 1 -maxdepth 2 "
-                         "-name '[0-9]*' -printf '%P\\n'", warn=True).stdout
+    listing = host.query(sh("cd {base} 2>/dev/null && find . -mindepth 1 -maxdepth 2 "
+                            "-name '[0-9]*' -printf '%P\\n'",
+                            base=f"{host.layout.data_dir}/base"),
+                         user="postgres", warn=True).stdout
     return holds_user_data(listing)
 
 
@@ -90,12 +90,12 @@ def checks(cluster):
         # Where the copy is written: beside the data directory, or inside it
         # when it is a mount point (clone.incoming_path).
         data = s.layout.data_dir
-        where = shlex.quote(data if server.is_mount_point(s, data) else data.rsplit("/", 1)[0])
+        where = data if server.is_mount_point(s, data) else data.rsplit("/", 1)[0]
         results.extend(room_problems(s, size, spaces, space_sizes))
         results.extend((s.name, name, problem)
                        for name, problem in tablespace_step.problems(s, spaces))
         # access(2) answers EROFS for a read-only mount: nothing is written to know.
-        writable = s.query(f"test -w {where}", warn=True).exited == 0
+        writable = s.query(sh("test -w {where}", where=where), warn=True).exited == 0
         results.append((s.name, "data directory's file system is writable", None if writable
                         else f"{s.name}: cannot write in {where} (read-only file system?): "
                              "fix the mount"))
@@ -141,8 +141,8 @@ def replication_login(cluster, standby):
     lay = standby.layout
     info = cluster.conninfo(standby, dbname="replication", replication="true",
                             connect_timeout=10)
-    result = standby.query(f"{lay.pg('psql')} -X -At {shlex.quote(info)} -c IDENTIFY_SYSTEM",
-                           user="postgres", warn=True)
+    result = standby.query(sh("{psql} -X -At {info} -c IDENTIFY_SYSTEM", psql=lay.pg("psql"),
+                              info=info), user="postgres", warn=True)
     if result.exited != 0:
         return None, (result.stderr.strip().splitlines() or ["no answer"])[-1]
     return result.stdout.split("|")[0].strip(), None

@@ -15,7 +15,6 @@ are copied at the same time, each in a thread of its own: one failing does
 not stop the others, and each step returns {standby name: why it failed}.
 """
 import secrets
-import shlex
 import time
 from contextlib import contextmanager
 
@@ -23,6 +22,7 @@ from . import checks, server, service, standby as standby_step, tablespaces as t
 from ..knowledge import progress, rsync, tablespaces
 from ..hosts.cluster import ClusterError, at_once
 from ..hosts.remote import RemoteError
+from ..hosts.shell import join, sh
 
 
 def all_copied(failed):
@@ -120,7 +120,6 @@ def describe_copy(cluster, s, pstate, report, how=None):
 
 def backup_to(cluster, s, pstate, report):
     lay = s.layout
-    q = shlex.quote
     data = lay.data_dir
     mount = server.is_mount_point(s, data)
     incoming, kept = incoming_path(data, mount), aside_path(data, mount)
@@ -129,7 +128,7 @@ def backup_to(cluster, s, pstate, report):
     spaces = tablespace_step.of(cluster, pstate)
     owned = tablespace_step.earlier_copies(s, spaces, ours)
     # A leftover incoming directory is an earlier backup cut short: ours to remove.
-    s.change(f"rm -rf {q(incoming)} && install -d -o postgres -g postgres -m 700 {q(incoming)}")
+    s.change(sh("rm -rf {dir} && install -d -o postgres -g postgres -m 700 {dir}", dir=incoming))
     tablespace_step.prepare(s, spaces, owned, incoming=True)
     # Keepalives: a primary that vanishes fails the backup instead of hanging it.
     # Its own application_name: while it copies, the primary must not list it
@@ -138,19 +137,17 @@ def backup_to(cluster, s, pstate, report):
                               keepalives_interval=5, keepalives_count=3,
                               application_name="pg_basebackup")
     started = time.monotonic()
-    mappings = " ".join(q(m) for m in tablespaces.mapping_options(spaces))
-    s.change(f"{lay.pg('pg_basebackup')} -D {q(incoming)} -X stream -c fast -P "
-             f"-S {q(cluster.slot(s))} -d {q(source)} {mappings}", user="postgres",
+    s.change(sh("{basebackup} -D {dir} -X stream -c fast -P -S {slot} -d {source} {mappings}",
+                basebackup=lay.pg("pg_basebackup"), dir=incoming, slot=cluster.slot(s),
+                source=source, mappings=tablespaces.mapping_options(spaces)), user="postgres",
              output=progress.Stream(report, s.name, progress.basebackup_line))
     size = server.data_size(s, incoming)
     # The standby marker before the swap: a data directory swapped in is never
     # one that a boot would start as a second primary.
     marked = standby_step.write_marker(cluster, s, data=incoming)
     keep = sstate.exists and not ours
-    s.change(" && ".join(
-        [f"{{ [ ! -e {data}/{name} ] || cp -p {data}/{name} {incoming}/{name}; }}"
-         for name in lay.own_config_files]
-        + swap_script(data, incoming, kept if keep else None, mount)))
+    s.change(join([*keep_own_configs(lay.own_config_files, data, incoming),
+                   *swap_script(data, incoming, kept if keep else None, mount)], " && "))
     if keep:   # said once done, not before
         report.change(s.name, f"moved its own cluster (system identifier {sstate.system_id}) "
                               f"aside to {kept}")
@@ -180,10 +177,10 @@ def copy_to(cluster, s, pstate, report, first_pass=False):
         kept = move_aside(s)
         report.change(s.name, f"moved its own cluster (system identifier {sstate.system_id}) "
                               f"aside to {kept}")
-    marker = shlex.quote(f"{data}/{rsync.COPYING_MARKER}")
-    s.change(f"install -d -o postgres -g postgres -m 700 {shlex.quote(data)}")
-    s.change(f"echo {pstate.system_id} > {marker} && "
-             f"rm -f {shlex.quote(f'{data}/{rsync.CONTROL_FILE}')}", user="postgres")
+    marker = f"{data}/{rsync.COPYING_MARKER}"
+    s.change(sh("install -d -o postgres -g postgres -m 700 {dir}", dir=data))
+    s.change(sh("echo {system_id} > {marker} && rm -f {control}", system_id=pstate.system_id,
+                marker=marker, control=f"{data}/{rsync.CONTROL_FILE}"), user="postgres")
     for change in tablespace_step.prepare(s, spaces, owned, incoming=False):
         report.change(s.name, change)
     rules = rsync.filters(p.layout.major, s.layout.own_config_files) + [rsync.CONTROL_LAST]
@@ -218,7 +215,7 @@ def copy_to(cluster, s, pstate, report, first_pass=False):
         return
     tablespace_step.check(p, s, spaces, exact=True)
     check_control_file(p, s)
-    s.change(f"rm -f {marker}", user="postgres")
+    s.change(sh("rm -f {marker}", marker=marker), user="postgres")
     for change in marked:
         report.change(s.name, change)
 
@@ -240,11 +237,9 @@ def move_aside(s):
     data = s.layout.data_dir
     mount = server.is_mount_point(s, data)
     kept = aside_path(data, mount)
-    script = [*clear_script(data, kept, mount),
-              f"install -d -o postgres -g postgres -m 700 {shlex.quote(data)}"]
-    script += [f"{{ [ ! -e {kept}/{name} ] || cp -p {kept}/{name} {data}/{name}; }}"
-               for name in s.layout.own_config_files]
-    s.change(" && ".join(script))
+    s.change(join([*clear_script(data, kept, mount),
+                   sh("install -d -o postgres -g postgres -m 700 {dir}", dir=data),
+                   *keep_own_configs(s.layout.own_config_files, kept, data)], " && "))
     return kept
 
 
@@ -254,7 +249,7 @@ def move_aside(s):
 # one by one: global/ (pg_control) out first and in last, so that no boot
 # finds a half-moved cluster it would start.
 INSIDE = ".pg-hotstandby-"
-LEFT_IN_PLACE = f"! -name '{INSIDE}*' ! -name lost+found"
+LEFT_IN_PLACE = ["!", "-name", f"{INSIDE}*", "!", "-name", "lost+found"]
 
 
 def incoming_path(data, mount):
@@ -265,33 +260,41 @@ def incoming_path(data, mount):
 def clear_script(data, kept, mount):
     """Shell steps that empty the data directory: into `kept`, or deleted
     (kept None: an earlier copy of this primary)."""
-    d = shlex.quote(data)
     if not mount:
-        return [f"mv {d} {shlex.quote(kept)}" if kept else f"rm -rf {d}"]
+        return [sh("mv {d} {k}", d=data, k=kept) if kept else sh("rm -rf {d}", d=data)]
     if not kept:
-        return [f"rm -rf {d}/global",
-                f"find {d} -mindepth 1 -maxdepth 1 {LEFT_IN_PLACE} -exec rm -rf {{}} +"]
-    k = shlex.quote(kept)
-    return [f"mkdir -m 700 {k}", f"{{ [ ! -e {d}/global ] || mv {d}/global {k}/; }}",
-            f"find {d} -mindepth 1 -maxdepth 1 {LEFT_IN_PLACE} -exec mv -t {k} {{}} +"]
+        return [sh("rm -rf {g}", g=f"{data}/global"),
+                sh("find {d} -mindepth 1 -maxdepth 1 {left} -exec rm -rf {{}} +", d=data,
+                   left=LEFT_IN_PLACE)]
+    return [sh("mkdir -m 700 {k}", k=kept),
+            sh("{{ [ ! -e {g} ] || mv {g} {k}/; }}", g=f"{data}/global", k=kept),
+            sh("find {d} -mindepth 1 -maxdepth 1 {left} -exec mv -t {k} {{}} +", d=data,
+               left=LEFT_IN_PLACE, k=kept)]
 
 
 def swap_script(data, incoming, kept, mount):
     """Shell steps that put the complete copy in `incoming` in the data
     directory's place, its old contents kept in `kept` (or deleted: None)."""
     if not mount:
-        return [*clear_script(data, kept, mount), f"mv {shlex.quote(incoming)} {shlex.quote(data)}"]
-    d, i = shlex.quote(data), shlex.quote(incoming)
+        return [*clear_script(data, kept, mount), sh("mv {i} {d}", i=incoming, d=data)]
     return [*clear_script(data, kept, mount),
-            f"find {i} -mindepth 1 -maxdepth 1 ! -name global -exec mv -t {d} {{}} +",
-            f"mv {i}/global {d}/", f"rmdir {i}"]
+            sh("find {i} -mindepth 1 -maxdepth 1 ! -name global -exec mv -t {d} {{}} +",
+               i=incoming, d=data),
+            sh("mv {g} {d}/", g=f"{incoming}/global", d=data), sh("rmdir {i}", i=incoming)]
+
+
+def keep_own_configs(names, source, target):
+    """Shell steps that carry the host's own config files (generic layout)
+    from its old data directory into the new one."""
+    return [sh("{{ [ ! -e {old} ] || cp -p {old} {new}; }}", old=f"{source}/{name}",
+               new=f"{target}/{name}") for name in names]
 
 
 def check_control_file(p, s):
     """global/pg_control on the standby must be the primary's, byte for byte."""
     def digest(host):
-        path = shlex.quote(f"{host.layout.data_dir}/global/pg_control")
-        return host.query(f"md5sum {path}").stdout.split()[0]
+        return host.query(sh("md5sum {path}", path=f"{host.layout.data_dir}/global/pg_control"),
+                          user="postgres").stdout.split()[0]
     if digest(p) != digest(s):
         raise ClusterError(f"{s.name}: global/pg_control differs from the primary's after "
                            "the copy; run sync again")
@@ -309,8 +312,8 @@ def host_to_host_ssh(cluster, s, report):
     p, cfg = cluster.primary, cluster.settings
     address, port = cluster.addresses[s.name], cfg.ssh_port
     token = f"pg-hotstandby-{secrets.token_hex(6)}"
-    tmp = p.change("umask 077 && mktemp -d", user="postgres").stdout.strip()
-    host_keys = s.query("cat /etc/ssh/ssh_host_*_key.pub").stdout.splitlines()
+    tmp = p.change(sh("umask 077 && mktemp -d"), user="postgres").stdout.strip()
+    host_keys = s.query(sh("cat /etc/ssh/ssh_host_*_key.pub")).stdout.splitlines()
     known = "".join(f"{address if port == 22 else f'[{address}]:{port}'} "
                     f"{' '.join(k.split()[:2])}\n" for k in host_keys if k.strip())
     p.install(f"{tmp}/known_hosts", known, owner="postgres", mode="600")
@@ -322,23 +325,23 @@ def host_to_host_ssh(cluster, s, report):
             yield rsync.ssh_command(cfg.sync_identity_file, f"{tmp}/known_hosts", port), \
                 f"{cfg.sync_user}@{address}", "root"
             return
-        pub = p.change(f"ssh-keygen -q -t ed25519 -N '' -C {token} -f {tmp}/key "
-                       f"&& cat {tmp}/key.pub", user="postgres").stdout.strip()
+        pub = p.change(sh("ssh-keygen -q -t ed25519 -N '' -C {token} -f {key} && cat {key}.pub",
+                          token=token, key=f"{tmp}/key"), user="postgres").stdout.strip()
         authorized = f"restrict {pub}"
-        s.change(f"mkdir -p -m 700 ~/.ssh && echo {shlex.quote(authorized)} "
-                 ">> ~/.ssh/authorized_keys && chmod 600 ~/.ssh/authorized_keys", user="postgres")
+        s.change(sh("mkdir -p -m 700 ~/.ssh && echo {line} >> ~/.ssh/authorized_keys && "
+                    "chmod 600 ~/.ssh/authorized_keys", line=authorized), user="postgres")
         yield rsync.ssh_command(f"{tmp}/key", f"{tmp}/known_hosts", port), \
             f"postgres@{address}", "postgres"
     finally:
         # Cleanup failures are reported, never raised over the original error.
         if authorized:
             try:
-                s.change(f"sed -i '/ {token}$/d' ~/.ssh/authorized_keys", user="postgres",
-                         timeout=20)
+                s.change(sh("sed -i {expr} ~/.ssh/authorized_keys", expr=f"/ {token}$/d"),
+                         user="postgres", timeout=20)
             except RemoteError:
                 report.say(f"!! {s.name}: could not remove the temporary key; remove the line "
                            f"ending in {token} from ~postgres/.ssh/authorized_keys")
         try:
-            p.change(f"rm -rf {tmp}", timeout=20)
+            p.change(sh("rm -rf {tmp}", tmp=tmp), timeout=20)
         except RemoteError:
             report.say(f"!! {p.name}: could not remove {tmp}; remove it by hand")

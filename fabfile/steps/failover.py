@@ -7,13 +7,13 @@ cluster.connect.
 Rejoin keeps a copy of the former primary's data directory before rewinding
 it: transactions it took after the failover live only there.
 """
-import shlex
 import time
 
 from . import (clone, lifecycle, methods, primary as primary_step, rewind, server, service,
                standby as standby_step)
 from ..hosts.cluster import ClusterError, open_host
 from ..hosts.remote import RemoteError
+from ..hosts.shell import sh
 
 
 def candidate_name(standby_names, wanted):
@@ -61,7 +61,8 @@ def promote(config, settings, primary_name, standby_name, force, report):
         report.note(s.name, f"received WAL up to {received or 'nothing'}, replayed up to "
                             f"{replayed}")
         lay = s.layout
-        s.change(f"{lay.pg('pg_ctl')} promote -D {shlex.quote(lay.data_dir)}", user="postgres")
+        s.change(sh("{pg_ctl} promote -D {data}", pg_ctl=lay.pg("pg_ctl"), data=lay.data_dir),
+                 user="postgres")
         if not wait_writable(s, settings.timeouts.start):
             raise ClusterError(f"{s.name} was asked to promote but does not accept writes "
                                "yet: check its log")

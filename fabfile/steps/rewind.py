@@ -2,11 +2,11 @@
 11+, so that a former primary can rejoin without a superuser; wal_log_hints or
 data checksums, in render.primary_settings), the copy of a former primary's
 data directory kept before it is rewound, and the rewind itself."""
-import shlex
 
 from . import checks, clone, server
 from ..hosts.cluster import ClusterError
 from ..knowledge import render, versions
+from ..hosts.shell import sh
 
 
 def grant(cluster, report):
@@ -35,7 +35,7 @@ def keep_copy(host):
     if free < size * checks.MARGIN:
         raise ClusterError(f"{host.name}: no room to keep a copy of {data} ({size / 1e6:.0f} MB "
                            f"needed, {free / 1e6:.0f} MB free): free some space")
-    host.change(f"cp -a {shlex.quote(data)} {shlex.quote(kept)}")
+    host.change(sh("cp -a {data} {kept}", data=data, kept=kept))
     return kept
 
 
@@ -47,8 +47,9 @@ def run(cluster, s):
         return "before PostgreSQL 11 it needs a superuser's connection"
     own = {name: s.read(f"{lay.data_dir}/{name}") for name in lay.own_config_files}
     source = cluster.conninfo(s, dbname="postgres")
-    result = s.change(f"{lay.pg('pg_rewind')} -D {shlex.quote(lay.data_dir)} "
-                      f"--source-server={shlex.quote(source)}", user="postgres", warn=True)
+    result = s.change(sh("{rewind} -D {data} --source-server={source}",
+                         rewind=lay.pg("pg_rewind"), data=lay.data_dir, source=source),
+                      user="postgres", warn=True)
     for name, text in own.items():
         if text is not None:
             s.install(f"{lay.data_dir}/{name}", text, owner="postgres", mode="600")

@@ -4,13 +4,13 @@ its log (starting and stopping it: service.py).
 State is read in one round trip (pg_ctl status, pg_controldata, signal files)
 and parsed by pure functions.
 """
-import shlex
 from dataclasses import dataclass
 
 from ..knowledge import render, versions
 from ..knowledge.layout import UNIT_OF_POSTMASTER
 from ..knowledge.values import UNIT
 from ..knowledge.rsync import COPYING_MARKER
+from ..hosts.shell import join, sh
 
 CONTROL_FIELDS = {
     "Database system identifier": "system_id",
@@ -45,18 +45,18 @@ def is_copy_of(state, primary_state):
 
 
 def state_script(layout):
-    d = shlex.quote(layout.data_dir)
-    marker = versions.fact("standby_signal", layout.major)
-    return f"""
-{UNIT_OF_POSTMASTER}
+    return sh("""
+{unit_of}
 [ -f {d}/PG_VERSION ] || {{ echo exists=no; exit 0; }}
 echo exists=yes
-{layout.pg('pg_ctl')} status -D {d} >/dev/null 2>&1 && echo running=yes && echo "unit=$(unit_of {d})"
+{pg_ctl} status -D {d} >/dev/null 2>&1 && echo running=yes && echo "unit=$(unit_of {d})"
 [ -f {d}/{marker} ] && echo standby_marker=yes
-[ -f {d}/{COPYING_MARKER} ] && echo "copying_from=$(cat {d}/{COPYING_MARKER})"
-LC_ALL=C {layout.pg('pg_controldata')} {d} 2>/dev/null
+[ -f {d}/{copying} ] && echo "copying_from=$(head -c 64 {d}/{copying} | tr '\\n' ' ')"
+LC_ALL=C {controldata} {d} 2>/dev/null
 exit 0
-"""
+""", unit_of=UNIT_OF_POSTMASTER, d=layout.data_dir, pg_ctl=layout.pg("pg_ctl"),
+              marker=versions.fact("standby_signal", layout.major), copying=COPYING_MARKER,
+              controldata=layout.pg("pg_controldata"))
 
 
 def parse_state(text):
@@ -66,8 +66,8 @@ def parse_state(text):
         if sep and key in ("exists", "running", "standby_marker"):
             setattr(state, key, value.strip() == "yes")
             continue
-        if sep and key == "copying_from":
-            state.copying_from = value.strip()
+        if sep and key == "copying_from":   # a system identifier, written by the tool
+            state.copying_from = value.strip() if value.strip().isdigit() else ""
             continue
         if sep and key == "unit":
             state.unit = value.strip() if UNIT.fullmatch(value.strip()) else ""
@@ -85,9 +85,9 @@ def read_state(host):
 def config_values(host, names):
     """Values the server's config files give (postgres -C), running or not."""
     lay = host.layout
-    script = "; ".join(
-        f"echo {n}=$({lay.pg('postgres')} -D {shlex.quote(lay.config_dir)} -C {n} 2>/dev/null)"
-        for n in names)
+    script = join([sh('echo {name}="$({postgres} -D {config} -C {name} 2>/dev/null)"',
+                      name=n, postgres=lay.pg("postgres"), config=lay.config_dir)
+                   for n in names])
     values = {}
     for line in host.query(script, user="postgres").stdout.splitlines():
         key, _, value = line.partition("=")
@@ -97,32 +97,32 @@ def config_values(host, names):
 
 def is_mount_point(host, path):
     """The directory is a mount point of its own (a volume): it cannot be renamed."""
-    return host.query(f"mountpoint -q {shlex.quote(path)}", warn=True).exited == 0
+    return host.query(sh("mountpoint -q {path}", path=path), warn=True).exited == 0
 
 
 def data_size(host, path=None):
     """Bytes in the data directory (or another directory)."""
     path = path or host.layout.data_dir
-    return int(host.query(f"du -sb {shlex.quote(path)}").stdout.split()[0])
+    return int(host.query(sh("du -sb {path}", path=path), user="postgres").stdout.split()[0])
 
 
 def free_space(host, path):
     """Bytes free on the file system holding path (0 when it cannot be read)."""
-    avail = host.query(f"df -B1 --output=avail {shlex.quote(path)} | tail -1", warn=True)
+    avail = host.query(sh("df -B1 --output=avail {path} | tail -1", path=path), warn=True)
     return int(avail.stdout.strip()) if avail.stdout.strip().isdigit() else 0
 
 
 def nearest(path):
     """Shell: the nearest existing directory at or above path."""
-    return (f"$(p={shlex.quote(path)}; while [ ! -e \"$p\" ]; do p=$(dirname \"$p\"); done; "
-            "echo \"$p\")")
+    return sh('"$(p={path}; while [ ! -e "$p" ]; do p=$(dirname "$p"); done; echo "$p")"',
+              path=path)
 
 
 def room(host, paths_and_needs):
     """[(file system, bytes free, bytes needed)] for what must fit on a host:
     paths_and_needs [(path, bytes)] added up per file system, in order."""
-    script = "; ".join(f"df -B1 --output=target,avail {nearest(path)} | tail -1"
-                       for path, _ in paths_and_needs)
+    script = join([sh("df -B1 --output=target,avail {dir} | tail -1", dir=nearest(path))
+                   for path, _ in paths_and_needs])
     lines = host.query(script).stdout.splitlines()
     totals = {}
     for (_path, need), line in zip(paths_and_needs, lines):
@@ -165,12 +165,14 @@ def received_and_replayed(host):
 
 
 def log_tail(host, lines=300):
-    """The server's recent log lines (Debian log file or the generic one)."""
+    """The server's recent log lines (Debian's log file or the generic one,
+    else the newest file in the data directory's log/), read as postgres."""
     lay = host.layout
-    logs = [lay.log_file] if lay.log_file else []
-    logs.append(f"{lay.data_dir}/log/$(ls -t {shlex.quote(lay.data_dir)}/log 2>/dev/null | head -1)")
-    script = " || ".join(f"tail -n {lines} {p} 2>/dev/null" for p in logs)
-    return host.query(script, warn=True).stdout
+    newest = sh('f=$(ls -t {dir} 2>/dev/null | head -1) && [ -n "$f" ] && '
+                'tail -n {lines} {dir}/"$f"', dir=f"{lay.data_dir}/log", lines=lines)
+    script = sh("tail -n {lines} {log} 2>/dev/null || {newest}", lines=lines,
+                log=lay.log_file, newest=newest) if lay.log_file else newest
+    return host.query(script, user="postgres", warn=True).stdout
 
 
 def streaming_standbys(cluster):

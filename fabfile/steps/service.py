@@ -8,11 +8,11 @@ its unit is stopped directly, then started by its unit.  Starting never
 trusts the start command's exit code (a standby waiting for WAL looks like a
 failed start): `wait_ready` polls the server instead.
 """
-import shlex
 import time
 
 from . import server
 from ..hosts.remote import RemoteError
+from ..hosts.shell import sh
 
 
 def control(host, action, warn=False, direct=False):
@@ -23,7 +23,8 @@ def control(host, action, warn=False, direct=False):
 
 def accepting(host):
     lay = host.layout
-    return host.query(f"{lay.pg('pg_isready')} -q -h {lay.socket_dir} -p {lay.port}",
+    return host.query(sh("{isready} -q -h {socket} -p {port}", isready=lay.pg("pg_isready"),
+                         socket=lay.socket_dir, port=lay.port),
                       user="postgres", warn=True).exited == 0
 
 
@@ -32,7 +33,7 @@ def settled(host):
     unit still 'activating' (Debian's pg_ctlcluster takes seconds after the
     server accepts connections) fails if it is stopped meanwhile."""
     unit = host.layout.service
-    return not unit or host.query(f"systemctl is-active --quiet {shlex.quote(unit)}",
+    return not unit or host.query(sh("systemctl is-active --quiet {unit}", unit=unit),
                                   warn=True).exited == 0
 
 

@@ -8,22 +8,20 @@ aside, inside the same location, never deleted.  Before the standby starts,
 `check` proves each tablespace arrived.  Work inside a location runs as
 postgres, who owns it; root only creates a location that does not exist.
 """
-import shlex
 import time
 
 from ..hosts.cluster import ClusterError
+from ..hosts.shell import join, sh
 from ..knowledge import rsync, tablespaces
-
-q = shlex.quote
 
 
 def of(cluster, primary_state):
     """The primary's tablespaces, read from its data directory's pg_tblspc
     (a stopped primary too); names from the server when it runs."""
     p = cluster.primary
-    listing = p.query(f"cd {q(p.layout.data_dir)}/pg_tblspc 2>/dev/null || exit 0; "
-                      "for l in *; do [ -L \"$l\" ] && echo \"$l|$(readlink \"$l\")\"; done; exit 0",
-                      user="postgres").stdout
+    listing = p.query(sh('cd {dir} 2>/dev/null || exit 0; '
+                         'for l in *; do [ -L "$l" ] && echo "$l|$(readlink "$l")"; done; exit 0',
+                         dir=f"{p.layout.data_dir}/pg_tblspc"), user="postgres").stdout
     links = [line.split("|", 1) for line in listing.splitlines() if "|" in line]
     if not links:
         return []
@@ -42,8 +40,8 @@ def sizes(primary, spaces):
     """{oid: bytes} of each tablespace's directory on the primary."""
     if not spaces:
         return {}
-    out = primary.query("; ".join(f"du -sb {q(t.source)} 2>/dev/null || echo 0"
-                                  for t in spaces)).stdout.split("\n")
+    out = primary.query(join([sh("du -sb {dir} 2>/dev/null || echo 0", dir=t.source)
+                              for t in spaces]), user="postgres").stdout.split("\n")
     return {t.oid: int(line.split()[0]) for t, line in zip(spaces, out) if line.split()}
 
 
@@ -53,9 +51,9 @@ def earlier_copies(standby, spaces, copy_of_primary):
     Anything else found at a tablespace's place is not ours to replace."""
     if not (spaces and copy_of_primary):
         return set()
-    data = q(standby.layout.data_dir)
-    links = standby.query("; ".join(f"echo \"$(readlink {data}/{t.link})\"" for t in spaces),
-                          user="postgres").stdout.split("\n")
+    data = standby.layout.data_dir
+    links = standby.query(join([sh('echo "$(readlink {link})"', link=f"{data}/{t.link}")
+                                for t in spaces]), user="postgres").stdout.split("\n")
     return {t.oid for t, link in zip(spaces, links) if link.strip() == t.target}
 
 
@@ -66,17 +64,17 @@ def prepare(standby, spaces, owned, incoming):
     kept aside.  Returns what was kept, and where."""
     kept = []
     for t in spaces:
-        standby.change(f"[ -d {q(t.target)} ] || install -d -o postgres -g postgres -m 700 "
-                       f"{q(t.target)}")
+        standby.change(sh("[ -d {dir} ] || install -d -o postgres -g postgres -m 700 {dir}",
+                          dir=t.target))
         if incoming:
-            standby.change(f"rm -rf {q(t.incoming)} && mkdir -m 700 {q(t.incoming)}",
+            standby.change(sh("rm -rf {dir} && mkdir -m 700 {dir}", dir=t.incoming),
                            user="postgres")
             continue
         if t.oid not in owned:
             aside = keep_aside(standby, t)
             if aside:
                 kept.append(f"kept what was in {t.dest} (not a copy of this primary) in {aside}")
-        standby.change(f"mkdir -p -m 700 {q(t.dest)}", user="postgres")
+        standby.change(sh("mkdir -p -m 700 {dir}", dir=t.dest), user="postgres")
     return kept
 
 
@@ -84,8 +82,8 @@ def keep_aside(standby, t):
     """Rename what is at the tablespace's directory, inside its location;
     the new name, or None when there was nothing."""
     aside = f"{t.dest}.pg-hotstandby-{time.strftime('%Y%m%d-%H%M%S')}"
-    done = standby.change(f"[ -e {q(t.dest)} ] || exit 3; mv {q(t.dest)} {q(aside)}",
-                          user="postgres", warn=True)
+    done = standby.change(sh("[ -e {dir} ] || exit 3; mv {dir} {aside}", dir=t.dest,
+                             aside=aside), user="postgres", warn=True)
     return aside if done.exited == 0 else None
 
 
@@ -98,13 +96,14 @@ def swap_in(standby, spaces, owned):
     data = standby.layout.data_dir
     for t in spaces:
         if t.oid in owned:
-            standby.change(f"rm -rf {q(t.dest)}", user="postgres")
+            standby.change(sh("rm -rf {dir}", dir=t.dest), user="postgres")
         else:
             aside = keep_aside(standby, t)
             if aside:
                 kept.append(f"kept what was in {t.dest} (not a copy of this primary) in {aside}")
-        standby.change(f"mv {q(t.incoming)}/{q(t.version_dir)} {q(t.dest)} && "
-                       f"rmdir {q(t.incoming)} && ln -sfn {q(t.target)} {q(data)}/{t.link}",
+        standby.change(sh("mv {copied} {dir} && rmdir {incoming} && ln -sfn {target} {link}",
+                          copied=f"{t.incoming}/{t.version_dir}", dir=t.dest,
+                          incoming=t.incoming, target=t.target, link=f"{data}/{t.link}"),
                        user="postgres")
     return kept
 
@@ -125,19 +124,20 @@ def relink(standby, spaces):
     data = standby.layout.data_dir
     for t in spaces:
         if t.target != t.location:
-            standby.change(f"ln -sfn {q(t.target)} {q(data)}/{t.link}", user="postgres")
+            standby.change(sh("ln -sfn {target} {link}", target=t.target,
+                              link=f"{data}/{t.link}"), user="postgres")
 
 
 def check(primary, standby, spaces, exact):
     """Every tablespace is on the standby, where its link points, before it
     starts; exact (a copy of a stopped primary): as many files as there."""
     data = standby.layout.data_dir
-    count = "find {} -type f -not -name 'pgsql_tmp*' 2>/dev/null | wc -l"
+    count = "find {dir} -type f -not -name 'pgsql_tmp*' 2>/dev/null | wc -l"
     for t in spaces:
-        there = standby.query(f"readlink {q(data)}/{t.link}; " + count.format(q(t.dest)),
-                              user="postgres").stdout.split("\n")
+        there = standby.query(sh("readlink {link}; " + count, link=f"{data}/{t.link}",
+                                 dir=t.dest), user="postgres").stdout.split("\n")
         link, files = there[0].strip(), int(there[1].strip() or 0)
-        wanted = int(primary.query(count.format(q(t.source)), user="postgres").stdout.strip())
+        wanted = int(primary.query(sh(count, dir=t.source), user="postgres").stdout.strip())
         if link != t.target or files == 0 < wanted or (exact and files != wanted):
             raise ClusterError(f"{standby.name}: {t.describe()} is incomplete after the copy "
                                f"({files} of {wanted} files, link to {link or 'nothing'}): "
@@ -149,7 +149,7 @@ def problems(standby, spaces):
     postgres (room: checks.py, per file system)."""
     results = []
     for t in spaces:
-        ok = standby.query(f"test ! -e {q(t.target)} || test -w {q(t.target)}",
+        ok = standby.query(sh("test ! -e {dir} || test -w {dir}", dir=t.target),
                            user="postgres", warn=True).exited == 0
         results.append((f"{t.describe()}: location usable by postgres", None if ok else
                         f"{standby.name}: {t.target} exists but postgres cannot write in it "
