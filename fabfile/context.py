@@ -15,7 +15,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
-from .knowledge import tablespaces
+from .hosts import shell
+from .knowledge import tablespaces, values
 from .steps.methods import METHODS
 
 
@@ -84,6 +85,36 @@ def validate(settings):
     standbys = settings.get("standbys")
     if standbys is not None and not isinstance(standbys, (list, tuple)):
         bad("standbys", "use a list of host names")
+    # Values that reach a root shell or a config file on the hosts: plain
+    # paths and names only (the shell layer quotes them too).
+    for name in ("data_directory", "bin_directory", "log_file", "backup_dir",
+                 "sync_identity_file"):
+        if settings.get(name) is not None:
+            try:
+                values.path(settings.get(name), "")
+            except values.BadValue:
+                bad(name, "use an absolute path of letters, digits and ._@%+:-")
+    for path in settings.get("data_directory_candidates") or ():
+        if not values.SAFE_PATH.fullmatch(str(path)):
+            bad("data_directory_candidates", "list absolute paths of letters, digits and ._@%+:-")
+    for pattern in settings.get("bin_directory_candidates") or ():
+        if not shell.GLOB.fullmatch(str(pattern)):
+            bad("bin_directory_candidates", "list absolute paths of letters, digits, ._- "
+                                            "and the wildcards * ?")
+    checks = {"cluster": (values.CLUSTER, "use a Debian cluster name (letters, digits, ._-)"),
+              "service": (re.compile(r"[A-Za-z0-9@._:-]+"), "use a systemd unit name"),
+              "sync_user": (re.compile(r"[a-z_][a-z0-9_-]{0,31}"), "use a user name"),
+              "listen_addresses": (re.compile(r"[A-Za-z0-9.:*, _-]+"),
+                                   "use * or host names and addresses, comma-separated")}
+    for name, (pattern, fix) in checks.items():
+        if settings.get(name) is not None and not pattern.fullmatch(str(settings.get(name))):
+            bad(name, fix)
+    for name in [settings.get("primary"), *(standbys or ()), *(settings.get("cli_hosts") or ())]:
+        if name is not None:
+            try:
+                values.host(name, "host")
+            except values.BadValue as exc:
+                raise SettingsError(str(exc)) from None
     password = settings.get("replication_password")
     if password is not None and (not isinstance(password, str) or not password
                                  or "\n" in password):

@@ -30,11 +30,16 @@ def roles(settings):
     if len(hosts) < 2:
         raise ClusterError(f"only one host ({hosts[0]}): name the primary first, then at "
                            f"least one standby: -H {hosts[0]},STANDBY")
-    seen = set()
+    seen = {}
     for h in hosts:
-        if h in seen:
+        if h in seen.values():
             raise ClusterError(f"host {h} is given twice: each host can have one role only")
-        seen.add(h)
+        # Each standby's slot, application_name and pg_hba entry carry this name.
+        slot = render.slot_name(h)
+        if slot in seen:
+            raise ClusterError(f"hosts {seen[slot]} and {h} would share the replication slot "
+                               f"{slot}: name one of them differently (an ssh_config alias)")
+        seen[slot] = h
     return hosts[0], hosts[1:]
 
 

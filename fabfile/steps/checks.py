@@ -86,6 +86,12 @@ def checks(cluster):
             results.append((host.name, f"{program} installed", None if host.facts.get(program)
                             else f"{host.name}: {program} is not installed: install it "
                                  f"(apt-get install {program} / dnf install {program})"))
+    key = cluster.settings.sync_identity_file
+    if key and "rsync" in cluster.options.method.needs:
+        found = p.query(sh("test -f {key} && test ! -L {key}", key=key), warn=True).exited == 0
+        results.append((p.name, f"key file {key}", None if found else
+                        f"{p.name}: hotstandby.sync_identity_file {key} is not a file there: "
+                        "name the primary's key file, or leave it empty for a temporary key"))
     for s in cluster.standbys:
         # Where the copy is written: beside the data directory, or inside it
         # when it is a mount point (clone.incoming_path).

@@ -33,3 +33,10 @@ def test_pick_route_prefers_direct():
     routed = cluster.parse_routes(text.splitlines()[0])
     assert cluster.pick_route(routed) == ("10.0.0.5", "192.168.1.7")
     assert cluster.pick_route([]) == (None, None)
+
+
+def test_hosts_whose_slot_names_collide_are_refused():
+    from fabfile.context import Settings
+    from fabfile.hosts.cluster import ClusterError, roles
+    with pytest.raises(ClusterError, match="share the replication slot db_1"):
+        roles(Settings(cli_hosts=("master", "db-1", "db_1")))

@@ -34,6 +34,21 @@ def test_defaults_are_valid():
     (dict(max_slot_wal_keep_size="lots"), "max_slot_wal_keep_size"),
     (dict(status={"warn_lag_bytes": -1}), "status.warn_lag_bytes"),
     (dict(status={"warn_lag_seconds": "soon"}), "number of seconds"),
+    # Values that reach a root shell or a config file on the hosts.
+    (dict(backup_dir="/var/backups/$(id)"), "backup_dir"),
+    (dict(backup_dir="relative"), "backup_dir"),
+    (dict(bin_directory="/usr/lib/postgresql/15/bin;id"), "bin_directory"),
+    (dict(log_file="/var/log/pg log"), "log_file"),
+    (dict(data_directory="/srv/../etc"), "data_directory"),
+    (dict(sync_identity_file="-oProxyCommand=id"), "sync_identity_file"),
+    (dict(data_directory_candidates=["/srv/$(id)"]), "data_directory_candidates"),
+    (dict(bin_directory_candidates=["/usr/`id`/bin"]), "bin_directory_candidates"),
+    (dict(cluster="main;id"), "hotstandby.cluster"),
+    (dict(service="pg.service\nExecStart=/bin/sh"), "systemd unit name"),
+    (dict(sync_user="root;id"), "sync_user"),
+    (dict(listen_addresses="*'\nshared_preload_libraries='x"), "listen_addresses"),
+    (dict(standbys=["db2\nhost all all 0.0.0.0/0 trust"]), "host name"),
+    (dict(cli_hosts=["db1", "db 2"]), "host name"),
 ])
 def test_malformed_values_name_the_setting(changes, message):
     with pytest.raises(SettingsError, match=message.replace("(", r"\(")):
