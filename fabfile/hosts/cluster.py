@@ -9,7 +9,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from ..knowledge import render, versions
+from ..knowledge import render, values, versions
 from ..knowledge.layout import LayoutError
 from . import shell
 from .remote import Host, RemoteError
@@ -51,7 +51,11 @@ def parse_routes(text):
         if not route.strip():
             continue
         src = re.search(r"\bsrc (\S+)", route)
-        routes.append((addr, " via " not in route, src.group(1) if src else None))
+        try:   # it goes into pg_hba: an address, or nothing
+            src = values.address(src.group(1), "source address") if src else None
+        except values.BadValue:
+            src = None
+        routes.append((addr, " via " not in route, src))
     return routes
 
 
