@@ -4,12 +4,11 @@ reach each other.  Role and address logic is pure; `connect` does the I/O.
 import dataclasses
 import functools
 import re
-import secrets
 import threading
 import time
 from dataclasses import dataclass, field
 
-from ..knowledge import render, values, versions
+from ..knowledge import passwords, render, values, versions
 from ..knowledge.layout import LayoutError
 from . import shell
 from .remote import Host, RemoteError
@@ -76,6 +75,9 @@ class RunState:
     failed: dict = field(default_factory=dict)   # standby name -> why its copy failed
     downtime: float = None                       # seconds the primary was stopped
     stopped_at: float = None
+    # (host name, path): passfiles whose password was not in the shape this
+    # tool makes, so not believed (a standby's postgres user can write one)
+    ignored_passfiles: list = field(default_factory=list)
 
     def primary_stopped(self):
         self.stopped_at = time.monotonic()
@@ -212,15 +214,19 @@ def find_addresses(cluster):
 
 def replication_password(cluster):
     """The configured password, else the one a host already holds (after a
-    failover the new primary holds it, from its days as a standby), else a new one."""
+    failover the new primary holds it, from its days as a standby) if it has
+    the shape this tool makes, else a new one."""
     if cluster.settings.replication_password:
         return cluster.settings.replication_password
     role = cluster.settings.replication_role
     for host in [*cluster.standbys, cluster.primary]:
-        found = render.passfile_password(host.read(cluster.passfile(host)) or "", role)
-        if found:
+        path = cluster.passfile(host)
+        found = render.passfile_password(host.read(path) or "", role)
+        if found and passwords.generated(found):
             return found
-    return secrets.token_urlsafe(24)
+        if found:
+            cluster.state.ignored_passfiles.append((host.name, path))
+    return passwords.new()
 
 
 def at_once(hosts, work):

@@ -184,23 +184,32 @@ def strip_settings(text, names=RECOVERY_SETTINGS):
 
 
 def sql_literal(text):
-    return "'" + str(text).replace("'", "''") + "'"
+    """A string constant read the same whatever standard_conforming_strings
+    says: with a backslash in it, an escape string (E'...') with backslashes
+    and quotes doubled, so that neither the server nor psql's own lexer
+    (which would run a `\\!` that escaped the literal) can be led out of it."""
+    text = str(text)
+    if "\\" in text:
+        return "E'" + text.replace("\\", "\\\\").replace("'", "''") + "'"
+    return "'" + text.replace("'", "''") + "'"
 
 
 def sql_ident(text):
     return '"' + str(text).replace('"', '""') + '"'
 
 
-def role_sql(major, role, password, method, exists):
-    """SQL that creates the replication role or resets its password.
+# The server gets the verifier, never the password; this session also keeps
+# the verifier out of the server log and pg_stat_statements (an offline guess
+# at a weak password needs only it).  Superuser settings: psql runs as postgres.
+QUIET_SESSION = ("SET log_statement = 'none';\n"
+                 "SET log_min_duration_statement = -1;\n"
+                 "SET log_min_error_statement = 'panic';\n"
+                 "SET pg_stat_statements.track_utility = off;\n")
 
-    It is sent as a file, never on a command line; logging of the statement is
-    switched off for the session so the password stays out of the server log.
-    """
+
+def role_sql(role, verifier, exists):
+    """SQL that creates the replication role or sets its password, given as
+    the verifier (passwords.verifier): the server stores it as it is."""
     verb = "ALTER" if exists else "CREATE"
-    encryption = method if method == "scram-sha-256" else versions.fact("md5_encryption", major)
-    return (
-        "SET log_statement = 'none';\n"
-        "SET log_min_error_statement = 'panic';\n"
-        f"SET password_encryption = {sql_literal(encryption)};\n"
-        f"{verb} ROLE {sql_ident(role)} WITH REPLICATION LOGIN PASSWORD {sql_literal(password)};\n")
+    return (QUIET_SESSION +
+            f"{verb} ROLE {sql_ident(role)} WITH REPLICATION LOGIN PASSWORD {sql_literal(verifier)};\n")

@@ -21,8 +21,9 @@ FACTS = {
     "standby_signal": [(90400, "recovery.conf"), (120000, "standby.signal")],
     # scram-sha-256 arrived in 10.
     "password_auth": [(90400, "md5"), (100000, "scram-sha-256")],
-    # password_encryption was a boolean before 10.
-    "md5_encryption": [(90400, "on"), (100000, "md5")],
+    # The verifier the replication role's password is sent as: SCRAM from 10,
+    # which md5 pg_hba lines accept too (the server then runs SCRAM).
+    "password_verifier": [(90400, "md5"), (100000, "scram-sha-256")],
     # libpq's passfile= conninfo parameter arrived in 10; before, ~/.pgpass only.
     "conninfo_passfile": [(90400, False), (100000, True)],
     # xlog became wal in function names in 10.

@@ -1,6 +1,6 @@
 """The guide's "Changes to the master": settings, the replication role, a
 pg_hba entry per standby, and a replication slot per standby."""
-from ..knowledge import blocks, passwords, render
+from ..knowledge import blocks, passwords, render, versions
 from . import config, rewind, server, slots
 from ..hosts.cluster import ClusterError
 
@@ -53,10 +53,17 @@ def ensure_role(cluster, report):
     rows = p.psql("select rolreplication, rolcanlogin, coalesce(rolpassword, '') "
                   f"from pg_authid where rolname = {render.sql_literal(role)}")
     password = cluster.password
-    if rows and rows[0][:2] == ["t", "t"] and passwords.matches(rows[0][2], role, password):
+    for name, path in cluster.state.ignored_passfiles:
+        report.note(name, f"the password in {path} is not one this tool makes: "
+                          "not used, a new one is set")
+    # md5 pg_hba lines accept a SCRAM verifier, scram-sha-256 lines no md5 one.
+    kind = versions.fact("password_verifier", p.layout.major)
+    stored = rows[0][2] if rows else None
+    if rows and rows[0][:2] == ["t", "t"] and passwords.kind(stored) == kind \
+            and passwords.matches(stored, role, password):
         return
-    method = render.auth_method(p.layout.major, cfg.auth_method)
-    p.psql_secret(render.role_sql(p.layout.major, role, password, method, exists=bool(rows)))
+    p.psql_secret(render.role_sql(role, passwords.verifier(kind, role, password),
+                                  exists=bool(rows)))
     report.change(p.name, f"{'updated' if rows else 'created'} replication role {role}")
 
 

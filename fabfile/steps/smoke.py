@@ -4,7 +4,6 @@ every standby, a standby refuses writes, and both ends report streaming.
 Runs from the control machine with psycopg2 through SSH tunnels, as a client
 of the servers would, under a short-lived role that is dropped afterwards.
 """
-import secrets
 import socket
 import time
 from contextlib import ExitStack, contextmanager
@@ -14,7 +13,7 @@ from invoke.exceptions import ThreadException
 from paramiko.ssh_exception import SSHException
 from psycopg2 import errors
 
-from ..knowledge import render, versions
+from ..knowledge import passwords, render, versions
 from ..hosts.cluster import ClusterError
 
 ROLE = "hotstandby_smoke"
@@ -76,20 +75,23 @@ def first_line(exc):
     return str(exc).strip().splitlines()[0]
 
 
-def setup_sql(password, stats_role):
+def setup_sql(verifier, stats_role):
+    """The smoke role, its password given as a verifier (passwords.verifier)."""
     grant = f"GRANT {stats_role} TO {ROLE};\n" if stats_role else ""
-    return (f"SET log_statement = 'none';\nSET log_min_error_statement = 'panic';\n"
-            "SET client_min_messages = warning;\n"
+    return (render.QUIET_SESSION + "SET client_min_messages = warning;\n"
             f"DROP SCHEMA IF EXISTS {ROLE} CASCADE;\nDROP ROLE IF EXISTS {ROLE};\n"
-            f"CREATE ROLE {ROLE} LOGIN PASSWORD {render.sql_literal(password)};\n"
+            f"CREATE ROLE {ROLE} LOGIN PASSWORD {render.sql_literal(verifier)};\n"
             f"CREATE SCHEMA {ROLE} AUTHORIZATION {ROLE};\n{grant}")
 
 
 def run_checks(cluster, report):
     """Returns [(host, check, ok, detail)]; the tables and role are removed after."""
     p = cluster.primary
-    password = secrets.token_urlsafe(18)
-    p.psql_secret(setup_sql(password, versions.fact("read_all_stats_role", p.layout.major)))
+    password = passwords.new()
+    major = p.layout.major
+    p.psql_secret(setup_sql(passwords.verifier(versions.fact("password_verifier", major),
+                                               ROLE, password),
+                            versions.fact("read_all_stats_role", major)))
     results = []
 
     def check(host, name, ok, detail=""):

@@ -128,17 +128,55 @@ def test_slot_names():
     assert len(render.slot_name("x" * 100)) == 63
 
 
-@pytest.mark.parametrize("major,encryption", [(90600, "'on'"), (130000, "'md5'")])
-def test_role_sql_md5(major, encryption):
-    sql = render.role_sql(major, "rep", "pa'ss", "md5", exists=False)
-    assert f"SET password_encryption = {encryption};" in sql
-    assert "CREATE ROLE \"rep\" WITH REPLICATION LOGIN PASSWORD 'pa''ss';" in sql
-    assert sql.index("log_statement = 'none'") < sql.index("PASSWORD")
+def test_role_sql_sends_the_verifier_in_a_quiet_session():
+    verifier = "SCRAM-SHA-256$4096:c2FsdA==$a2V5:a2V5"
+    sql = render.role_sql("rep", verifier, exists=False)
+    assert f"CREATE ROLE \"rep\" WITH REPLICATION LOGIN PASSWORD '{verifier}';" in sql
+    for setting in ("log_statement = 'none'", "log_min_duration_statement = -1",
+                    "log_min_error_statement = 'panic'", "pg_stat_statements.track_utility = off"):
+        assert sql.index(setting) < sql.index("PASSWORD")
+    assert "ALTER ROLE" in render.role_sql("rep", "md5" + "0" * 32, exists=True)
 
 
-def test_role_sql_scram_alter():
-    sql = render.role_sql(150000, "rep", "x", "scram-sha-256", exists=True)
-    assert "SET password_encryption = 'scram-sha-256';" in sql and "ALTER ROLE" in sql
+@pytest.mark.parametrize("text,literal", [
+    ("plain", "'plain'"),
+    ("it's", "'it''s'"),
+    ("a\\b", "E'a\\\\b'"),
+    ("x\\'; \\! touch /tmp/pwn", "E'x\\\\''; \\\\! touch /tmp/pwn'"),
+])
+def test_sql_literal_whatever_standard_conforming_strings_says(text, literal):
+    assert render.sql_literal(text) == literal
+
+
+def test_sql_literal_cannot_be_left():
+    # Read back as the server does, under both values of standard_conforming_strings:
+    # the literal ends where it was written to end, and holds the text.
+    for text in ("\\", "\\'", "'\\", "a\\'; \\! id #", "\\\\'\\''"):
+        literal = render.sql_literal(text)
+        for conforming in (True, False):
+            assert read_literal(literal, conforming) == (text, len(literal))
+
+
+def read_literal(sql, standard_conforming_strings):
+    """(value, end) of the string constant at the start of sql, as PostgreSQL's
+    lexer reads it: E'...' always takes backslash escapes, '...' only when
+    standard_conforming_strings is off."""
+    escapes = sql.startswith("E'") or not standard_conforming_strings
+    i = 2 if sql.startswith("E'") else 1
+    value = []
+    while True:
+        c = sql[i]
+        if escapes and c == "\\":
+            value.append(sql[i + 1])
+            i += 2
+        elif c == "'" and sql[i + 1:i + 2] == "'":
+            value.append("'")
+            i += 2
+        elif c == "'":
+            return "".join(value), i + 1
+        else:
+            value.append(c)
+            i += 1
 
 
 def test_every_fact_defined_for_every_supported_major():
