@@ -167,7 +167,7 @@ def hba_standbys(lines):
 
 def grant_execute(functions, role):
     """SQL granting EXECUTE on pg_catalog functions (signatures) to a role."""
-    return "; ".join(f"grant execute on function pg_catalog.{f} to {role}" for f in functions)
+    return "; ".join(f"grant execute on function pg_catalog.{f} to {sql_ident(role)}" for f in functions)
 
 
 def slot_name(standby_name):

@@ -43,7 +43,7 @@ def test_rewind_functions_from_11(major, count):
     assert len(functions) == count
     sql = render.grant_execute(functions, "replicator")
     assert sql.count("grant execute on function pg_catalog.") == count
-    assert sql.count(" to replicator") == count
+    assert sql.count(" to \"replicator\"") == count
 
 
 @pytest.mark.parametrize("major", ALL_MAJORS)
