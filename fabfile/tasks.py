@@ -54,7 +54,8 @@ def session(c, quiet=False, dry=False, force=False, method=None):
     try:
         options = Options.resolve(settings, method=method, force=force, dry=dry, quiet=quiet)
         cluster = connect(c.config, settings, options)
-        yield cluster, report
+        with lifecycle.cleaned_up(cluster, report):
+            yield cluster, report
     except (SettingsError, ClusterError, RemoteError) as exc:
         raise Exit(f"error: {exc}", code=1) from None
     finally:

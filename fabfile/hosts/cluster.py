@@ -69,6 +69,10 @@ def pick_route(routes):
     return addr, src
 
 
+class RunEnding(ClusterError):
+    """A change that needs undoing was asked for while the run is ending."""
+
+
 @dataclass
 class RunState:
     """What happened so far in this run, for the steps after and the summary."""
@@ -78,6 +82,33 @@ class RunState:
     # (host name, path): passfiles whose password was not in the shape this
     # tool makes, so not believed (a standby's postgres user can write one)
     ignored_passfiles: list = field(default_factory=list)
+    # What must be undone before the run ends (each has undo(report)): undone
+    # by the thread that made it, or, when the run is cut short, by the main
+    # thread (worker threads are daemons and die with the process).
+    cleanups: list = field(default_factory=list)
+    ending: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def register(self, cleanup):
+        """Before making a change that cleanup undoes; refused once ending."""
+        with self.lock:
+            if self.ending:
+                raise RunEnding("the run is ending: nothing more is set up")
+            self.cleanups.append(cleanup)
+
+    def claim(self, cleanup):
+        """True for the one caller that is to undo it (the run may have already)."""
+        with self.lock:
+            left = [c for c in self.cleanups if c is not cleanup]
+            claimed, self.cleanups = len(left) < len(self.cleanups), left
+            return claimed
+
+    def claim_all(self):
+        """The run ends: every cleanup not undone yet; none registered after."""
+        with self.lock:
+            self.ending = True
+            taken, self.cleanups = self.cleanups, []
+            return taken
 
     def primary_stopped(self):
         self.stopped_at = time.monotonic()

@@ -80,16 +80,17 @@ def wrapper(targets):
     return WRAPPER.replace("@TARGETS@", shlex.quote(paths))
 
 
-def authorized_line(public_key, source, command):
+def authorized_line(public_key, source, wrapper_path):
     """The authorized_keys line: no forwarding, no terminal (restrict), only
-    from the primary's address, only the wrapper."""
+    from the primary's address, only the wrapper (read by sh: a /tmp mounted
+    noexec does not stop it)."""
     if not PUBLIC_KEY.match(public_key.strip()):
         raise TempKeyError(f"not a key made for this copy: {public_key.strip()[:60]!r}")
     try:
         address = ipaddress.ip_address(source)
     except ValueError:
         raise TempKeyError(f"not an IP address: {source!r}") from None
-    return (f'restrict,from="{address}",command="{safe_path(command)}" '
+    return (f'restrict,from="{address}",command="/bin/sh {safe_path(wrapper_path)}" '
             f"{public_key.strip()}")
 
 

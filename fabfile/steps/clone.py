@@ -14,11 +14,10 @@ aside, never deleted; an earlier copy of this primary is replaced.  Standbys
 are copied at the same time, each in a thread of its own: one failing does
 not stop the others, and each step returns {standby name: why it failed}.
 """
-import secrets
 import time
-from contextlib import contextmanager
 
-from . import checks, server, service, standby as standby_step, tablespaces as tablespace_step
+from . import (access, checks, server, service, standby as standby_step,
+               tablespaces as tablespace_step)
 from ..knowledge import progress, rsync, tablespaces
 from ..hosts.cluster import ClusterError, at_once
 from ..hosts.remote import RemoteError
@@ -188,7 +187,9 @@ def copy_to(cluster, s, pstate, report, first_pass=False):
     # Checksums wherever the target may hold files already (see rsync.command);
     # a directory just emptied by move_aside needs none.
     update = (earlier_copy or not sstate.exists) and not first_pass
-    with host_to_host_ssh(cluster, s, report) as (ssh, target, user):
+    # What the copy's key may write into: nothing else on the standby.
+    targets = [data, f"{data}/{rsync.CONTROL_FILE}", *(t.dest for t in spaces)]
+    with access.host_to_host_ssh(cluster, s, report, targets) as (ssh, target, user):
         cmd = rsync.command(p.layout.data_dir, f"{target}:{data}", rules, ssh,
                             checksum=update)
         done = p.change(cmd, user=user, warn=first_pass,
@@ -298,50 +299,3 @@ def check_control_file(p, s):
     if digest(p) != digest(s):
         raise ClusterError(f"{s.name}: global/pg_control differs from the primary's after "
                            "the copy; run sync again")
-
-
-@contextmanager
-def host_to_host_ssh(cluster, s, report):
-    """SSH from the primary to a standby for rsync: yields (ssh, target, user).
-
-    By default a key made for this copy on the primary is authorized for the
-    standby's postgres user and removed afterwards; with sync_identity_file the
-    primary's own key is used, as the guide does.  The standby's host key is
-    fetched through our own connection, so nothing is trusted on first use.
-    """
-    p, cfg = cluster.primary, cluster.settings
-    address, port = cluster.addresses[s.name], cfg.ssh_port
-    token = f"pg-hotstandby-{secrets.token_hex(6)}"
-    tmp = p.change(sh("umask 077 && mktemp -d"), user="postgres").stdout.strip()
-    host_keys = s.query(sh("cat /etc/ssh/ssh_host_*_key.pub")).stdout.splitlines()
-    known = "".join(f"{address if port == 22 else f'[{address}]:{port}'} "
-                    f"{' '.join(k.split()[:2])}\n" for k in host_keys if k.strip())
-    p.install(f"{tmp}/known_hosts", known, owner="postgres", mode="600")
-    authorized = None
-    try:
-        if cfg.sync_identity_file:
-            # The guide's way: root on the primary with its key file, to a
-            # user that can write the standby's data directory.
-            yield rsync.ssh_command(cfg.sync_identity_file, f"{tmp}/known_hosts", port), \
-                f"{cfg.sync_user}@{address}", "root"
-            return
-        pub = p.change(sh("ssh-keygen -q -t ed25519 -N '' -C {token} -f {key} && cat {key}.pub",
-                          token=token, key=f"{tmp}/key"), user="postgres").stdout.strip()
-        authorized = f"restrict {pub}"
-        s.change(sh("mkdir -p -m 700 ~/.ssh && echo {line} >> ~/.ssh/authorized_keys && "
-                    "chmod 600 ~/.ssh/authorized_keys", line=authorized), user="postgres")
-        yield rsync.ssh_command(f"{tmp}/key", f"{tmp}/known_hosts", port), \
-            f"postgres@{address}", "postgres"
-    finally:
-        # Cleanup failures are reported, never raised over the original error.
-        if authorized:
-            try:
-                s.change(sh("sed -i {expr} ~/.ssh/authorized_keys", expr=f"/ {token}$/d"),
-                         user="postgres", timeout=20)
-            except RemoteError:
-                report.say(f"!! {s.name}: could not remove the temporary key; remove the line "
-                           f"ending in {token} from ~postgres/.ssh/authorized_keys")
-        try:
-            p.change(sh("rm -rf {tmp}", tmp=tmp), timeout=20)
-        except RemoteError:
-            report.say(f"!! {p.name}: could not remove {tmp}; remove it by hand")

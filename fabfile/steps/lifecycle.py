@@ -108,17 +108,29 @@ def _raise_interrupted(signum, frame):
 
 
 @contextmanager
+def cleaned_up(cluster, report):
+    """A task's whole run: SIGTERM interrupts it as Ctrl-C does, and whatever
+    ends it, what the copies set up (their temporary keys) is removed here, in
+    the main thread, before the process exits: the copies' threads are daemons
+    and die with it.  The primary's restart (primary_kept_up, inside) comes first."""
+    previous = signal.signal(signal.SIGTERM, _raise_interrupted)
+    try:
+        yield
+    finally:
+        for cleanup in cluster.state.claim_all():
+            cleanup.undo(report)
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
 def primary_kept_up(cluster, report):
     """Whatever happens inside, the primary is running when this exits."""
-    previous = signal.signal(signal.SIGTERM, _raise_interrupted)
     try:
         yield
     except BaseException as exc:
         report.say(f"!! {exc.__class__.__name__}: starting the primary again")
         restore_primary(cluster, report)
         raise
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def restore_primary(cluster, report):

@@ -69,7 +69,7 @@ def test_wrapper_refuses_targets_it_cannot_name_exactly(path):
 
 def test_line_is_restricted_to_the_primary_and_the_wrapper():
     line = tempkey.authorized_line(KEY + "\n", "10.0.0.5", "/tmp/pg-hotstandby.Ab12/rsync-only")
-    assert line == ('restrict,from="10.0.0.5",command="/tmp/pg-hotstandby.Ab12/rsync-only" '
+    assert line == ('restrict,from="10.0.0.5",command="/bin/sh /tmp/pg-hotstandby.Ab12/rsync-only" '
                     + KEY)
     assert tempkey.authorized_line(KEY, "fd00::5", "/w").startswith('restrict,from="fd00::5",')
 

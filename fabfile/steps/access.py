@@ -1,0 +1,125 @@
+"""How the primary's rsync logs in to a standby for a copy.
+
+By default a key made for this copy on the primary (postgres, in a private
+temporary directory) is authorized for the standby's postgres user, confined
+(knowledge/tempkey.py): only from the primary's address, only rsync's
+receiving side into this copy's directories, checked by a forced command
+installed root-owned in a private directory on the standby.  It is removed
+with both directories when the copy ends, or, when the run is cut short
+(Ctrl-C, SIGTERM), by the main thread before the process exits
+(lifecycle.cleaned_up).  With sync_identity_file the primary's own key is
+used, as the guide does.  Either way the standby's host key is fetched
+through our own connection, so nothing is trusted on first use.
+"""
+import secrets
+import shlex
+import threading
+from contextlib import contextmanager
+
+from ..hosts.cluster import ClusterError, RunEnding, parse_routes
+from ..hosts.remote import RemoteError
+from ..knowledge import rsync, tempkey
+
+q = shlex.quote
+# A setup step runs one command at a time; the run's end waits this long for
+# it before giving up and naming what to remove by hand.
+SETUP_WAIT = 60
+COMMAND_TIMEOUT = 20
+
+
+class TempAccess:
+    """What one copy set up on both hosts for its login; undo() removes it,
+    and says what it removed or what is left to remove by hand."""
+
+    def __init__(self, primary, standby, user):
+        self.primary, self.standby, self.user = primary, standby, user
+        self.token = f"pg-hotstandby-{secrets.token_hex(6)}"
+        self.lock = threading.Lock()   # held while setting up: undo waits for it
+        self.primary_dir = self.wrapper_dir = self.line = None
+
+    def undo(self, report):
+        p, s = self.primary, self.standby
+        if not self.lock.acquire(timeout=SETUP_WAIT):
+            report.say(f"!! {s.name}: the copy's login was still being set up: remove any line "
+                       f"ending in {self.token} from ~postgres/.ssh/authorized_keys and any "
+                       f"/tmp/pg-hotstandby.* directory by hand")
+            return
+        try:
+            if self.line:
+                try:
+                    s.change(tempkey.remove_script(self.line), user="postgres",
+                             timeout=COMMAND_TIMEOUT)
+                    report.note(s.name, "temporary key removed from ~postgres/.ssh/authorized_keys")
+                except RemoteError:
+                    report.say(f"!! {s.name}: could not remove the temporary key: remove the line "
+                               f"ending in {self.token} from ~postgres/.ssh/authorized_keys")
+            for host, path, user in ((s, self.wrapper_dir, "root"),
+                                     (p, self.primary_dir, self.user)):
+                if path:
+                    try:
+                        host.change(f"rm -rf {q(path)}", user=user, timeout=COMMAND_TIMEOUT)
+                    except RemoteError:
+                        report.say(f"!! {host.name}: could not remove {path}: remove it by hand")
+        finally:
+            self.lock.release()
+
+    def set_up(self, cluster, targets):
+        """Make the login: (ssh command for rsync's -e, user@address)."""
+        p, s, cfg = self.primary, self.standby, cluster.settings
+        address, port = cluster.addresses[s.name], cfg.ssh_port
+        self.primary_dir = p.change("umask 077 && mktemp -d", user=self.user,
+                                    timeout=COMMAND_TIMEOUT).stdout.strip()
+        host_keys = s.query("cat /etc/ssh/ssh_host_*_key.pub").stdout.splitlines()
+        known = "".join(f"{address if port == 22 else f'[{address}]:{port}'} "
+                        f"{' '.join(k.split()[:2])}\n" for k in host_keys if k.strip())
+        known_hosts = f"{self.primary_dir}/known_hosts"
+        p.install(known_hosts, known, owner=self.user, mode="600")
+        if cfg.sync_identity_file:
+            # The guide's way: root on the primary with its key file, to a
+            # user that can write the standby's data directory.
+            return (rsync.ssh_command(cfg.sync_identity_file, known_hosts, port),
+                    f"{cfg.sync_user}@{address}")
+        key = f"{self.primary_dir}/key"
+        public = p.change(f"ssh-keygen -q -t ed25519 -N '' -C {self.token} -f {q(key)} "
+                          f"&& cat {q(key)}.pub", user="postgres",
+                          timeout=COMMAND_TIMEOUT).stdout.strip()
+        # The primary's address as the standby sees its connection: the source
+        # address of the primary's route there.
+        route = p.query(f"ip -o route get {q(address)}", warn=True).stdout.strip()
+        source = (parse_routes(f"{address}|{route}") or [(None, None, None)])[0][2]
+        if not source:
+            raise ClusterError(f"{p.name}: cannot tell its source address towards {s.name} "
+                               f"({address}), which the temporary key is limited to")
+        self.wrapper_dir = s.change("d=$(mktemp -d /tmp/pg-hotstandby.XXXXXXXX) && "
+                                    "chmod 711 \"$d\" && echo \"$d\"",
+                                    timeout=COMMAND_TIMEOUT).stdout.strip()
+        wrapper = f"{self.wrapper_dir}/rsync-only"
+        try:
+            text = tempkey.wrapper(targets)
+            line = tempkey.authorized_line(public, source, wrapper)
+        except tempkey.TempKeyError as exc:
+            raise ClusterError(f"{s.name}: cannot confine the copy's key: {exc}") from None
+        s.install(wrapper, text, owner="root", mode="644")
+        self.line = line   # before the append: undone whether or not it got there
+        s.change(tempkey.append_script(line), user="postgres", timeout=COMMAND_TIMEOUT)
+        return rsync.ssh_command(key, known_hosts, port), f"postgres@{address}"
+
+
+@contextmanager
+def host_to_host_ssh(cluster, s, report, targets):
+    """SSH from the primary to a standby for rsync: yields (ssh, target, user).
+    targets: the paths on the standby the copy writes (directories, files)."""
+    user = "root" if cluster.settings.sync_identity_file else "postgres"
+    access = TempAccess(cluster.primary, s, user)
+    cluster.state.register(access)
+    try:
+        with access.lock:
+            if cluster.state.ending:
+                raise RunEnding("the run is ending: no copy is started")
+            ssh, target = access.set_up(cluster, targets)
+        yield ssh, target, user
+    finally:
+        # Whoever claims it undoes it: this thread, or the main thread at the
+        # run's end.  Failures are reported, never raised over the original error.
+        if cluster.state.claim(access):
+            access.undo(report)
