@@ -40,3 +40,26 @@ def test_hosts_whose_slot_names_collide_are_refused():
     from fabfile.hosts.cluster import ClusterError, roles
     with pytest.raises(ClusterError, match="share the replication slot db_1"):
         roles(Settings(cli_hosts=("master", "db-1", "db_1")))
+
+
+class Undo:
+    pass
+
+
+def test_a_cleanup_is_undone_once_by_whoever_claims_it_first():
+    state = cluster.RunState()
+    mine, other = Undo(), Undo()
+    state.register(mine)
+    state.register(other)
+    assert state.claim(mine) is True       # the copy's own thread, when it ends
+    assert state.claim(mine) is False
+    assert state.claim_all() == [other]    # the run's end takes what is left
+    assert state.claim(other) is False     # so the copy's thread leaves it alone
+
+
+def test_nothing_is_set_up_once_the_run_is_ending():
+    state = cluster.RunState()
+    assert state.claim_all() == []
+    with pytest.raises(cluster.RunEnding):
+        state.register(Undo())
+    assert state.cleanups == []
