@@ -82,9 +82,10 @@ class RunState:
     # (host name, path): passfiles whose password was not in the shape this
     # tool makes, so not believed (a standby's postgres user can write one)
     ignored_passfiles: list = field(default_factory=list)
-    # What must be undone before the run ends (each has undo(report)): undone
-    # by the thread that made it, or, when the run is cut short, by the main
-    # thread (worker threads are daemons and die with the process).
+    # What must be undone before the run ends (each has an idempotent
+    # undo(report)): undone by the thread that set it up, or, when the run is
+    # cut short, by the main thread (worker threads are daemons and die with
+    # the process).
     cleanups: list = field(default_factory=list)
     ending: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -96,15 +97,13 @@ class RunState:
                 raise RunEnding("the run is ending: nothing more is set up")
             self.cleanups.append(cleanup)
 
-    def claim(self, cleanup):
-        """True for the one caller that is to undo it (the run may have already)."""
+    def unregister(self, cleanup):
         with self.lock:
-            left = [c for c in self.cleanups if c is not cleanup]
-            claimed, self.cleanups = len(left) < len(self.cleanups), left
-            return claimed
+            self.cleanups = [c for c in self.cleanups if c is not cleanup]
 
-    def claim_all(self):
-        """The run ends: every cleanup not undone yet; none registered after."""
+    def end(self):
+        """The run ends: every cleanup still registered (some may be being
+        undone by their thread); none is registered after."""
         with self.lock:
             self.ending = True
             taken, self.cleanups = self.cleanups, []

@@ -34,17 +34,24 @@ class TempAccess:
     def __init__(self, primary, standby, user):
         self.primary, self.standby, self.user = primary, standby, user
         self.token = f"pg-hotstandby-{secrets.token_hex(6)}"
-        self.lock = threading.Lock()   # held while setting up: undo waits for it
+        # Held while setting up and while undoing: an undo waits for either.
+        self.lock = threading.Lock()
         self.primary_dir = self.wrapper_dir = self.line = None
+        self.undone = False
 
     def undo(self, report):
+        """Once, whichever thread asks first; a second caller waits for it."""
         p, s = self.primary, self.standby
         if not self.lock.acquire(timeout=SETUP_WAIT):
-            report.say(f"!! {s.name}: the copy's login was still being set up: remove any line "
-                       f"ending in {self.token} from ~postgres/.ssh/authorized_keys and any "
-                       f"/tmp/pg-hotstandby.* directory by hand")
+            report.say(f"!! {s.name}: the copy's login was still being set up or removed: "
+                       f"remove any line ending in {self.token} from "
+                       "~postgres/.ssh/authorized_keys, and any /tmp/pg-hotstandby.* directory "
+                       "there, by hand")
             return
         try:
+            if self.undone:
+                return
+            self.undone = True
             if self.line:
                 try:
                     s.change(tempkey.remove_script(self.line), user="postgres",
@@ -67,8 +74,8 @@ class TempAccess:
         """Make the login: (ssh command for rsync's -e, user@address)."""
         p, s, cfg = self.primary, self.standby, cluster.settings
         address, port = cluster.addresses[s.name], cfg.ssh_port
-        self.primary_dir = p.change("umask 077 && mktemp -d", user=self.user,
-                                    timeout=COMMAND_TIMEOUT).stdout.strip()
+        self.primary_dir = tempkey.safe_path(p.change(
+            "umask 077 && mktemp -d", user=self.user, timeout=COMMAND_TIMEOUT).stdout.strip())
         host_keys = s.query("cat /etc/ssh/ssh_host_*_key.pub").stdout.splitlines()
         known = "".join(f"{address if port == 22 else f'[{address}]:{port}'} "
                         f"{' '.join(k.split()[:2])}\n" for k in host_keys if k.strip())
@@ -86,19 +93,17 @@ class TempAccess:
         # The primary's address as the standby sees its connection: the source
         # address of the primary's route there.
         route = p.query(f"ip -o route get {q(address)}", warn=True).stdout.strip()
-        source = (parse_routes(f"{address}|{route}") or [(None, None, None)])[0][2]
+        routes = parse_routes(f"{address}|{route}")
+        source = routes[0][2] if routes else None
         if not source:
             raise ClusterError(f"{p.name}: cannot tell its source address towards {s.name} "
                                f"({address}), which the temporary key is limited to")
-        self.wrapper_dir = s.change("d=$(mktemp -d /tmp/pg-hotstandby.XXXXXXXX) && "
-                                    "chmod 711 \"$d\" && echo \"$d\"",
-                                    timeout=COMMAND_TIMEOUT).stdout.strip()
+        text = tempkey.wrapper(targets)
+        self.wrapper_dir = tempkey.safe_path(s.change(
+            "d=$(mktemp -d /tmp/pg-hotstandby.XXXXXXXX) && chmod 711 \"$d\" && echo \"$d\"",
+            timeout=COMMAND_TIMEOUT).stdout.strip())
         wrapper = f"{self.wrapper_dir}/rsync-only"
-        try:
-            text = tempkey.wrapper(targets)
-            line = tempkey.authorized_line(public, source, wrapper)
-        except tempkey.TempKeyError as exc:
-            raise ClusterError(f"{s.name}: cannot confine the copy's key: {exc}") from None
+        line = tempkey.authorized_line(public, source, wrapper)
         s.install(wrapper, text, owner="root", mode="644")
         self.line = line   # before the append: undone whether or not it got there
         s.change(tempkey.append_script(line), user="postgres", timeout=COMMAND_TIMEOUT)
@@ -116,10 +121,13 @@ def host_to_host_ssh(cluster, s, report, targets):
         with access.lock:
             if cluster.state.ending:
                 raise RunEnding("the run is ending: no copy is started")
-            ssh, target = access.set_up(cluster, targets)
+            try:
+                ssh, target = access.set_up(cluster, targets)
+            except tempkey.TempKeyError as exc:
+                raise ClusterError(f"{s.name}: cannot confine the copy's key: {exc}") from None
         yield ssh, target, user
     finally:
-        # Whoever claims it undoes it: this thread, or the main thread at the
-        # run's end.  Failures are reported, never raised over the original error.
-        if cluster.state.claim(access):
-            access.undo(report)
+        # This thread, or the main thread at the run's end, whichever comes
+        # first.  Failures are reported, never raised over the original error.
+        access.undo(report)
+        cluster.state.unregister(access)

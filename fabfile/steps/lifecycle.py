@@ -117,7 +117,7 @@ def cleaned_up(cluster, report):
     try:
         yield
     finally:
-        for cleanup in cluster.state.claim_all():
+        for cleanup in cluster.state.end():
             cleanup.undo(report)
         signal.signal(signal.SIGTERM, previous)
 

@@ -46,20 +46,19 @@ class Undo:
     pass
 
 
-def test_a_cleanup_is_undone_once_by_whoever_claims_it_first():
+def test_the_run_end_takes_what_the_threads_have_not_undone():
     state = cluster.RunState()
     mine, other = Undo(), Undo()
     state.register(mine)
     state.register(other)
-    assert state.claim(mine) is True       # the copy's own thread, when it ends
-    assert state.claim(mine) is False
-    assert state.claim_all() == [other]    # the run's end takes what is left
-    assert state.claim(other) is False     # so the copy's thread leaves it alone
+    state.unregister(mine)                 # its thread undid it
+    assert state.end() == [other]          # the main thread undoes the rest
+    assert state.end() == []
 
 
 def test_nothing_is_set_up_once_the_run_is_ending():
     state = cluster.RunState()
-    assert state.claim_all() == []
+    assert state.end() == []
     with pytest.raises(cluster.RunEnding):
         state.register(Undo())
     assert state.cleanups == []
