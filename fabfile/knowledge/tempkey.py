@@ -13,6 +13,8 @@ import ipaddress
 import re
 import shlex
 
+from ..hosts import shell
+
 
 class TempKeyError(Exception):
     """A value the line or the wrapper cannot carry safely."""
@@ -98,18 +100,18 @@ def append_script(line):
     """Shell (as the standby's postgres user) that adds `line` to its
     authorized_keys: created 0600 when missing; a newline first when the last
     line has none, so the key is not joined to another's line."""
-    return ("umask 077 && mkdir -p ~/.ssh && f=~/.ssh/authorized_keys && "
-            'if [ -s "$f" ] && [ -n "$(tail -c 1 "$f")" ]; then echo >> "$f"; fi && '
-            f'printf "%s\\n" {shlex.quote(line)} >> "$f"')
+    return shell.sh('umask 077 && mkdir -p ~/.ssh && f=~/.ssh/authorized_keys && '
+                    'if [ -s "$f" ] && [ -n "$(tail -c 1 "$f")" ]; then echo >> "$f"; fi && '
+                    'printf "%s\\n" {line} >> "$f"', line=line)
 
 
 def remove_script(line):
     """Shell (as the same user) that removes every line equal to `line`; the
     other lines stay byte for byte, the file keeps its mode.  A temporary file
     in the same directory, then a rename: never a half-written file."""
-    q = shlex.quote(line)
-    return ('f=~/.ssh/authorized_keys; [ -f "$f" ] || exit 0; '
-            f'grep -qxF -e {q} "$f" || exit 0; '
-            't=$(mktemp ~/.ssh/.authorized_keys.XXXXXX) || exit 1; '
-            f'grep -vxF -e {q} "$f" > "$t"; [ $? -le 1 ] && chmod --reference="$f" "$t" '
-            '&& mv -f "$t" "$f" || { rm -f "$t"; exit 1; }')
+    return shell.sh('f=~/.ssh/authorized_keys; [ -f "$f" ] || exit 0; '
+                    'grep -qxF -e {line} "$f" || exit 0; '
+                    't=$(mktemp ~/.ssh/.authorized_keys.XXXXXX) || exit 1; '
+                    'grep -vxF -e {line} "$f" > "$t"; [ $? -le 1 ] && '
+                    'chmod --reference="$f" "$t" && mv -f "$t" "$f" || {{ rm -f "$t"; exit 1; }}',
+                    line=line)

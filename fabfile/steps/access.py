@@ -12,15 +12,13 @@ used, as the guide does.  Either way the standby's host key is fetched
 through our own connection, so nothing is trusted on first use.
 """
 import secrets
-import shlex
 import threading
 from contextlib import contextmanager
 
 from ..hosts.cluster import ClusterError, RunEnding, parse_routes
 from ..hosts.remote import RemoteError
+from ..hosts.shell import sh
 from ..knowledge import rsync, tempkey
-
-q = shlex.quote
 # A setup step runs one command at a time; the run's end waits this long for
 # it before giving up and naming what to remove by hand.
 SETUP_WAIT = 60
@@ -64,7 +62,7 @@ class TempAccess:
                                      (p, self.primary_dir, self.user)):
                 if path:
                     try:
-                        host.change(f"rm -rf {q(path)}", user=user, timeout=COMMAND_TIMEOUT)
+                        host.change(sh("rm -rf {path}", path=path), user=user, timeout=COMMAND_TIMEOUT)
                     except RemoteError:
                         report.say(f"!! {host.name}: could not remove {path}: remove it by hand")
         finally:
@@ -75,8 +73,8 @@ class TempAccess:
         p, s, cfg = self.primary, self.standby, cluster.settings
         address, port = cluster.addresses[s.name], cfg.ssh_port
         self.primary_dir = tempkey.safe_path(p.change(
-            "umask 077 && mktemp -d", user=self.user, timeout=COMMAND_TIMEOUT).stdout.strip())
-        host_keys = s.query("cat /etc/ssh/ssh_host_*_key.pub").stdout.splitlines()
+            sh("umask 077 && mktemp -d"), user=self.user, timeout=COMMAND_TIMEOUT).stdout.strip())
+        host_keys = s.query(sh("cat /etc/ssh/ssh_host_*_key.pub")).stdout.splitlines()
         known = "".join(f"{address if port == 22 else f'[{address}]:{port}'} "
                         f"{' '.join(k.split()[:2])}\n" for k in host_keys if k.strip())
         known_hosts = f"{self.primary_dir}/known_hosts"
@@ -87,12 +85,12 @@ class TempAccess:
             return (rsync.ssh_command(cfg.sync_identity_file, known_hosts, port),
                     f"{cfg.sync_user}@{address}")
         key = f"{self.primary_dir}/key"
-        public = p.change(f"ssh-keygen -q -t ed25519 -N '' -C {self.token} -f {q(key)} "
-                          f"&& cat {q(key)}.pub", user="postgres",
+        public = p.change(sh("ssh-keygen -q -t ed25519 -N '' -C {token} -f {key} && cat {key}.pub",
+                             token=self.token, key=key), user="postgres",
                           timeout=COMMAND_TIMEOUT).stdout.strip()
         # The primary's address as the standby sees its connection: the source
         # address of the primary's route there.
-        route = p.query(f"ip -o route get {q(address)}", warn=True).stdout.strip()
+        route = p.query(sh("ip -o route get {address}", address=address), warn=True).stdout.strip()
         routes = parse_routes(f"{address}|{route}")
         source = routes[0][2] if routes else None
         if not source:
@@ -100,7 +98,7 @@ class TempAccess:
                                f"({address}), which the temporary key is limited to")
         text = tempkey.wrapper(targets)
         self.wrapper_dir = tempkey.safe_path(s.change(
-            "d=$(mktemp -d /tmp/pg-hotstandby.XXXXXXXX) && chmod 711 \"$d\" && echo \"$d\"",
+            sh('d=$(mktemp -d /tmp/pg-hotstandby.XXXXXXXX) && chmod 711 "$d" && echo "$d"'),
             timeout=COMMAND_TIMEOUT).stdout.strip())
         wrapper = f"{self.wrapper_dir}/rsync-only"
         line = tempkey.authorized_line(public, source, wrapper)
