@@ -265,7 +265,8 @@ def at_once(hosts, work):
     bug, raised here.
 
     Daemon threads, joined in short waits: Ctrl-C reaches the main thread at
-    once, so a caller restarts the primary without waiting for the others.
+    once, so a caller restarts the primary without waiting for the others;
+    what they set up that must not outlive the run is in RunState.cleanups.
     """
     errors = {}
 
