@@ -11,11 +11,16 @@ from dataclasses import dataclass, field
 from ..knowledge import passwords, render, values, versions
 from ..knowledge.layout import LayoutError
 from . import shell
+from .hostkeys import HostKeyRefused
 from .remote import Host, RemoteError
 
 
 class ClusterError(Exception):
     """Bad input or a host that does not fit: one line that names the fix."""
+
+
+class HostKeyError(ClusterError):
+    """A host's SSH key was refused: nothing ran there (not an unreachable host)."""
 
 
 def roles(settings):
@@ -188,6 +193,9 @@ def open_host(name, config, settings, dry=False):
     except (LayoutError, versions.UnsupportedVersion) as exc:
         host.close()
         raise ClusterError(f"{name}: {exc}") from None
+    except HostKeyRefused as exc:
+        host.close()
+        raise HostKeyError(str(exc)) from None
     except RemoteError as exc:
         host.close()
         raise ClusterError(f"cannot reach {name} over SSH with sudo: {exc}; "

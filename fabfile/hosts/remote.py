@@ -26,6 +26,7 @@ from paramiko.ssh_exception import SSHException
 from ..knowledge.diagnose import failure_line
 from ..knowledge.layout import choose_layout, discovery_script, parse_facts
 from . import shell
+from .hostkeys import guard
 
 
 class RemoteError(Exception):
@@ -36,6 +37,8 @@ class Host:
     def __init__(self, name, config, dry=False):
         self.name = name
         self.conn = Connection(name, config=config)
+        # -S sets only Fabric's private path; named in the fix of a refusal.
+        guard(self.conn, name, config.ssh_config_path or getattr(config, "_runtime_ssh_path", None))
         self.layout = None
         self.facts = {}
         self.dry = dry

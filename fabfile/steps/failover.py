@@ -11,7 +11,7 @@ import time
 
 from . import (clone, lifecycle, methods, primary as primary_step, rewind, server, service,
                standby as standby_step)
-from ..hosts.cluster import ClusterError, open_host
+from ..hosts.cluster import ClusterError, HostKeyError, open_host
 from ..hosts.remote import RemoteError
 from ..hosts.shell import sh
 
@@ -34,6 +34,8 @@ def old_primary_writable(name, config, settings):
     or cannot be reached (the usual reason to promote)."""
     try:
         host = open_host(name, config, settings, dry=True)
+    except HostKeyError:   # it may well take writes: that host is not trusted to say
+        raise
     except ClusterError:
         return False
     try:
@@ -46,7 +48,7 @@ def old_primary_writable(name, config, settings):
 
 def promote(config, settings, primary_name, standby_name, force, report):
     """Promote standby_name; refuse while primary_name still takes writes."""
-    if old_primary_writable(primary_name, config, settings) and not force:
+    if not force and old_primary_writable(primary_name, config, settings):
         raise ClusterError(f"{primary_name} still accepts writes as the primary: stop it first "
                            "(two primaries would both take writes: split brain), or run again "
                            "with --force")
