@@ -66,8 +66,9 @@ def host_names(standbys):
     return list(HOSTS[: standbys + 1])
 
 
-def render_ssh_config(ports, key_path, user="admin"):
-    """ssh_config text with one Host entry per lab host ({name: port})."""
+def render_ssh_config(ports, key_path, known_hosts, user="admin"):
+    """ssh_config text with one Host entry per lab host ({name: port}); host
+    keys checked against the lab's own known_hosts, as on real servers."""
     blocks = []
     for name, port in ports.items():
         blocks.append(
@@ -77,10 +78,22 @@ def render_ssh_config(ports, key_path, user="admin"):
             f"    User {user}\n"
             f"    IdentityFile {key_path}\n"
             f"    IdentitiesOnly yes\n"
-            f"    StrictHostKeyChecking no\n"
-            f"    UserKnownHostsFile /dev/null\n"
+            f"    StrictHostKeyChecking yes\n"
+            f"    UserKnownHostsFile {known_hosts}\n"
             f"    LogLevel ERROR\n")
     return "\n".join(blocks)
+
+
+def render_known_hosts(ports, keys):
+    """known_hosts lines for each host whose public keys ({name: the text of
+    its ssh_host_*_key.pub files}) were read: filed under its published port
+    and under its name on the lab network (port 22, what a jump host reaches)."""
+    lines = []
+    for name, port in ports.items():
+        for pub in keys.get(name, "").splitlines():
+            keytype, blob = pub.split()[:2]
+            lines.append(f"[127.0.0.1]:{port},{name} {keytype} {blob}\n")
+    return "".join(lines)
 
 
 def parse_port(text):
@@ -155,6 +168,7 @@ class Lab:
     project: str = PROJECT
     lab_dir: Path = LAB_DIR
     ports: dict = field(default_factory=dict)
+    host_keys: dict = field(default_factory=dict)   # name -> its ssh_host_*_key.pub text
 
     @property
     def hosts(self):
@@ -163,6 +177,10 @@ class Lab:
     @property
     def ssh_config(self):
         return self.lab_dir / "ssh_config"
+
+    @property
+    def known_hosts(self):
+        return self.lab_dir / "known_hosts"
 
     @property
     def majors(self):
@@ -204,11 +222,25 @@ class Lab:
         self.write_ssh_config()
 
     def write_ssh_config(self):
-        self.ssh_config.write_text(render_ssh_config(self.ports, ensure_key(self.lab_dir)))
+        self.ssh_config.write_text(render_ssh_config(self.ports, ensure_key(self.lab_dir),
+                                                     self.known_hosts))
+        self.known_hosts.write_text(render_known_hosts(self.ports, self.host_keys))
+
+    def read_host_keys(self, host):
+        """The host's public keys, read through Docker (a channel that needs no
+        trust) once sshd runs: the keys are made at first boot, before it."""
+        done = _run(["docker", "exec", self.container(host), "sh", "-c",
+                     "pgrep -x sshd >/dev/null && cat /etc/ssh/ssh_host_*_key.pub"], check=False)
+        if done.returncode == 0 and done.stdout.strip():
+            self.host_keys[host] = done.stdout
+            self.write_ssh_config()
+        return host in self.host_keys
 
     def ready(self, host):
-        """sshd answers, PostgreSQL accepts connections and the host's boot
-        work is done (the tests' SQL role exists)."""
+        """sshd answers (its keys known), PostgreSQL accepts connections and the
+        host's boot work is done (the tests' SQL role exists)."""
+        if host not in self.host_keys and not self.read_host_keys(host):
+            return False
         return self.ssh(host, "pg_isready -q -h /run/postgresql && test -e /opt/lab/harness-role",
                         check=False).returncode == 0
 

@@ -41,7 +41,7 @@ def test_standby_reached_through_a_bastion(lab, tmp_path):
     jump.write_text(config.replace("Host standby\n", "Host standby-direct\n") +
                     f"\nHost standby\n    HostName standby\n    Port 22\n    User admin\n"
                     f"    IdentityFile {key}\n    ProxyJump master\n"
-                    f"    StrictHostKeyChecking no\n    UserKnownHostsFile /dev/null\n")
+                    f"    StrictHostKeyChecking yes\n    UserKnownHostsFile {lab.known_hosts}\n")
     result = lab.fab("smoke-test", ssh_config=jump)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "PASS  standby: WAL receiver is streaming" in result.stdout

@@ -8,12 +8,24 @@ import lab  # noqa: E402
 
 
 def test_ssh_config_entries():
-    text = lab.render_ssh_config({"master": 40001, "standby": 40002}, "/r/.lab/id_ed25519")
+    text = lab.render_ssh_config({"master": 40001, "standby": 40002}, "/r/.lab/id_ed25519",
+                                 "/r/.lab/known_hosts")
     blocks = text.split("\n\n")
     assert blocks[0].splitlines()[0] == "Host master"
     assert "    Port 40001" in blocks[0] and "    Port 40002" in blocks[1]
     assert "    User admin" in blocks[1] and "    HostName 127.0.0.1" in blocks[1]
     assert "    IdentityFile /r/.lab/id_ed25519" in blocks[1]
+    # Host keys checked, against the lab's own file: no blanket "no".
+    assert "    StrictHostKeyChecking yes" in blocks[1]
+    assert "    UserKnownHostsFile /r/.lab/known_hosts" in blocks[1]
+    assert "StrictHostKeyChecking no" not in text and "/dev/null" not in text
+
+
+def test_known_hosts_from_the_hosts_public_keys():
+    keys = {"master": "ssh-ed25519 AAAAC3Nz root@master\necdsa-sha2-nistp256 AAAAE2Vj root@m\n"}
+    text = lab.render_known_hosts({"master": 40001, "standby": 40002}, keys)
+    assert text == ("[127.0.0.1]:40001,master ssh-ed25519 AAAAC3Nz\n"
+                    "[127.0.0.1]:40001,master ecdsa-sha2-nistp256 AAAAE2Vj\n")
 
 
 def test_compose_detection_prefers_v2():
