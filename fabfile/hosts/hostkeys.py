@@ -66,9 +66,7 @@ class Guard(MissingHostKeyPolicy):
                         for entry in kh.parse(_read(path), path)]
         transport = Transport(sock, **kwargs)
         options = transport.get_security_options()
-        offered = list(options.key_types)
-        first = [a for a in kh.preferred_algorithms(self.entries, self.name) if a in offered]
-        options.key_types = first + [a for a in offered if a not in first]
+        options.key_types = kh.order_algorithms(options.key_types, self.entries, self.name)
         return transport
 
     def missing_host_key(self, client, hostname, key):

@@ -164,15 +164,14 @@ def action(strict, status):
     return "refuse" if strict == "yes" else "add"
 
 
-def preferred_algorithms(entries, name):
-    """Host key algorithms to offer first: those of the keys filed for the host."""
-    wanted = []
-    for entry in entries:
-        if not entry.marker and host_matches(entry.hosts, name):
-            for algorithm in ALGORITHMS.get(entry.keytype, (entry.keytype,)):
-                if algorithm not in wanted:
-                    wanted.append(algorithm)
-    return wanted
+def order_algorithms(offered, entries, name):
+    """The client's host key algorithms with those of the keys filed for the
+    host moved first, each group in the client's own order (as ssh orders
+    HostKeyAlgorithms): the server then shows a key we can check."""
+    known = {algorithm for entry in entries
+             if not entry.marker and host_matches(entry.hosts, name)
+             for algorithm in ALGORITHMS.get(entry.keytype, (entry.keytype,))}
+    return [a for a in offered if a in known] + [a for a in offered if a not in known]
 
 
 def fingerprint(blob):

@@ -105,12 +105,16 @@ def test_action_per_strictness(strict, status, expected):
     assert kh.action(strict, status) == expected
 
 
-def test_known_key_types_are_offered_first():
+def test_known_key_types_are_offered_first_in_the_clients_order():
     rsa = base64.b64encode(RSA_BLOB).decode()
-    found = entries(f"db1 ssh-rsa {rsa}\ndb1 ssh-ed25519 {ED}\ndb2 ecdsa-sha2-nistp256 {ED}\n")
-    assert kh.preferred_algorithms(found, "db1") == ["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa",
-                                                     "ssh-ed25519"]
-    assert kh.preferred_algorithms(found, "db3") == []
+    offered = ("ssh-ed25519", "ecdsa-sha2-nistp256", "rsa-sha2-512", "rsa-sha2-256", "ssh-rsa")
+    found = entries(f"db1 ecdsa-sha2-nistp256 {ED}\ndb1 ssh-rsa {rsa}\ndb2 ssh-ed25519 {ED}\n")
+    assert kh.order_algorithms(offered, found, "db1") == [
+        "ecdsa-sha2-nistp256", "rsa-sha2-512", "rsa-sha2-256", "ssh-rsa", "ssh-ed25519"]
+    # Every type filed (the file lists ECDSA first): the client's first wins.
+    found += entries(f"db1 ssh-ed25519 {ED}\n")
+    assert kh.order_algorithms(offered, found, "db1")[0] == "ssh-ed25519"
+    assert kh.order_algorithms(offered, found, "db3") == list(offered)
 
 
 def test_fingerprint_and_kind_as_ssh_prints_them():
