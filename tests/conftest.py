@@ -101,6 +101,11 @@ class RunningLab(labkit.Lab):
         """Run a command as root on a host over SSH; returns stdout."""
         return self.ssh(host, f"sudo sh -c {shlex.quote(command)}").stdout
 
+    def on_each(self, command):
+        """{host: output} of a root command on every host, through Docker: it
+        works whatever sshd and the host keys say (a snapshot before and after)."""
+        return {h: self.exec(h, command) for h in self.hosts}
+
     def reinit(self, host):
         """Replace the host's Debian cluster with a fresh one from initdb: a stock
         server again, whose data is not a copy of the primary."""

@@ -16,10 +16,6 @@ def lab(lab_factory):
     return lab_factory(pg=15)
 
 
-def snapshot(lab):
-    return {h: lab.sh(h, CONFIGS) for h in lab.hosts}
-
-
 def injected(lab):
     return [h for h in lab.hosts if lab.sh(h, f"test -e {MARKER} && echo yes; true").strip()]
 
@@ -30,14 +26,14 @@ def test_a_forged_pg_version_is_refused_and_runs_nothing(lab):
     lab.sh("standby", "install -d -o postgres -g postgres /var/lib/pgsql/data && "
                       "sudo -u postgres sh -c \"printf '15\\naddress=\\$(touch "
                       f"{MARKER})\\n' > /var/lib/pgsql/data/PG_VERSION\"")
-    before = snapshot(lab)
+    before = lab.on_each(CONFIGS)
     result = lab.fab("full")
     assert result.returncode == 1, result.stdout + result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "standby" in errors[0] and "PG_VERSION" in errors[0], \
         result.stderr
     assert injected(lab) == []
-    assert snapshot(lab) == before
+    assert lab.on_each(CONFIGS) == before
     lab.sh("standby", "rm -rf /var/lib/pgsql")
 
 
@@ -46,14 +42,14 @@ def test_a_config_file_linked_to_a_root_file_is_refused_and_not_read(lab):
     # /etc/postgresql/15/main belongs to postgres on Debian: it can do this.
     lab.sh("master", f"sudo -u postgres sh -c 'mv {hba} {hba}.real && ln -s /etc/shadow {hba}'")
     shadow_line = lab.sh("master", "grep '^root:' /etc/shadow").strip()
-    before = snapshot(lab)
+    before = lab.on_each(CONFIGS)
     for task in ("plan", "full"):
         result = lab.fab(task)
         output = result.stdout + result.stderr
         assert result.returncode == 1, output
         assert f"{hba} is a symbolic link: refused" in result.stderr
         assert shadow_line not in output and "root:" not in output
-    assert snapshot(lab) == before
+    assert lab.on_each(CONFIGS) == before
     assert lab.query("master", "select not pg_is_in_recovery()") == [(True,)]
     lab.sh("master", f"sudo -u postgres sh -c 'rm {hba} && mv {hba}.real {hba}'")
 

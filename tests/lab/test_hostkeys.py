@@ -20,11 +20,6 @@ def lab(lab_factory):
     return lab_factory(pg=15)
 
 
-def snapshot(lab):
-    # Through Docker: a host whose key is refused is not trusted over SSH.
-    return {h: lab.exec(h, SNAPSHOT) for h in lab.hosts}
-
-
 def ed25519_fingerprint(lab, host):
     """The fingerprint of the key the host's sshd presents, as ssh-keygen prints it."""
     pub = lab.exec(host, "cat /etc/ssh/ssh_host_ed25519_key.pub")
@@ -108,7 +103,7 @@ def test_host_key_alias_and_a_jump_host_are_checked(lab, tmp_path):
 
 
 def test_changed_host_key_stops_full_before_any_change(lab, tmp_path):
-    before = snapshot(lab)
+    before = lab.on_each(SNAPSHOT)
     old = ed25519_fingerprint(lab, "standby")
     # The standby is reinstalled, or someone answers in its place: new keys.
     lab.exec("standby", "rm -f /etc/ssh/ssh_host_* && ssh-keygen -A >/dev/null "
@@ -125,11 +120,11 @@ def test_changed_host_key_stops_full_before_any_change(lab, tmp_path):
                                 f"{lab.known_hosts}:"), errors[0]
     assert "possible man in the middle" in errors[0]
     assert f"`ssh-keygen -f {lab.known_hosts} -R '{name}'`" in errors[0]
-    assert snapshot(lab) == before
+    assert lab.on_each(SNAPSHOT) == before
 
     # accept-new refuses a changed key too; `status` shows it as critical.
     config = ssh_config(lab, tmp_path, "accept-new", lab.known_hosts)
     assert "CHANGED" in lab.fab("preflight", ssh_config=config).stderr
     code, document, stderr = lab.status()
     assert code == 2 and f"SSH host key CHANGED (ED25519 {new}" in stderr, stderr
-    assert snapshot(lab) == before
+    assert lab.on_each(SNAPSHOT) == before

@@ -16,10 +16,6 @@ def lab(lab_factory):
     return lab_factory(pg=15)
 
 
-def snapshot(lab):
-    return {h: lab.sh(h, CONFIGS) for h in lab.hosts}
-
-
 def primary_accepts_writes(lab):
     lab.query("master", "create table if not exists alive (t timestamptz); "
                         "insert into alive values (now())")
@@ -27,15 +23,15 @@ def primary_accepts_writes(lab):
 
 
 def test_preflight_passes_and_changes_nothing(lab):
-    before = snapshot(lab)
+    before = lab.on_each(CONFIGS)
     result = lab.fab("preflight")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "preflight passed" in result.stdout
-    assert snapshot(lab) == before
+    assert lab.on_each(CONFIGS) == before
 
 
 def test_plan_shows_every_change_makes_none_and_nothing_is_left_after_full(lab):
-    before = snapshot(lab)
+    before = lab.on_each(CONFIGS)
     planned = lab.fab("plan")
     assert planned.returncode == 0, planned.stdout + planned.stderr
     out = planned.stdout
@@ -48,7 +44,7 @@ def test_plan_shows_every_change_makes_none_and_nothing_is_left_after_full(lab):
     assert "standby: (plan) move its own cluster" in out
     assert "standby: (plan) copy master:/var/lib/postgresql/15/main (" in out
     assert "changes; run full to make them" in out
-    assert snapshot(lab) == before
+    assert lab.on_each(CONFIGS) == before
     assert lab.query("master", "select count(*) from pg_roles where rolname = 'replicator'"
                      ) == [(0,)]
     assert lab.query("master", "select count(*) from pg_replication_slots") == [(0,)]
@@ -64,12 +60,12 @@ def test_plan_shows_every_change_makes_none_and_nothing_is_left_after_full(lab):
 
 def test_standby_holding_another_clusters_data(lab):
     lab.query("standby", "create table precious (v text); insert into precious values ('keep')")
-    before = snapshot(lab)
+    before = lab.on_each(CONFIGS)
     refused = lab.fab("full")
     assert refused.returncode == 1
     assert "--force" in refused.stderr and "standby" in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1
-    assert snapshot(lab) == before
+    assert lab.on_each(CONFIGS) == before
     assert lab.query("standby", "select v from precious") == [("keep",)]
 
     forced = lab.fab("full", "--force")
@@ -125,7 +121,7 @@ def test_prompted_sudo_password(lab, tmp_path):
 
 
 def test_wrong_sudo_password_is_one_line_and_changes_nothing(lab, tmp_path):
-    before = snapshot(lab)
+    before = lab.on_each(CONFIGS)
     cmd = ["fab", "--prompt-for-sudo-password", "-S", str(deploy_config(lab, tmp_path)),
            "-H", "master,standby", "full"]
     done = subprocess.run(cmd, cwd=REPO, input="wrong-password\n", capture_output=True,
@@ -134,16 +130,16 @@ def test_wrong_sudo_password_is_one_line_and_changes_nothing(lab, tmp_path):
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "sudo" in errors[0], done.stderr
     assert "wrong-password" not in done.stdout + done.stderr
-    assert snapshot(lab) == before
+    assert lab.on_each(CONFIGS) == before
 
 
 def test_malformed_config_is_one_line_and_changes_nothing(lab, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("hotstandby:\n  auth_method: trust\n")
-    before = snapshot(lab)
+    before = lab.on_each(CONFIGS)
     result = lab.fab("full", config=bad)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         "error: hotstandby.auth_method = 'trust': use scram-sha-256 or md5 "
         "(trust and password are refused)"]
-    assert snapshot(lab) == before
+    assert lab.on_each(CONFIGS) == before
