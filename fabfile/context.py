@@ -12,11 +12,12 @@ Pure: no host is touched here.
 """
 import ipaddress
 import re
+from pathlib import Path
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
 from .hosts import shell
-from .knowledge import tablespaces, values
+from .knowledge import tablespaces, tls, values
 from .steps.methods import METHODS
 
 
@@ -115,11 +116,51 @@ def validate(settings):
                 values.host(name, "host")
             except values.BadValue as exc:
                 raise SettingsError(str(exc)) from None
+    validate_tls(settings.get("tls") or {})
     password = settings.get("replication_password")
     if password is not None and (not isinstance(password, str) or not password
                                  or "\n" in password):
         raise SettingsError("hotstandby.replication_password: use a non-empty one-line "
                             "string, or leave it empty to have one generated")
+
+
+def validate_tls(section):
+    """hotstandby.tls: a known mode, and the user's files readable and what
+    they claim to be (read here, on the control machine, before any host)."""
+    unknown = set(section) - {"mode", "ca_file", "cert_file", "key_file"}
+    if unknown:
+        raise SettingsError(f"hotstandby.tls.{sorted(unknown)[0]}: unknown setting: use mode, "
+                            "ca_file, cert_file or key_file")
+    if section.get("mode", "verify") not in tls.MODES:
+        raise SettingsError(f"hotstandby.tls.mode = {section.get('mode')!r}: use "
+                            + ", ".join(tls.MODES))
+    if bool(section.get("cert_file")) != bool(section.get("key_file")):
+        raise SettingsError("hotstandby.tls: give cert_file and key_file together (the "
+                            "primary's certificate and its key), or neither")
+    checks = {"ca_file": tls.certificates, "cert_file": tls.certificates,
+              "key_file": tls.check_key}
+    for name, check in checks.items():
+        path = section.get(name)
+        if not path:
+            continue
+        try:
+            text = Path(str(path)).expanduser().read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SettingsError(f"hotstandby.tls.{name} = {path!r}: cannot read it "
+                                f"({exc.__class__.__name__}): name a PEM file on this "
+                                "machine") from None
+        try:
+            check(text, f"hotstandby.tls.{name} ({path})")
+        except tls.TlsError as exc:
+            raise SettingsError(str(exc)) from None
+
+
+@dataclass(frozen=True)
+class TlsSettings:
+    mode: str = "verify"    # knowledge.tls.MODES
+    ca_file: str = None     # control-machine paths: the user's own PKI
+    cert_file: str = None
+    key_file: str = None
 
 
 @dataclass(frozen=True)
@@ -164,6 +205,7 @@ class Settings:
     force: bool = False
     status: StatusThresholds = None
     timeouts: Timeouts = None
+    tls: TlsSettings = None
 
     @classmethod
     def from_config(cls, section, **overrides):
@@ -188,6 +230,7 @@ class Settings:
         kwargs["tablespace_mapping"] = dict(kwargs.get("tablespace_mapping") or {})
         kwargs["status"] = StatusThresholds(**values["status"])
         kwargs["timeouts"] = Timeouts(**values["timeouts"])
+        kwargs["tls"] = TlsSettings(**values.get("tls") or {})
         return cls(**kwargs)
 
 

@@ -97,6 +97,8 @@ class Report:
                          f"{s.layout.version}, {s.layout.kind} layout{run_by(s)}"
                          + (f": COPY FAILED: {state.failed[s.name]}" if s.name in state.failed
                             else ""))
+        if "tls" in vars(cluster):   # decided in this run (the property reads hosts)
+            lines.append(f"  replication: {cluster.tls.describe()}")
         for name, seconds, changed in self.steps:
             lines.append(f"  {name:<26} " + ("" if self.plan else f"{seconds:6.1f} s  ")
                          + f"{changed} change{'s' if changed != 1 else ''}")

@@ -178,6 +178,10 @@ def every_step(cluster, report):
         if not dry:   # needs what configure-master would write
             check_replication_login(cluster, report)
     streaming = server.streaming_standbys(cluster)
+    applied = set()
+    if not dry:
+        back, applied = lifecycle.reconnect(cluster, report, reconfigured, streaming)
+        streaming |= back
     targets = [s for s in cluster.standbys if s.name not in streaming]
     if targets:
         methods.copy_standbys(cluster, report, targets)
@@ -186,7 +190,7 @@ def every_step(cluster, report):
         report.note(cluster.primary.name, "every standby already streams from it: "
                                           "nothing to stop or copy")
     for s in cluster.standbys:
-        if s.name in reconfigured and s not in targets:
+        if s.name in reconfigured and s not in targets and s.name not in applied:
             lifecycle.apply_standby_settings(s, reconfigured[s.name], report)
     if not dry:
         with report.step("smoke-test"):

@@ -8,7 +8,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from ..knowledge import passwords, render, values, versions
+from ..knowledge import passwords, render, tls, values, versions
 from ..knowledge.layout import LayoutError
 from . import shell
 from .hostkeys import HostKeyRefused
@@ -135,6 +135,7 @@ class Cluster:
     addresses: dict = field(default_factory=dict)   # host name -> address
     tablespace_names: dict = field(default_factory=dict)   # oid -> name, read while it ran
     role_ensured: bool = False   # the replication role was checked (or planned) this run
+    tls_installed: bool = False  # the primary serves cluster.tls's certificate (or will: plan)
 
     @property
     def hosts(self):
@@ -151,19 +152,36 @@ class Cluster:
         return render.slot_name(standby.name)
 
     def passfile(self, standby):
-        home = standby.facts.get("home") or "/var/lib/postgresql"
         if not versions.fact("conninfo_passfile", standby.layout.major):
-            return f"{home}/.pgpass"   # before 10 libpq reads only the default file
-        return f"{home}/.pg-hotstandby.pgpass"
+            return f"{home(standby)}/.pgpass"   # before 10 libpq reads only the default file
+        return f"{home(standby)}/.pg-hotstandby.pgpass"
+
+    def pinned_path(self, standby):
+        """The primary's certificate as the standby pins it (sslrootcert)."""
+        return f"{home(standby)}/{tls.PINNED}"
+
+    @functools.cached_property
+    def tls(self):
+        """This run's TLS for replication (knowledge.tls.Plan), decided once
+        from what the primary serves."""
+        from ..steps import tls   # the steps build on this module, not it on them
+        return tls.decide(self)
 
     def conninfo(self, standby, **keywords):
         """The standby's connection string to the primary (primary_conninfo);
         keywords add to it or replace its own (dbname=..., connect_timeout=...)."""
+        plan = self.tls
+        if plan.install and not self.tls_installed:
+            raise ClusterError(f"{self.primary.name} does not serve the certificate its "
+                               "standbys are to pin yet: run configure-master first")
+        binding = tls.channel_binding(plan, self.major,
+                                      render.auth_method(self.major, self.settings.auth_method))
         return render.conninfo({
             **render.replication_keywords(self.major, self.primary_address(),
                                           self.primary.layout.port,
                                           self.settings.replication_role, self.slot(standby),
                                           self.passfile(standby)),
+            **plan.keywords(self.pinned_path(standby), binding),
             **keywords})
 
     def without(self, names):
@@ -181,6 +199,12 @@ class Cluster:
     def close(self):
         for host in self.hosts:
             host.close()
+
+
+def home(host):
+    """The postgres user's home: passfile and certificates live there, outside
+    the data directory (no copy takes them along)."""
+    return host.facts.get("home") or "/var/lib/postgresql"
 
 
 def open_host(name, config, settings, dry=False):

@@ -145,18 +145,19 @@ def auth_method(major, configured=None):
 HBA_STANDBY = "# standby "
 
 
-def hba_lines(role, standbys, method):
+def hba_lines(role, standbys, method, kind="hostssl"):
     """pg_hba lines for each standby ({name: address}), restricted to that one
     host: streaming, and pg_rewind's connection to `postgres` (rejoin after
-    failover).  A comment line names each standby: the block is the record of
-    which standbys this primary serves (see hba_standbys)."""
+    failover).  kind: hostssl (TLS only) or host.  A comment line names each
+    standby: the block is the record of which standbys this primary serves
+    (see hba_standbys)."""
     lines = []
     for name, address in standbys.items():
         ip = ipaddress.ip_address(address)
         prefix = 32 if ip.version == 4 else 128
         lines.append(f"{HBA_STANDBY}{name}")
         for database in ("replication", "postgres"):
-            lines.append(f"host    {database:<15} {role:<15} {ip}/{prefix:<5} {method}")
+            lines.append(f"{kind:<7} {database:<15} {role:<15} {ip}/{prefix:<5} {method}")
     return lines
 
 

@@ -45,6 +45,8 @@ FACTS = {
     "slot_wal_status": [(90400, "null"), (130000, "wal_status")],
     # max_slot_wal_keep_size, a cap on the WAL a slot holds, arrived in 13.
     "slot_wal_keep": [(90400, False), (130000, True)],
+    # libpq's channel_binding (SCRAM bound to the TLS session) arrived in 13.
+    "channel_binding": [(90400, False), (130000, True)],
     # What pg_rewind needs granted to run as a non-superuser (11+).
     "rewind_functions": [(90400, ()), (110000, (
         "pg_ls_dir(text, boolean, boolean)", "pg_stat_file(text, boolean)",

@@ -76,6 +76,12 @@ def checks(cluster):
     results.append((p.name, "PostgreSQL runs on the primary", None if pstate.running else
                     f"{p.name}: PostgreSQL is not running on the primary: start it and run again"))
     results.extend(unlisted_streaming(cluster))
+    try:   # the certificate to serve and pin, before anything changes
+        results.append((p.name, f"replication TLS ({cluster.tls.mode}): "
+                                f"{cluster.tls.cert.subject if cluster.tls.cert else 'none'}",
+                        None))
+    except ClusterError as exc:
+        results.append((p.name, "replication TLS", str(exc)))
     size = server.data_size(p)
     spaces = tablespace_step.of(cluster, pstate)
     space_sizes = tablespace_step.sizes(p, spaces)

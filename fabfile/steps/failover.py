@@ -10,7 +10,7 @@ it: transactions it took after the failover live only there.
 import time
 
 from . import (clone, lifecycle, methods, primary as primary_step, rewind, server, service,
-               standby as standby_step)
+               standby as standby_step, tls)
 from ..hosts.cluster import ClusterError, HostKeyError, open_host
 from ..hosts.remote import RemoteError
 from ..hosts.shell import sh
@@ -112,6 +112,7 @@ def rejoin(cluster, report, resync=False):
         kept = rewind.keep_copy(s)
         report.change(s.name, f"kept a copy of its data directory (the old timeline) in {kept}")
         standby_step.write_passfile(cluster, s)
+        tls.pin(cluster, s)   # pg_rewind checks the new primary's certificate
         error = rewind.run(cluster, s)
         if error:
             failed.append((s, error, kept))

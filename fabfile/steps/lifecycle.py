@@ -2,6 +2,7 @@
 that the primary is never left stopped: on any failure or interrupt after it
 was stopped, it is started again and checked."""
 import signal
+import time
 from contextlib import contextmanager
 
 from . import checks, server, service, slots
@@ -84,6 +85,36 @@ def apply_standby_settings(standby, settings, report):
                                     + (", ".join(pending) or "its recovery.conf"))
     else:
         report.change(standby.name, "reloaded its settings (none needs a restart)")
+
+
+# A walreceiver that failed to connect tries again after
+# wal_retrieve_retry_interval (5 s by default): three tries.
+RECONNECT_SECONDS = 15
+
+
+def reconnect(cluster, report, reconfigured, streaming):
+    """Standbys that run as copies of the primary but do not stream, whose
+    settings this run changed (a certificate pinned anew, a new password):
+    they take the settings and reconnect by themselves, so no copy is needed
+    for those that stream again.  Returns (names streaming now, names whose
+    settings were applied)."""
+    pstate = server.read_state(cluster.primary)
+    waiting = set()
+    for s in cluster.standbys:
+        if s.name in streaming or s.name not in reconfigured:
+            continue
+        state = server.read_state(s)
+        if state.running and state.system_id == pstate.system_id and server.in_recovery(s):
+            apply_standby_settings(s, reconfigured[s.name], report)
+            waiting.add(s.name)
+    deadline = time.monotonic() + RECONNECT_SECONDS
+    back = set()
+    while waiting - back and time.monotonic() < deadline:
+        time.sleep(0.5)
+        back = server.streaming_standbys(cluster) & waiting
+    for name in sorted(back):
+        report.note(name, "streams again with its new settings: no copy needed")
+    return back, waiting
 
 
 def restart_primary(cluster, report):

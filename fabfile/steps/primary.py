@@ -1,7 +1,7 @@
 """The guide's "Changes to the master": settings, the replication role, a
 pg_hba entry per standby, and a replication slot per standby."""
 from ..knowledge import blocks, passwords, render, versions
-from . import config, rewind, server, slots
+from . import config, rewind, server, slots, tls
 from ..hosts.cluster import ClusterError
 
 SETTINGS_READ = ("wal_level", "max_wal_senders", "max_replication_slots", "data_checksums")
@@ -13,32 +13,36 @@ def configure(cluster, report):
     if not server.read_state(p).running:
         raise ClusterError(f"PostgreSQL is not running on the primary {p.name}: start it "
                            f"(fab -H {p.name},... start-standby-then-master) and run again")
+    plan = cluster.tls   # decided (and refused, if it must be) before any change
     current = server.config_values(p, SETTINGS_READ)
-    settings = render.primary_settings(p.layout.major, current, len(cluster.standbys),
-                                       cfg.listen_addresses, cfg.max_slot_wal_keep_size)
+    settings = {**render.primary_settings(p.layout.major, current, len(cluster.standbys),
+                                          cfg.listen_addresses, cfg.max_slot_wal_keep_size),
+                **plan.settings}
+    tls.install(cluster, report)   # before the settings that name its files
     changed = config.write(p, settings, "primary of streaming standbys", cfg.backup_dir)
     if changed:
         report.change(p.name, changed)
     method = render.auth_method(p.layout.major, cfg.auth_method)
     addresses = {s.name: cluster.addresses[s.name] for s in cluster.standbys}
     removed = removed_standbys(cluster)
-    hba = render.hba_lines(cfg.replication_role, addresses, method)
+    hba = render.hba_lines(cfg.replication_role, addresses, method, plan.hba_type)
     hba_changed = config.ensure_block(p, p.layout.hba_file, hba, "postgres", "640",
                                       cfg.backup_dir, at="start")
     if hba_changed:
         report.change(p.name, f"replication from {', '.join(addresses.values())} with {method}"
+                              + (" over TLS only" if plan.hba_type == "hostssl" else "")
                               + (f", no longer from {', '.join(removed)}" if removed else "")
                               + f": {hba_changed}")
     ensure_role(cluster, report)
     rewind.grant(cluster, report)
-    if changed or hba_changed:
+    if changed or hba_changed or plan.install:
         server.reload(p)
     slots.ensure(cluster, report)
     slots.drop(cluster, report, removed)
     pending = server.pending_restart(p, settings)
     if pending:
         report.note(p.name, f"restart needed for {', '.join(pending)}")
-    elif not (changed or hba_changed):
+    elif not (changed or hba_changed or plan.install):
         report.note(p.name, "already configured")
     return pending
 

@@ -1,8 +1,9 @@
 """The guide's "Changes to the slave": hot_standby, the connection to the
-primary with its password in a passfile, limits no lower than the primary's,
+primary with its password in a passfile and its certificate pinned (TLS),
+limits no lower than the primary's,
 and the marker that makes the server start as a standby.  A standby also gets
 the primary's own settings, so that once promoted it serves its standbys."""
-from . import config, server
+from . import config, server, tls
 from ..knowledge import render, versions
 from .primary import SETTINGS_READ, ensure_role
 
@@ -26,6 +27,7 @@ def configure(cluster, report):
         changes.append(config.write(s, settings, "standby of " + cluster.primary.name,
                                     cfg.backup_dir))
         changes.append(write_passfile(cluster, s))
+        changes.append(tls.pin(cluster, s))
         state = server.read_state(s)
         if state.exists and state.system_id == server.read_state(cluster.primary).system_id:
             changes.extend(write_marker(cluster, s))

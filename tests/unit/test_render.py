@@ -85,16 +85,17 @@ def test_quote_and_conninfo_escaping():
     assert render.conninfo_value("o'k") == "'o\\'k'"
 
 
-def test_hba_lines_ipv4_and_ipv6():
+@pytest.mark.parametrize("kind", ["hostssl", "host"])
+def test_hba_lines_ipv4_and_ipv6(kind):
     lines = render.hba_lines("replicator", {"db2": "10.1.2.3", "db3": "fd00::7"},
-                             "scram-sha-256")
+                             "scram-sha-256", kind)
     assert [line.split() for line in lines] == [
         ["#", "standby", "db2"],
-        ["host", "replication", "replicator", "10.1.2.3/32", "scram-sha-256"],
-        ["host", "postgres", "replicator", "10.1.2.3/32", "scram-sha-256"],
+        [kind, "replication", "replicator", "10.1.2.3/32", "scram-sha-256"],
+        [kind, "postgres", "replicator", "10.1.2.3/32", "scram-sha-256"],
         ["#", "standby", "db3"],
-        ["host", "replication", "replicator", "fd00::7/128", "scram-sha-256"],
-        ["host", "postgres", "replicator", "fd00::7/128", "scram-sha-256"]]
+        [kind, "replication", "replicator", "fd00::7/128", "scram-sha-256"],
+        [kind, "postgres", "replicator", "fd00::7/128", "scram-sha-256"]]
     assert render.hba_standbys(lines) == ["db2", "db3"]
     # a block written before standbys were named records none
     assert render.hba_standbys([line for line in lines if not line.startswith("#")]) == []

@@ -1,0 +1,71 @@
+"""TLS on the replication link: read what the primary serves, decide what it
+serves and what the standbys pin (knowledge/tls.py), put the certificate and
+key on the primary, and the pinned certificate on each standby.  What a
+standby pins comes from the primary's own file, read through the tool's SSH
+connection: never from the network the replication crosses."""
+import datetime
+from pathlib import Path
+
+from ..hosts.cluster import ClusterError, home
+from ..hosts.shell import sh
+from ..knowledge import tls
+from . import server
+
+def decide(cluster):
+    """The run's tls.Plan (cluster.tls calls this once)."""
+    p, cfg = cluster.primary, cluster.settings.tls
+    if cfg.mode == "off":
+        return tls.Plan("off", {})
+    values = server.config_values(p, ["ssl", "ssl_cert_file"])
+    cert_file = values.get("ssl_cert_file") or "server.crt"
+    if not cert_file.startswith("/"):   # relative to the data directory, as the server reads it
+        cert_file = f"{p.layout.data_dir}/{cert_file}"
+    ours = tls.server_settings(home(p))
+    served = tls.Served(
+        ssl=values.get("ssl") == "on", cert_file=cert_file,
+        cert_text=None if cert_file == tls.SNAKEOIL else p.read(cert_file, links=True),
+        key_present=p.query(sh("[ -f {key} ] && [ ! -L {key} ]", key=ours["ssl_key_file"]),
+                            user="postgres", warn=True).exited == 0)
+    try:
+        return tls.decide(cfg.mode, served, own_files(cfg), home(p), p.name,
+                          cluster.primary_address(), p.facts.get("address", []),
+                          datetime.datetime.now(datetime.timezone.utc))
+    except tls.TlsError as exc:
+        raise ClusterError(f"{p.name}: {exc}") from None
+
+
+def own_files(cfg):
+    """The user's certificate, key and CA (control-machine paths), read."""
+    def text(path):
+        return Path(path).expanduser().read_text() if path else None
+    return tls.Own(ca_text=text(cfg.ca_file), cert_text=text(cfg.cert_file),
+                   key_text=text(cfg.key_file))
+
+
+def install(cluster, report):
+    """The primary's certificate and key in its postgres home (key 0600,
+    written before the certificate that names it)."""
+    plan, p = cluster.tls, cluster.primary
+    if plan.install:
+        cert_pem, key_pem = plan.install
+        ours = tls.server_settings(home(p))
+        p.install(ours["ssl_key_file"], key_pem, owner="postgres", mode="600")
+        p.install(ours["ssl_cert_file"], cert_pem, owner="postgres", mode="644")
+        what = "a new key and self-signed certificate" if plan.made \
+            else "the certificate and key of hotstandby.tls.cert_file/key_file"
+        report.change(p.name, f"TLS: {what}, {plan.cert.describe()}, in "
+                              f"{ours['ssl_cert_file']} (key: {ours['ssl_key_file']}, 0600)")
+    cluster.tls_installed = True
+
+
+def pin(cluster, standby):
+    """The certificate the standby checks its primary with; a change, or None."""
+    plan = cluster.tls
+    if not plan.pin:
+        return None
+    path = cluster.pinned_path(standby)
+    if standby.read(path) == plan.pin:
+        return None
+    standby.install(path, plan.pin, owner="postgres", mode="644")
+    return f"TLS: pins {cluster.primary.name}'s certificate {plan.cert.describe()} in {path}"
+
