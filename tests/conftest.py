@@ -6,6 +6,7 @@ Without a Docker engine the lab tests skip with the reason, except under CI
 """
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -105,6 +106,21 @@ class RunningLab(labkit.Lab):
         """{host: output} of a root command on every host, through Docker: it
         works whatever sshd and the host keys say (a snapshot before and after)."""
         return {h: self.exec(h, command) for h in self.hosts}
+
+    def home(self, host):
+        """The postgres user's home (passfile, certificates)."""
+        return self.exec(host, "getent passwd postgres | cut -d: -f6").strip()
+
+    def replication_tls(self, primary="master", standby="standby"):
+        """(TLS in use, protocol) of the standby's replication connection, from
+        the primary's pg_stat_ssl, and the standby's sslmode, from its
+        primary_conninfo (None: not set, libpq's prefer)."""
+        rows = self.query(primary, "select s.ssl, s.version from pg_stat_replication r "
+                                   "join pg_stat_ssl s using (pid) "
+                                   f"where r.application_name = '{standby}'")
+        conninfo = self.query(standby, "show primary_conninfo")[0][0]
+        mode = re.search(r"\bsslmode=(\S+)", conninfo)
+        return (*(rows[0] if rows else (None, None)), mode.group(1) if mode else None)
 
     def reinit(self, host):
         """Replace the host's Debian cluster with a fresh one from initdb: a stock

@@ -70,6 +70,11 @@ def test_promote_then_rejoin_swaps_roles_and_keeps_every_row(lab):
     assert [(h["host"], h["role"]) for h in doc["hosts"]] == [("standby", "primary"),
                                                               ("master", "standby")]
     assert doc["hosts"][1]["wal"] == "streaming"
+    # The new primary serves a certificate of its own, which the old one now pins.
+    assert lab.replication_tls("standby", "master") == (True, "TLSv1.3", "verify-full")
+    home = lab.home("master")
+    assert lab.exec("master", f"cat {home}/.pg-hotstandby.primary.crt") == \
+        lab.exec("standby", f"cat {home}/.pg-hotstandby.server.crt")
 
 
 def test_rejoin_without_wal_log_hints_needs_resync(lab_factory):

@@ -123,6 +123,26 @@ def test_password_only_in_passfile_and_role(done):
     assert "password" not in conninfo and "passfile=" + passfile in conninfo
 
 
+def test_replication_is_tls_verified_and_the_key_stays_on_the_primary(done):
+    lab, result, _ = done
+    assert lab.replication_tls() == (True, "TLSv1.3", "verify-full")
+    conninfo = lab.query("standby", "show primary_conninfo")[0][0]
+    assert f"sslrootcert={lab.home('standby')}/.pg-hotstandby.primary.crt" in conninfo
+    assert "channel_binding=require" in conninfo   # every lab major is 13+
+    types = {r[0] for r in lab.query("master", "select type, user_name from pg_hba_file_rules")
+             if r[1] == ["replicator"]}
+    assert types == {"hostssl"}
+    key = f"{lab.home('master')}/.pg-hotstandby.server.key"
+    assert lab.exec("master", f"stat -c '%a %U' {key}").split() == ["600", "postgres"]
+    body = lab.exec("master", f"grep -v -- ----- {key}").split()
+    assert body and not any(line in result.stdout + result.stderr for line in body)
+    assert "PRIVATE KEY" not in result.stdout + result.stderr
+    # The key never left the primary: not on the standby, not in any copy.
+    assert lab.exec("standby", "find /var /etc /srv /tmp /root /home -name "
+                               "'.pg-hotstandby.server.key' 2>/dev/null").strip() == ""
+    assert "TLS, verify-full against the pinned certificate" in result.stdout
+
+
 def test_status_shows_the_standby_streaming(done):
     lab, _, _ = done
     code, doc, stderr = lab.status()
@@ -137,7 +157,8 @@ def test_second_full_changes_nothing(done):
     lab, _, _ = done
     started = {h: lab.query(h, "select pg_postmaster_start_time()") for h in lab.hosts}
     files = "find /etc/postgresql /var/lib/pgsql -maxdepth 3 -name '*.conf' " \
-            "-exec md5sum {} + 2>/dev/null | sort"
+            "-exec md5sum {} + 2>/dev/null | sort; " \
+            "md5sum $(getent passwd postgres | cut -d: -f6)/.pg-hotstandby.* | sort"
     before = {h: lab.sh(h, files) for h in lab.hosts}
     again = lab.fab("full")
     assert again.returncode == 0, again.stdout + again.stderr

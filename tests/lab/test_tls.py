@@ -1,0 +1,116 @@
+"""Replication over TLS on a RHEL-style host (initdb's defaults: ssl off),
+through the real command line: `full` turns TLS on with a certificate of the
+primary's own that the standby pins; a certificate the standby has not pinned
+is refused (the standby stops streaming, status names the cause) until `full`
+pins it, without copying the data again; `tls.mode` require and off do what
+they say.  No key material or password in any output."""
+import base64
+import datetime
+import time
+
+import pytest
+import yaml
+
+from fabfile.knowledge import tls
+
+OUTPUTS = []
+
+
+def fab(lab, *args, config=None):
+    result = lab.fab(*args, config=config)
+    OUTPUTS.append(result.stdout + result.stderr)
+    return result
+
+
+@pytest.fixture(scope="module")
+def lab(lab_factory):
+    lab = lab_factory(pg=15, layout="generic")
+    assert lab.query("master", "show ssl") == [("off",)]   # as initdb leaves it
+    result = fab(lab, "full")
+    assert result.returncode == 0, result.stdout + result.stderr
+    return lab
+
+
+def mode_file(tmp_path_factory, mode):
+    path = tmp_path_factory.mktemp("tls") / f"{mode}.yaml"
+    path.write_text(yaml.safe_dump({"hotstandby": {"tls": {"mode": mode}}}))
+    return path
+
+
+def wait_for(condition, seconds=30):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.3)
+
+
+def test_primary_without_tls_serves_its_own_certificate_verified(lab):
+    assert lab.query("master", "show ssl") == [("on",)]
+    assert lab.replication_tls() == (True, "TLSv1.3", "verify-full")
+    home = lab.home("master")
+    served = lab.exec("master", f"cat {home}/.pg-hotstandby.server.crt")
+    assert lab.exec("standby", f"cat {lab.home('standby')}/.pg-hotstandby.primary.crt") == served
+    cert = tls.certificates(served, "served")[0]
+    assert cert.self_signed and cert.names(lab.exec("master", "hostname -i").split()[0])
+
+
+def test_a_certificate_not_pinned_is_refused_until_full_pins_it(lab):
+    address = lab.exec("master", "hostname -i").split()[0]
+    key, cert = tls.make("impostor", [], [address], datetime.datetime.now(datetime.timezone.utc))
+    home = lab.home("master")
+    for name, text, mode in ((".pg-hotstandby.server.key", key, "600"),
+                             (".pg-hotstandby.server.crt", cert, "644")):
+        encoded = base64.b64encode(text.encode()).decode()
+        lab.exec("master", f"echo {encoded} | base64 -d > {home}/{name} && "
+                           f"chown postgres: {home}/{name} && chmod {mode} {home}/{name}")
+    lab.query("master", "select pg_reload_conf()")
+    time.sleep(1)
+    lab.query("master", "select pg_terminate_backend(pid) from pg_stat_replication")
+
+    def refused():
+        code, doc, stderr = lab.status()
+        return code == 2 and "certificate verify failed" in stderr
+    wait_for(refused)
+    code, doc, stderr = lab.status()
+    assert doc["hosts"][1]["wal"] != "streaming"
+
+    result = fab(lab, "full")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "TLS: pins master's certificate O=pg-hotstandby,CN=impostor" in result.stdout
+    # No copy: the standby reconnects by itself once it has the certificate.
+    assert "== sync ==" not in result.stdout and "copied" not in result.stdout
+    assert lab.exec("standby", f"cat {lab.home('standby')}/.pg-hotstandby.primary.crt") == cert
+    assert lab.replication_tls() == (True, "TLSv1.3", "verify-full")
+    assert lab.status()[0] == 0
+
+
+def test_tls_require_encrypts_without_checking_the_primary(lab, tmp_path_factory):
+    result = fab(lab, "full", config=mode_file(tmp_path_factory, "require"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "replication: TLS, not verified (tls.mode require)" in result.stdout
+    wait_for(lambda: lab.replication_tls() == (True, "TLSv1.3", "require"))
+    assert "sslrootcert" not in lab.query("standby", "show primary_conninfo")[0][0]
+
+
+def test_tls_off_says_what_it_exposes(lab, tmp_path_factory):
+    result = fab(lab, "full", config=mode_file(tmp_path_factory, "off"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "replication: not set up (tls.mode off)" in result.stdout
+    assert "clear text" in result.stdout
+    types = {r[0] for r in lab.query("master", "select type, user_name from pg_hba_file_rules")
+             if r[1] == ["replicator"]}
+    assert types == {"host"}
+    assert lab.query("master", "show ssl") == [("off",)]   # the server's own setting again
+    wait_for(lambda: lab.replication_tls() == (False, None, None))
+
+
+def test_no_key_or_password_in_any_output(lab):
+    home = lab.home("master")
+    body = lab.exec("master", f"grep -v -- ----- {home}/.pg-hotstandby.server.key").split()
+    password = lab.exec("standby", f"cat {lab.home('standby')}/.pg-hotstandby.pgpass"
+                        ).strip().split(":")[-1]
+    assert len(OUTPUTS) == 4 and body and password
+    for output in OUTPUTS:
+        assert "PRIVATE KEY" not in output
+        assert not any(line in output for line in body)
+        assert password not in output
