@@ -28,9 +28,17 @@ def view_sql(major):
     """What one running server says about itself and its replication, as JSON."""
     f = lambda name: versions.fact(name, major)  # noqa: E731
     suffix = f("sender_lsn_suffix")
+    # The receiver's conninfo is read only for its sslmode (parsed here, in
+    # Python); walreceiver shows the password, if any, as ********.
     receiver = (f"(select row_to_json(w) from (select status, extract(epoch from now() - "
-                f"last_msg_receipt_time) as last_message_age from {f('wal_receiver_view')}) w)"
+                f"last_msg_receipt_time) as last_message_age, conninfo "
+                f"from {f('wal_receiver_view')}) w)"
                 if f("wal_receiver_view") else "null")
+    # Each sender's TLS as its primary sees it; unknown (null) before 9.5.
+    ssl = f("ssl_view")
+    sender_ssl, ssl_join = (("s.ssl, s.version as ssl_version",
+                             f" left join {ssl} s on s.pid = p.pid") if ssl else
+                            ("null as ssl, null as ssl_version", ""))
     return f"""select json_build_object(
   'version', current_setting('server_version'),
   'in_recovery', pg_is_in_recovery(),
@@ -40,8 +48,9 @@ def view_sql(major):
   'senders', (select coalesce(json_agg(r), '[]') from (
       select application_name, state, sent{suffix}::text as sent,
              flush{suffix}::text as flushed, replay{suffix}::text as replayed,
-             {f('sender_replay_lag')} as lag_seconds, sync_state
-      from pg_stat_replication) r),
+             {f('sender_replay_lag')} as lag_seconds, sync_state,
+             {sender_ssl}
+      from pg_stat_replication p{ssl_join}) r),
   'slots', (select coalesce(json_agg(s), '[]') from (
       select slot_name, active, restart_lsn::text, {f('slot_wal_status')} as wal_status
       from pg_replication_slots where slot_type = 'physical') s),

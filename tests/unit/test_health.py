@@ -6,13 +6,19 @@ from fabfile.steps.health import CRITICAL, OK, WARNING, HostView
 
 
 @pytest.mark.parametrize("major,present,absent", [
+    (90400, ["pg_current_xlog_location", "null as ssl, null as ssl_version"],
+     ["pg_stat_ssl", "pg_stat_wal_receiver", "conninfo"]),
     (90500, ["pg_current_xlog_location", "sent_location", "replay_location",
-             "pg_last_xlog_replay_location"],
-     ["pg_stat_wal_receiver", "wal_status as", "sent_lsn"]),
-    (90600, ["pg_stat_wal_receiver", "pg_last_xlog_receive_location"], ["replay_lag"]),
+             "pg_last_xlog_replay_location",
+             "s.ssl, s.version as ssl_version",
+             "from pg_stat_replication p left join pg_stat_ssl s on s.pid = p.pid"],
+     ["pg_stat_wal_receiver", "conninfo", "wal_status as", "sent_lsn", "null as ssl"]),
+    (90600, ["pg_stat_wal_receiver", "pg_last_xlog_receive_location", "pg_stat_ssl",
+             "as last_message_age, conninfo from pg_stat_wal_receiver"], ["replay_lag"]),
     (100000, ["pg_current_wal_lsn", "sent_lsn", "extract(epoch from replay_lag)"],
      ["_location", "wal_status as"]),
     (130000, ["wal_status as wal_status", "pg_last_wal_receive_lsn"], ["xlog"]),
+    (180000, ["left join pg_stat_ssl s on s.pid = p.pid", "conninfo"], ["xlog"]),
 ])
 def test_view_sql_uses_each_versions_names(major, present, absent):
     sql = health.view_sql(major)
