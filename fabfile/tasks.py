@@ -223,7 +223,7 @@ def status(c, json=False, warn_lag_bytes=None, warn_lag_seconds=None, quiet=Fals
         views = list(pool.map(lambda name, role: health.look(name, role, c.config, settings),
                               names, expected))
     rows, problems = health.assess(views, settings.status.warn_lag_bytes,
-                                   settings.status.warn_lag_seconds)
+                                   settings.status.warn_lag_seconds, settings.tls.mode)
     code = health.level(problems)
     if json:
         print(jsonlib.dumps(health.document(rows, problems), indent=2))

@@ -8,6 +8,12 @@ import re
 
 # (pattern, meaning and fix); the first match from the END of the log wins.
 KNOWN = [
+    # A connection without TLS (`SSL off` on older servers, `no encryption` on
+    # newer ones) matches no hostssl line either.
+    (r"no pg_hba\.conf entry for replication connection .*(SSL off|no encryption)",
+     "the primary's pg_hba.conf has no line for this standby's address: run "
+     "configure-master with this standby in -H, or set hotstandby.addresses; or the "
+     "standby connects without TLS while the line is hostssl: run full"),
     (r"no pg_hba\.conf entry for replication connection",
      "the primary's pg_hba.conf has no line for this standby's address: run "
      "configure-master with this standby in -H, or set hotstandby.addresses"),
@@ -26,6 +32,25 @@ KNOWN = [
      "a standby limit is below the primary's: run configure-standby (it raises them)"),
     (r"using recovery command file \"recovery\.conf\" is not supported",
      "a recovery.conf was found on PostgreSQL 12+: remove it; standby.signal replaces it"),
+    # libpq's TLS failures come on the walreceiver's "could not connect to the
+    # primary server: ..." line (libpq 14+ puts `connection to server at "H",
+    # port P failed: ` between), so they stand before it.  The texts are
+    # libpq's (fe-secure-openssl.c, fe-secure-common.c, fe-connect.c) and
+    # OpenSSL's reason string.
+    (r"SSL error: certificate verify failed",
+     "the primary presents a certificate this standby does not trust (it was replaced "
+     "or is not the primary's): run full to pin the primary's current certificate"),
+    # Its names (libpq 9.5+), or its common name (before), are not the host
+    # connected to (verify-full).
+    (r"server (certificate for|common name) \"[^\"]*\"( \(and \d+ other names?\))? "
+     r"does not match host name|could not get server's host name from server certificate",
+     "the primary's certificate does not name the host this standby connects to "
+     "(sslmode verify-full checks it): run full to pin the primary's current certificate"),
+    (r"root certificate file \"[^\"]*\" does not exist|could not read root certificate file",
+     "the standby's pinned copy of the primary's certificate (sslrootcert) is missing or "
+     "unreadable: run full to pin the primary's current certificate"),
+    (r"server does not support SSL, but SSL was required",
+     "the primary does not serve TLS: run full (configure-master turns ssl on)"),
     (r"could not connect to the primary server",
      "the standby cannot reach the primary's port: check listen_addresses, firewalls "
      "and hotstandby.addresses"),

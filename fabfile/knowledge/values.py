@@ -16,6 +16,12 @@ UNIT = re.compile(r"[A-Za-z0-9@._:-]+\.service")
 # A host name as given to -H or in a config: an ssh_config alias or a DNS
 # name, optionally user@ and :port (Fabric's own host string).
 HOST = re.compile(r"([A-Za-z0-9._-]+@)?[A-Za-z0-9._-]+(:\d{1,5})?")
+# One keyword=value of a libpq connection string, as PQconninfo and
+# render.conninfo write them: a bare value has no quote, backslash or space;
+# a quoted one escapes only ' and \.  Pairs are separated by white space.
+CONNINFO_PAIR = re.compile(r"([a-z][a-z0-9_]*)=(?:'((?:[^'\\]|\\['\\])*)'|([^\s'\\]+))"
+                           r"(?=\s|\Z)", re.ASCII)
+CONNINFO_SPACE = re.compile(r"\s*", re.ASCII)
 
 
 class BadValue(ValueError):
@@ -68,3 +74,24 @@ def host(text, what):
         raise BadValue(f"{what} {text!r}: use a host name or ssh_config alias "
                        "(letters, digits and ._-)")
     return text
+
+
+def conninfo(text, what):
+    """A libpq connection string as {keyword: value}, read as data: a strict
+    subset of libpq's syntax (no URI, no space around `=`), and a keyword
+    given twice is refused rather than guessed at.  The text is not echoed:
+    a connection string may hold a password."""
+    if not isinstance(text, str):
+        raise BadValue(f"{what} is not a connection string")
+    keywords, pos = {}, 0
+    while True:
+        pos = CONNINFO_SPACE.match(text, pos).end()
+        if pos == len(text):
+            return keywords
+        pair = CONNINFO_PAIR.match(text, pos)
+        if not pair or pair[1] in keywords:
+            raise BadValue(f"{what} is not a connection string of distinct keyword=value "
+                           "pairs")
+        quoted, bare = pair[2], pair[3]
+        keywords[pair[1]] = bare if quoted is None else re.sub(r"\\(['\\])", r"\1", quoted)
+        pos = pair.end()

@@ -39,8 +39,12 @@ FACTS = {
     # The role that reads every statistics view (pg_stat_replication's
     # positions for a non-superuser) arrived in 10.
     "read_all_stats_role": [(90400, None), (100000, "pg_read_all_stats")],
-    # The standby's own view of its WAL receiver arrived in 9.6.
+    # The standby's own view of its WAL receiver arrived in 9.6, with its
+    # conninfo (libpq's defaults filled in, shown to superusers).
     "wal_receiver_view": [(90400, None), (90600, "pg_stat_wal_receiver")],
+    # Whether a connection (a WAL sender's too) runs over TLS, and its
+    # protocol version: pg_stat_ssl, joined on pid, arrived in 9.5.
+    "ssl_view": [(90400, None), (90500, "pg_stat_ssl")],
     # Whether a slot still holds the WAL its standby needs: 13.
     "slot_wal_status": [(90400, "null"), (130000, "wal_status")],
     # max_slot_wal_keep_size, a cap on the WAL a slot holds, arrived in 13.

@@ -1,4 +1,4 @@
-"""Day two: is each standby streaming, and how far behind?  (`fab ... status`)
+"""Day two: is each standby streaming, how far behind, over TLS?  (`fab ... status`)
 
 Pure except `look`: `view_sql(major)` is the one query a running server
 answers (as one JSON document), `assess` turns what the hosts said into a row
@@ -7,9 +7,10 @@ codes follow Nagios: 0 ok, 1 warning, 2 critical.
 """
 import json
 import os
+import re
 from dataclasses import dataclass, field
 
-from ..knowledge import diagnose, versions
+from ..knowledge import diagnose, values, versions
 from . import server, service
 from .checks import lsn
 from ..hosts.cluster import ClusterError, open_host
@@ -21,16 +22,30 @@ LEVELS = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL"}
 COLUMNS = [("host", "host"), ("role", "role"), ("version", "version"), ("wal", "wal"),
            ("sent", "sent"), ("flushed", "flushed"), ("replayed", "replayed"),
            ("lag_bytes", "lag"), ("lag_seconds", "lag time"), ("slot", "slot"),
-           ("retained_bytes", "retained"), ("sync", "sync"), ("last_message_seconds", "last msg")]
+           ("retained_bytes", "retained"), ("sync", "sync"), ("tls", "tls"),
+           ("last_message_seconds", "last msg")]
+# libpq's sslmodes; in the last two it checks the primary's certificate.
+SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+VERIFYING = SSLMODES[-2:]
+# pg_stat_ssl's version: OpenSSL's name of the protocol.
+PROTOCOL = re.compile(r"(TLS|SSL)v\d(\.\d)?")
 
 
 def view_sql(major):
     """What one running server says about itself and its replication, as JSON."""
     f = lambda name: versions.fact(name, major)  # noqa: E731
     suffix = f("sender_lsn_suffix")
+    # The receiver's conninfo is read only for its sslmode (parsed here, in
+    # Python); walreceiver shows the password, if any, as ********.
     receiver = (f"(select row_to_json(w) from (select status, extract(epoch from now() - "
-                f"last_msg_receipt_time) as last_message_age from {f('wal_receiver_view')}) w)"
+                f"last_msg_receipt_time) as last_message_age, conninfo "
+                f"from {f('wal_receiver_view')}) w)"
                 if f("wal_receiver_view") else "null")
+    # Each sender's TLS as its primary sees it; unknown (null) before 9.5.
+    ssl = f("ssl_view")
+    sender_ssl, ssl_join = (("s.ssl, s.version as ssl_version",
+                             f" left join {ssl} s on s.pid = p.pid") if ssl else
+                            ("null as ssl, null as ssl_version", ""))
     return f"""select json_build_object(
   'version', current_setting('server_version'),
   'in_recovery', pg_is_in_recovery(),
@@ -40,8 +55,9 @@ def view_sql(major):
   'senders', (select coalesce(json_agg(r), '[]') from (
       select application_name, state, sent{suffix}::text as sent,
              flush{suffix}::text as flushed, replay{suffix}::text as replayed,
-             {f('sender_replay_lag')} as lag_seconds, sync_state
-      from pg_stat_replication) r),
+             {f('sender_replay_lag')} as lag_seconds, sync_state,
+             {sender_ssl}
+      from pg_stat_replication p{ssl_join}) r),
   'slots', (select coalesce(json_agg(s), '[]') from (
       select slot_name, active, restart_lsn::text, {f('slot_wal_status')} as wal_status
       from pg_replication_slots where slot_type = 'physical') s),
@@ -96,8 +112,12 @@ def _diff(high, low):
     return lsn(high) - lsn(low) if high and low else None
 
 
-def assess(views, warn_lag_bytes, warn_lag_seconds):
-    """(rows, problems): a row per host and [(level, text)], most severe first."""
+def assess(views, warn_lag_bytes, warn_lag_seconds, tls_mode="verify"):
+    """(rows, problems): a row per host and [(level, text)], most severe first.
+
+    tls_mode is hotstandby.tls.mode: what a streaming standby's connection
+    must be (verify: TLS and the primary's certificate checked; require:
+    TLS; off: anything)."""
     primary = views[0]
     problems, rows = [], []
 
@@ -112,8 +132,8 @@ def assess(views, warn_lag_bytes, warn_lag_seconds):
         data = view.server
         row = {"host": view.name, "version": view.version or None, "wal": None, "sent": None,
                "flushed": None, "replayed": None, "lag_bytes": None, "lag_seconds": None,
-               "slot": None, "retained_bytes": None, "sync": None, "last_message_seconds": None,
-               "unit": view.unit or None}
+               "slot": None, "retained_bytes": None, "sync": None, "tls": None,
+               "last_message_seconds": None, "unit": view.unit or None}
         rows.append(row)
         if view.error:
             row["role"] = "unreachable"
@@ -149,6 +169,7 @@ def assess(views, warn_lag_bytes, warn_lag_seconds):
         row["lag_bytes"] = _diff(p_lsn, row["replayed"])
         row["sync"] = sender.get("sync_state")
         row["lag_seconds"] = _lag_seconds(sender, row["lag_bytes"])
+        row["tls"] = _tls(sender, _sslmode(receiver))
         if receiver.get("last_message_age") is not None:
             row["last_message_seconds"] = round(float(receiver["last_message_age"]), 3)
         slot_row = slots.get(slot)
@@ -168,6 +189,10 @@ def assess(views, warn_lag_bytes, warn_lag_seconds):
             problem(CRITICAL, f"{view.name} is not streaming from {primary.name}"
                               + _cause(view))
             continue
+        tls_problem = _tls_problem(row["tls"], tls_mode)
+        if tls_problem:
+            problem(WARNING, f"{view.name} replicates from {primary.name} {tls_problem}: "
+                             "run full: it sets up TLS")
         if row["lag_bytes"] is not None and row["lag_bytes"] > warn_lag_bytes:
             problem(WARNING, f"{view.name} is {row['lag_bytes']} bytes behind "
                              f"{primary.name} (warning above {warn_lag_bytes})")
@@ -185,6 +210,44 @@ def _lag_seconds(sender, lag_bytes):
     if sender.get("lag_seconds") is not None:
         return round(float(sender["lag_seconds"]), 3)
     return 0.0 if lag_bytes == 0 else None
+
+
+def _sslmode(receiver):
+    """The standby's sslmode, from its WAL receiver's connection string (9.6+,
+    libpq's defaults filled in), or None when not known: no receiver, or a
+    string that is not plainly keyword=value pairs with a known sslmode (a
+    host's answer is data: nothing else reaches a message)."""
+    try:
+        keywords = values.conninfo(receiver.get("conninfo"), "the WAL receiver's conninfo")
+    except values.BadValue:
+        return None
+    return keywords.get("sslmode") if keywords.get("sslmode") in SSLMODES else None
+
+
+def _tls(sender, sslmode):
+    """A standby row's `tls`: {protocol, verified, sslmode}.  Only the primary
+    knows whether the connection it serves runs over TLS (pg_stat_ssl, 9.5+):
+    without its word the whole is None (unknown), so that protocol None means
+    "not TLS".  verified is None when the standby's sslmode is not known."""
+    ssl, protocol = sender.get("ssl"), sender.get("ssl_version")
+    if not isinstance(ssl, bool) or (ssl and not PROTOCOL.fullmatch(str(protocol))):
+        return None
+    return {"protocol": protocol if ssl else None,
+            "verified": None if sslmode is None else sslmode in VERIFYING,
+            "sslmode": sslmode}
+
+
+def _tls_problem(tls, tls_mode):
+    """How a streaming standby's connection falls short of tls_mode, or None
+    (also when that is not known)."""
+    if tls is None or tls_mode == "off":
+        return None
+    if tls["protocol"] is None:
+        return f"without TLS (hotstandby.tls.mode is {tls_mode})"
+    if tls_mode == "verify" and tls["verified"] is False:
+        return (f"over {tls['protocol']} without checking its certificate "
+                f"(sslmode {tls['sslmode']}; hotstandby.tls.mode is verify)")
+    return None
 
 
 def _cause(view):
@@ -213,7 +276,17 @@ def _cell(key, value):
         return f"{value:.1f} s"
     if key == "last_message_seconds":
         return f"{value:.1f} s ago"
+    if key == "tls":
+        return _tls_cell(value)
     return str(value)
+
+
+def _tls_cell(tls):
+    if tls["protocol"] is None:
+        return "none"
+    if tls["verified"] is None:        # 9.5: the standby does not tell its sslmode
+        return tls["protocol"]
+    return f"{tls['protocol']} {'verified' if tls['verified'] else 'unverified'}"
 
 
 def _bytes(n):

@@ -25,6 +25,74 @@ def test_known_failures_are_named_with_the_log_line(name):
     assert message.startswith("standby: ") and LOGS[name] in message
 
 
+# A standby's walreceiver failing to connect over TLS: libpq's reason comes on
+# the "could not connect to the primary server" line (libpq 14+ names the
+# server first), and must win over that generic line's meaning.
+PG15 = '2026-11-27 09:41:36.736 UTC [21566] FATAL:  could not connect to the primary server: ' \
+       'connection to server at "127.0.0.1", port 55432 failed: '
+PG12 = "2025-03-02 10:00:01.513 UTC [4242] FATAL:  could not connect to the primary server: "
+PG96 = "2025-03-02 10:00:01 UTC [1687-1] FATAL:  could not connect to the primary server: "
+PG17 = '2025-03-02 10:00:01.513 UTC [91] FATAL:  could not connect to the primary server: ' \
+       'connection to server at "db1" (10.0.0.2), port 5432 failed: '
+UNTRUSTED = "does not trust (it was replaced or is not the primary's): run full to pin"
+TLS_LOGS = [
+    (PG15 + "SSL error: certificate verify failed", UNTRUSTED),
+    (PG17 + "SSL error: certificate verify failed", UNTRUSTED),
+    (PG12 + "SSL error: certificate verify failed", UNTRUSTED),
+    (PG96 + "SSL error: certificate verify failed", UNTRUSTED),
+    (PG15 + 'server certificate for "elsewhere.test" (and 1 other name) does not match '
+            'host name "127.0.0.1"', "does not name the host this standby connects to"),
+    (PG17 + 'server certificate for "db1.example.com" does not match host name "10.0.0.2"',
+     "does not name the host this standby connects to"),
+    (PG96 + 'server common name "db1" does not match host name "10.0.0.2"',
+     "does not name the host this standby connects to"),
+    (PG15 + 'root certificate file "/var/lib/postgresql/.pg-hotstandby.primary.crt" does '
+            "not exist\n\tEither provide the file or change sslmode to disable server "
+            "certificate verification.", "pinned copy of the primary's certificate"),
+    (PG17 + 'root certificate file "/var/lib/postgresql/.pg-hotstandby.primary.crt" does '
+            "not exist\n\tEither provide the file, use the system's trusted roots with "
+            "sslrootcert=system, or change sslmode to disable server certificate "
+            "verification.", "pinned copy of the primary's certificate"),
+    (PG12 + 'could not read root certificate file "/var/lib/postgresql/.pg-hotstandby.'
+            'primary.crt": Permission denied', "missing or unreadable: run full"),
+    (PG15 + "server does not support SSL, but SSL was required",
+     "the primary does not serve TLS: run full (configure-master turns ssl on)"),
+    (PG96 + "server does not support SSL, but SSL was required",
+     "the primary does not serve TLS"),
+    (PG15 + 'FATAL:  no pg_hba.conf entry for replication connection from host "127.0.0.1", '
+            'user "replicator", no encryption',
+     "or the standby connects without TLS while the line is hostssl: run full"),
+    (PG96 + 'FATAL:  no pg_hba.conf entry for replication connection from host "10.0.0.3", '
+            'user "replicator", SSL off',
+     "or the standby connects without TLS while the line is hostssl: run full"),
+]
+
+
+@pytest.mark.parametrize("failure,meaning", TLS_LOGS)
+def test_tls_failures_win_over_could_not_connect(failure, meaning):
+    # Each attempt logs its line (a multi-line one ends with libpq's hint).
+    log = ("LOG:  starting PostgreSQL 15.8 on x86_64-pc-linux-gnu\n" + failure + "\n"
+           + failure + "\n"
+           + "2026-11-27 09:41:36.750 UTC [21565] LOG:  waiting for WAL to become available "
+             "at 0/30000B8\n")
+    line, found = diagnose.diagnose(log)
+    assert line == failure.split("\n")[0]
+    assert meaning in found and "cannot reach the primary's port" not in found
+
+
+def test_pg_hba_over_tls_keeps_its_first_meaning():
+    line = (PG15 + 'FATAL:  no pg_hba.conf entry for replication connection from host '
+                   '"10.0.0.3", user "replicator", SSL encryption')
+    _, meaning = diagnose.diagnose(line)
+    assert meaning.startswith("the primary's pg_hba.conf has no line") and "hostssl" not in meaning
+
+
+def test_could_not_connect_alone_is_still_the_port():
+    _, meaning = diagnose.diagnose(PG15 + "Connection refused\n\tIs the server running on "
+                                          "that host and accepting TCP/IP connections?")
+    assert "cannot reach the primary's port" in meaning
+
+
 def test_latest_failure_wins():
     log = LOGS["wrong password"] + "\n" + LOGS["WAL removed"] + "\n"
     assert "already been removed" in diagnose.diagnose(log)[0]

@@ -1,4 +1,8 @@
 """status: the query per version, judging what hosts said, rendering."""
+import json
+from pathlib import Path
+
+import jsonschema
 import pytest
 
 from fabfile.steps import health
@@ -6,13 +10,19 @@ from fabfile.steps.health import CRITICAL, OK, WARNING, HostView
 
 
 @pytest.mark.parametrize("major,present,absent", [
+    (90400, ["pg_current_xlog_location", "null as ssl, null as ssl_version"],
+     ["pg_stat_ssl", "pg_stat_wal_receiver", "conninfo"]),
     (90500, ["pg_current_xlog_location", "sent_location", "replay_location",
-             "pg_last_xlog_replay_location"],
-     ["pg_stat_wal_receiver", "wal_status as", "sent_lsn"]),
-    (90600, ["pg_stat_wal_receiver", "pg_last_xlog_receive_location"], ["replay_lag"]),
+             "pg_last_xlog_replay_location",
+             "s.ssl, s.version as ssl_version",
+             "from pg_stat_replication p left join pg_stat_ssl s on s.pid = p.pid"],
+     ["pg_stat_wal_receiver", "conninfo", "wal_status as", "sent_lsn", "null as ssl"]),
+    (90600, ["pg_stat_wal_receiver", "pg_last_xlog_receive_location", "pg_stat_ssl",
+             "as last_message_age, conninfo from pg_stat_wal_receiver"], ["replay_lag"]),
     (100000, ["pg_current_wal_lsn", "sent_lsn", "extract(epoch from replay_lag)"],
      ["_location", "wal_status as"]),
     (130000, ["wal_status as wal_status", "pg_last_wal_receive_lsn"], ["xlog"]),
+    (180000, ["left join pg_stat_ssl s on s.pid = p.pid", "conninfo"], ["xlog"]),
 ])
 def test_view_sql_uses_each_versions_names(major, present, absent):
     sql = health.view_sql(major)
@@ -29,18 +39,29 @@ def primary(lsn="0/5000000", senders=(), slots=()):
 
 
 def standby(name="standby", receiver="streaming", replay="0/5000000", in_recovery=True,
-            log=""):
+            log="", conninfo=None):
     return HostView(name, "standby", version="15", running=True, log=log,
                     server={"in_recovery": in_recovery, "receive_lsn": replay,
                             "replay_lsn": replay, "senders": [], "slots": [],
-                            "receiver": {"status": receiver, "last_message_age": 0.25}
+                            "receiver": {"status": receiver, "last_message_age": 0.25,
+                                         "conninfo": conninfo}
                             if receiver else None})
 
 
-def sender(name="standby", replayed="0/5000000", lag=None):
+def sender(name="standby", replayed="0/5000000", lag=None, ssl=None, protocol=None):
     return {"application_name": name, "state": "streaming", "sent": "0/5000000",
             "flushed": "0/5000000", "replayed": replayed, "lag_seconds": lag,
-            "sync_state": "async"}
+            "sync_state": "async", "ssl": ssl, "ssl_version": protocol}
+
+
+def conninfo(sslmode):
+    """pg_stat_wal_receiver.conninfo as a PostgreSQL 15 standby shows it."""
+    return ("user=replicator passfile=/var/lib/postgresql/.pgpass channel_binding=prefer "
+            "dbname=replication host=10.0.0.2 port=5432 application_name=standby "
+            f"fallback_application_name=walreceiver sslmode={sslmode} sslcompression=0 "
+            "sslrootcert=/var/lib/postgresql/.pg-hotstandby.primary.crt sslsni=1 "
+            "ssl_min_protocol_version=TLSv1.2 gssencmode=prefer krbsrvname=postgres "
+            "target_session_attrs=any")
 
 
 def slot(name="standby", restart="0/4000000", wal_status="reserved", active=True):
@@ -48,8 +69,8 @@ def slot(name="standby", restart="0/4000000", wal_status="reserved", active=True
             "wal_status": wal_status}
 
 
-def judge(*views, warn_bytes=16 << 20, warn_seconds=30):
-    return health.assess(list(views), warn_bytes, warn_seconds)
+def judge(*views, warn_bytes=16 << 20, warn_seconds=30, tls_mode="verify"):
+    return health.assess(list(views), warn_bytes, warn_seconds, tls_mode)
 
 
 def test_healthy_pair_is_ok_with_real_numbers():
@@ -139,3 +160,134 @@ def test_document_has_level_rows_and_problems():
     assert doc["status"] == "critical" and doc["code"] == CRITICAL
     assert [h["host"] for h in doc["hosts"]] == ["master", "standby"]
     assert doc["problems"][0]["level"] == "critical"
+
+
+def tls_pair(ssl=True, protocol="TLSv1.3", sslmode="verify-full", tls_mode="verify"):
+    return judge(primary(senders=[sender(ssl=ssl, protocol=protocol)], slots=[slot()]),
+                 standby(conninfo=conninfo(sslmode) if sslmode else None), tls_mode=tls_mode)
+
+
+def test_verified_tls_is_ok_and_shown():
+    rows, problems = tls_pair()
+    assert problems == []
+    assert rows[0]["tls"] is None
+    assert rows[1]["tls"] == {"protocol": "TLSv1.3", "verified": True, "sslmode": "verify-full"}
+    assert "TLSv1.3 verified" in health.table(rows).splitlines()[2]
+    rows, problems = tls_pair(sslmode="verify-ca")
+    assert rows[1]["tls"]["verified"] is True and problems == []
+
+
+NO_TLS = ("standby replicates from master without TLS (hotstandby.tls.mode is {}): "
+          "run full: it sets up TLS")
+UNVERIFIED = ("standby replicates from master over TLSv1.3 without checking its certificate "
+              "(sslmode {}; hotstandby.tls.mode is verify): run full: it sets up TLS")
+
+
+def test_tls_mode_verify_by_default():
+    views = [primary(senders=[sender(ssl=True, protocol="TLSv1.3")], slots=[slot()]),
+             standby(conninfo=conninfo("require"))]
+    _, problems = health.assess(views, 16 << 20, 30)
+    assert problems == [(WARNING, UNVERIFIED.format("require"))]
+
+
+@pytest.mark.parametrize("ssl,sslmode,tls_mode,warning", [
+    (False, "disable", "verify", NO_TLS.format("verify")),
+    (False, "prefer", "require", NO_TLS.format("require")),
+    (False, "disable", "off", None),
+    (True, "require", "verify", UNVERIFIED.format("require")),
+    (True, "prefer", "verify", UNVERIFIED.format("prefer")),
+    (True, "require", "require", None),
+    (True, "prefer", "off", None),
+    (True, "verify-full", "require", None),
+])
+def test_tls_short_of_the_mode_is_a_warning_with_the_fix(ssl, sslmode, tls_mode, warning):
+    rows, problems = tls_pair(ssl=ssl, sslmode=sslmode, tls_mode=tls_mode)
+    assert rows[1]["tls"] == {"protocol": "TLSv1.3" if ssl else None,
+                              "verified": sslmode in ("verify-ca", "verify-full"),
+                              "sslmode": sslmode}
+    assert problems == ([(WARNING, warning)] if warning else [])
+
+
+def test_tls_not_known_is_no_problem():
+    # 9.4: neither side tells; 9.5: the primary tells TLS, the standby not its sslmode.
+    rows, problems = tls_pair(ssl=None, protocol=None, sslmode=None)
+    assert rows[1]["tls"] is None and problems == []
+    rows, problems = tls_pair(protocol="TLSv1.2", sslmode=None)
+    assert rows[1]["tls"] == {"protocol": "TLSv1.2", "verified": None, "sslmode": None}
+    assert problems == []
+    # No sender for the standby: its receiver alone cannot say whether TLS is in use.
+    rows, _ = judge(primary(slots=[slot()]), standby(conninfo=conninfo("verify-full")))
+    assert rows[1]["tls"] is None
+
+
+@pytest.mark.parametrize("text", [
+    "sslmode=verify-full sslmode=disable",     # twice: refused, not guessed
+    "host='10.0.0.2 sslmode=verify-full",      # unterminated quote
+    "sslmode='verify-full\x1b[31m'",           # not an sslmode libpq knows
+    "",                                        # no sslmode at all
+])
+def test_receiver_sslmode_unknown_unless_plainly_given(text):
+    rows, problems = judge(primary(senders=[sender(ssl=True, protocol="TLSv1.3")],
+                                   slots=[slot()]), standby(conninfo=text))
+    assert rows[1]["tls"] == {"protocol": "TLSv1.3", "verified": None, "sslmode": None}
+    assert problems == []
+
+
+def test_quoted_sslmode_in_the_receivers_conninfo():
+    rows, _ = judge(primary(senders=[sender(ssl=True, protocol="TLSv1.3")], slots=[slot()]),
+                    standby(conninfo="host='db 1' sslmode='verify-ca' "
+                                     "application_name='it\\'s'"))
+    assert rows[1]["tls"]["sslmode"] == "verify-ca"
+
+
+def test_a_primary_saying_tls_without_a_protocol_is_not_believed():
+    rows, _ = tls_pair(protocol="\x1b[2J")
+    assert rows[1]["tls"] is None
+    rows, _ = tls_pair(ssl="yes")
+    assert rows[1]["tls"] is None
+
+
+def test_a_standby_not_streaming_has_no_tls_warning():
+    _, problems = judge(primary(senders=[], slots=[slot(active=False)]),
+                        standby(receiver=None))
+    assert [lvl for lvl, _ in problems] == [CRITICAL]
+
+
+def test_table_tls_column():
+    cells = {}
+    for name, kwargs in [("verified", {}), ("unverified", {"sslmode": "require"}),
+                         ("none", {"ssl": False, "sslmode": "disable"}),
+                         ("unknown", {"ssl": None, "sslmode": None}),
+                         ("no sslmode", {"protocol": "TLSv1.2", "sslmode": None})]:
+        rows, _ = tls_pair(**kwargs)
+        header, _, line = health.table(rows).splitlines()
+        cells[name] = line[header.index("tls"):header.index("last msg")].strip()
+    assert cells == {"verified": "TLSv1.3 verified", "unverified": "TLSv1.3 unverified",
+                     "none": "none", "unknown": "-", "no sslmode": "TLSv1.2"}
+
+
+SCHEMA = json.loads((Path(__file__).parents[1] / "lab" / "status.schema.json").read_text())
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"ssl": False, "sslmode": "disable"},
+                                    {"ssl": None, "sslmode": None}, {"sslmode": None}])
+def test_document_with_tls_matches_the_schema(kwargs):
+    rows, problems = tls_pair(**kwargs)
+    valid(health.document(rows, problems))
+
+
+def test_schema_holds_tls_to_its_fields():
+    rows, problems = tls_pair()
+    rows[1]["tls"]["cipher"] = "TLS_AES_256_GCM_SHA384"
+    with pytest.raises(jsonschema.ValidationError, match="cipher"):
+        valid(health.document(rows, problems))
+    del rows[1]["tls"]["cipher"], rows[1]["tls"]["verified"]
+    with pytest.raises(jsonschema.ValidationError, match="verified"):
+        valid(health.document(rows, problems))
+    del rows[1]["tls"]
+    with pytest.raises(jsonschema.ValidationError, match="tls"):
+        valid(health.document(rows, problems))
+
+
+def valid(document):
+    jsonschema.validate(document, SCHEMA, cls=jsonschema.Draft202012Validator)
