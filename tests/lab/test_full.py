@@ -150,6 +150,7 @@ def test_status_shows_the_standby_streaming(done):
     primary, standby = doc["hosts"]
     assert (primary["role"], standby["role"], standby["wal"]) == ("primary", "standby", "streaming")
     assert standby["slot"] == "standby" and standby["lag_bytes"] is not None
+    assert standby["tls"] == {"protocol": "TLSv1.3", "verified": True, "sslmode": "verify-full"}
     assert standby["version"].startswith(str(lab.pg))
 
 

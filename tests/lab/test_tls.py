@@ -73,6 +73,7 @@ def test_a_certificate_not_pinned_is_refused_until_full_pins_it(lab):
     wait_for(refused)
     code, doc, stderr = lab.status()
     assert doc["hosts"][1]["wal"] != "streaming"
+    assert "does not trust" in stderr and "run full to pin" in stderr
 
     result = fab(lab, "full")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -81,7 +82,10 @@ def test_a_certificate_not_pinned_is_refused_until_full_pins_it(lab):
     assert "== sync ==" not in result.stdout and "copied" not in result.stdout
     assert lab.exec("standby", f"cat {lab.home('standby')}/.pg-hotstandby.primary.crt") == cert
     assert lab.replication_tls() == (True, "TLSv1.3", "verify-full")
-    assert lab.status()[0] == 0
+    code, doc, _ = lab.status()
+    assert code == 0
+    assert doc["hosts"][1]["tls"] == {"protocol": "TLSv1.3", "verified": True,
+                                      "sslmode": "verify-full"}
 
 
 def test_tls_require_encrypts_without_checking_the_primary(lab, tmp_path_factory):
@@ -90,6 +94,9 @@ def test_tls_require_encrypts_without_checking_the_primary(lab, tmp_path_factory
     assert "replication: TLS, not verified (tls.mode require)" in result.stdout
     wait_for(lambda: lab.replication_tls() == (True, "TLSv1.3", "require"))
     assert "sslrootcert" not in lab.query("standby", "show primary_conninfo")[0][0]
+    code, doc, stderr = lab.status()   # status under the default, verify: a warning
+    assert code == 1 and "without checking its certificate" in stderr
+    assert doc["hosts"][1]["tls"]["verified"] is False
 
 
 def test_tls_off_says_what_it_exposes(lab, tmp_path_factory):
@@ -102,6 +109,8 @@ def test_tls_off_says_what_it_exposes(lab, tmp_path_factory):
     assert types == {"host"}
     assert lab.query("master", "show ssl") == [("off",)]   # the server's own setting again
     wait_for(lambda: lab.replication_tls() == (False, None, None))
+    code, _, stderr = lab.status()
+    assert code == 1 and "without TLS" in stderr
 
 
 def test_no_key_or_password_in_any_output(lab):
