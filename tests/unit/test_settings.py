@@ -1,10 +1,12 @@
 import copy
+import datetime
 from pathlib import Path
 
 import pytest
 import yaml
 
 from fabfile.context import SettingsError, validate
+from fabfile.knowledge import tls
 
 DEFAULTS = yaml.safe_load((Path(__file__).resolve().parents[2] / "fabfile" /
                            "defaults.yaml").read_text())["hotstandby"]
@@ -57,3 +59,37 @@ def test_malformed_values_name_the_setting(changes, message):
 
 def test_ipv6_address_and_md5_are_fine():
     validate(with_(addresses={"db1": "fd00::5"}, auth_method="md5"))
+
+
+def tls_files(tmp_path):
+    """A certificate and its key, as PEM files on this machine."""
+    key, cert = tls.make("db1", ["db1"], ["10.0.0.1"],
+                         datetime.datetime.now(datetime.timezone.utc))
+    (tmp_path / "db1.crt").write_text(cert)
+    (tmp_path / "db1.key").write_text(key)
+    (tmp_path / "junk.pem").write_text("not a certificate\n")
+    return tmp_path
+
+
+@pytest.mark.parametrize("section,message", [
+    ({"mode": "strict"}, "hotstandby.tls.mode = 'strict': use verify, require, off"),
+    ({"mode": "verify", "cert_file": "{d}/db1.crt"}, "cert_file and key_file together"),
+    ({"mode": "verify", "ca_file": "{d}/missing.crt"}, "cannot read it"),
+    ({"mode": "verify", "ca_file": "{d}/junk.pem"}, "not a PEM certificate"),
+    ({"mode": "verify", "cert_file": "{d}/db1.crt", "key_file": "{d}/db1.crt"},
+     "not an unencrypted PEM private key"),
+    ({"mode": "verify", "cafile": "x"}, "hotstandby.tls.cafile: unknown setting"),
+])
+def test_tls_settings_are_checked_before_any_host(tmp_path, section, message):
+    d = tls_files(tmp_path)
+    section = {k: v.format(d=d) for k, v in section.items()}
+    with pytest.raises(SettingsError) as err:
+        validate(with_(tls=section))
+    assert message in str(err.value)
+    assert "\n" not in str(err.value) and "PRIVATE" not in str(err.value)
+
+
+def test_own_certificate_key_and_ca_are_fine(tmp_path):
+    d = tls_files(tmp_path)
+    validate(with_(tls={"mode": "verify", "cert_file": f"{d}/db1.crt",
+                        "key_file": f"{d}/db1.key", "ca_file": f"{d}/db1.crt"}))
