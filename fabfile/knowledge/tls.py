@@ -49,13 +49,15 @@ class Certificate:
     not_after: datetime.datetime
     self_signed: bool
 
-    def names(self, host):
-        """Whether verify-full holds for `host` (an address or a DNS name)."""
+    def names(self, host, ip_names=True):
+        """Whether the certificate names `host` (an address or a DNS name).
+        ip_names: an address may match an IP subjectAltName (libpq 15+:
+        versions "tls_ip_names"); else an address is named by none."""
         try:
-            return ipaddress.ip_address(host) in {ipaddress.ip_address(a)
-                                                  for a in self.ip_addresses}
+            ip = ipaddress.ip_address(host)
         except ValueError:
             return host.lower() in {n.lower() for n in self.dns_names}
+        return ip_names and ip in {ipaddress.ip_address(a) for a in self.ip_addresses}
 
     def describe(self):
         names = ", ".join([*self.dns_names, *self.ip_addresses]) or "none"
@@ -192,8 +194,8 @@ def channel_binding(plan, major, auth_method):
         and bool(versions.fact("channel_binding", major))
 
 
-def decide(mode, served, own, home, host_name, address, addresses, now):
-    """The Plan for a primary.
+def decide(mode, served, own, home, host_name, address, addresses, now, major):
+    """The Plan for a primary of PostgreSQL `major`.
 
     served: Served; own: Own; home: the postgres user's home on the primary;
     address: the primary's address its standbys connect to; addresses: every
@@ -206,31 +208,32 @@ def decide(mode, served, own, home, host_name, address, addresses, now):
         chain = certificates(own.cert_text, "hotstandby.tls.cert_file")
         current = served.cert_file == ours["ssl_cert_file"] and served.cert_text == own.cert_text
         install = None if current and served.key_present else (own.cert_text, own.key_text)
-        return _pinned(mode, ours, chain, own, install, address)
+        return _pinned(mode, ours, chain, own, install, address, major)
     if served.ssl and served.cert_file not in (SNAKEOIL, ours["ssl_cert_file"]):
         if not served.cert_text:
             raise TlsError(f"ssl_cert_file {served.cert_file} cannot be read: fix the "
                            "server's TLS set-up, or give hotstandby.tls.cert_file and key_file")
         chain = certificates(served.cert_text, served.cert_file)
-        return _pinned(mode, {}, chain, own, None, address)
+        return _pinned(mode, {}, chain, own, None, address, major)
     if own.ca_text:
         raise TlsError("hotstandby.tls.ca_file is set but the primary has no certificate of "
                        "its own to check with it: give hotstandby.tls.cert_file and key_file")
     if served.cert_file == ours["ssl_cert_file"] and served.cert_text and served.key_present:
         cert = certificates(served.cert_text, served.cert_file)[0]
         if cert.names(address) and cert.not_after - now > datetime.timedelta(days=RENEW_DAYS):
-            return _ours(mode, ours, cert, None, address)
+            return _ours(mode, ours, cert, None, address, major)
     key_pem, cert_pem = make(host_name, [host_name], [address, *addresses], now)
-    return _ours(mode, ours, certificates(cert_pem, "made")[0], (cert_pem, key_pem), address)
+    return _ours(mode, ours, certificates(cert_pem, "made")[0], (cert_pem, key_pem), address,
+                 major)
 
 
-def _ours(mode, settings, cert, install, address):
+def _ours(mode, settings, cert, install, address, major):
     """A plan with a certificate the tool made: its own root."""
     return Plan(mode, settings, cert, install, install is not None,
-                cert.pem if mode == "verify" else None, _sslmode(mode, cert, address))
+                cert.pem if mode == "verify" else None, _sslmode(mode, cert, address, major))
 
 
-def _pinned(mode, settings, chain, own, install, address):
+def _pinned(mode, settings, chain, own, install, address, major):
     leaf = chain[0]
     if own.ca_text:
         authorities = certificates(own.ca_text, "hotstandby.tls.ca_file")
@@ -247,10 +250,13 @@ def _pinned(mode, settings, chain, own, install, address):
                            "hotstandby.tls.ca_file (or set hotstandby.tls.mode: require)")
         pin = roots[-1].pem if roots else None
     return Plan(mode, settings, leaf, install, False, pin if mode == "verify" else None,
-                _sslmode(mode, leaf, address))
+                _sslmode(mode, leaf, address, major))
 
 
-def _sslmode(mode, cert, address):
+def _sslmode(mode, cert, address, major):
+    """verify-full where libpq can check the name, else verify-ca: against a
+    pinned self-signed certificate that still proves the primary's key."""
     if mode == "require":
         return "require"
-    return "verify-full" if cert.names(address) else "verify-ca"
+    return "verify-full" if cert.names(address, versions.fact("tls_ip_names", major)) \
+        else "verify-ca"

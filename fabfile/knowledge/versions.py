@@ -49,6 +49,9 @@ FACTS = {
     "slot_wal_status": [(90400, "null"), (130000, "wal_status")],
     # max_slot_wal_keep_size, a cap on the WAL a slot holds, arrived in 13.
     "slot_wal_keep": [(90400, False), (130000, True)],
+    # libpq matches an address it connects to against the certificate's IP
+    # subjectAltNames from 15 (before: only against its names' text).
+    "tls_ip_names": [(90400, False), (150000, True)],
     # libpq's channel_binding (SCRAM bound to the TLS session) arrived in 13.
     "channel_binding": [(90400, False), (130000, True)],
     # What pg_rewind needs granted to run as a non-superuser (11+).

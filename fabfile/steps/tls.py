@@ -29,7 +29,7 @@ def decide(cluster):
     try:
         return tls.decide(cfg.mode, served, own_files(cfg), home(p), p.name,
                           cluster.primary_address(), p.facts.get("address", []),
-                          datetime.datetime.now(datetime.timezone.utc))
+                          datetime.datetime.now(datetime.timezone.utc), p.layout.major)
     except tls.TlsError as exc:
         raise ClusterError(f"{p.name}: {exc}") from None
 

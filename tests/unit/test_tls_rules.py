@@ -18,8 +18,9 @@ def made(name="db1", addresses=("10.0.0.1",), now=NOW):
     return key, cert
 
 
-def decide(served, own=tls.Own(), mode="verify", address="10.0.0.1", now=NOW):
-    return tls.decide(mode, served, own, HOME, "db1", address, ["10.0.0.1", "fd00::1"], now)
+def decide(served, own=tls.Own(), mode="verify", address="10.0.0.1", now=NOW, major=170000):
+    return tls.decide(mode, served, own, HOME, "db1", address, ["10.0.0.1", "fd00::1"], now,
+                      major)
 
 
 def test_made_certificate_names_the_host_and_its_addresses():
@@ -68,6 +69,20 @@ def test_a_ca_that_did_not_issue_the_certificate_is_refused():
     with pytest.raises(tls.TlsError, match="does not hold"):
         decide(tls.Served(ssl=True, cert_file="/etc/ssl/db1.pem", cert_text=pem),
                own=tls.Own(ca_text=other_ca))
+
+
+@pytest.mark.parametrize("major,address,sslmode", [
+    (150000, "10.0.0.1", "verify-full"),
+    (140000, "10.0.0.1", "verify-ca"),   # libpq before 15 matches no IP subjectAltName
+    (90600, "fd00::1", "verify-ca")])
+def test_verify_full_where_libpq_can_check_the_name(major, address, sslmode):
+    plan = decide(tls.Served(ssl=False, cert_file="/d/server.crt"), address=address,
+                  major=major)
+    assert plan.sslmode == sslmode and plan.pin == plan.cert.pem
+    kept = decide(tls.Served(ssl=True, cert_file=OURS["ssl_cert_file"],
+                             cert_text=plan.cert.pem, key_present=True),
+                  address=address, major=major)
+    assert kept.install is None   # named, if not checkable by name: not made anew
 
 
 def test_debian_snakeoil_is_never_pinned():
