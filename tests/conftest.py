@@ -25,7 +25,9 @@ sys.path.insert(0, str(REPO / "docker"))
 import lab as labkit  # noqa: E402
 from fabfile.steps.smoke import forwarded  # noqa: E402
 
-TEST_PROJECT = "pg-hotstandby-test"
+# One Compose project at a time; LAB_PROJECT names another, so that two
+# checkouts on one machine can each run their lab tests.
+TEST_PROJECT = os.environ.get("LAB_PROJECT", "pg-hotstandby-test")
 STATUS_SCHEMA = json.loads((REPO / "tests" / "lab" / "status.schema.json").read_text())
 
 
@@ -163,7 +165,7 @@ def connect_retrying(port, dbname, attempts=50):
 @contextmanager
 def running_lab(**spec):
     """spec: the Lab's fields (pg, layout, standbys, shared_sysid, standby_pg, small_disk)."""
-    lab = RunningLab(**spec, project=TEST_PROJECT, lab_dir=REPO / ".lab" / "test")
+    lab = RunningLab(**spec, project=TEST_PROJECT, lab_dir=REPO / ".lab" / TEST_PROJECT)
     lab.build(log=lambda _: None)
     compose = " ".join(labkit.compose_command())
     with environ(lab.env()), get_docker_services(
