@@ -162,6 +162,14 @@ def connect_retrying(port, dbname, attempts=50):
             time.sleep(0.2)
 
 
+def wait_for(condition, seconds=30):
+    """Poll condition() until it is true; fail the test after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.3)
+
+
 @contextmanager
 def running_lab(**spec):
     """spec: the Lab's fields (pg, layout, standbys, shared_sysid, standby_pg, small_disk)."""

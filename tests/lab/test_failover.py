@@ -2,9 +2,10 @@
 standby is promoted, the old primary comes back (as a primary, as a rebooted
 server would) and rejoins as a standby of the new one with pg_rewind: roles
 swapped, streaming, every row intact, the old timeline's files kept."""
-import time
 
 import pytest
+
+from conftest import wait_for
 
 ROWS = "select md5(string_agg(aid || ':' || abalance, ',' order by aid)) from pgbench_accounts"
 
@@ -17,12 +18,6 @@ def lab(lab_factory):
     assert result.returncode == 0, result.stdout + result.stderr
     return lab
 
-
-def wait_for(condition, seconds=30):
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.3)
 
 
 def test_promote_refused_while_the_primary_takes_writes(lab):

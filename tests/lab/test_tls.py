@@ -11,6 +11,7 @@ import time
 import pytest
 import yaml
 
+from conftest import wait_for
 from fabfile.knowledge import tls
 
 OUTPUTS = []
@@ -36,12 +37,6 @@ def mode_file(tmp_path_factory, mode):
     path.write_text(yaml.safe_dump({"hotstandby": {"tls": {"mode": mode}}}))
     return path
 
-
-def wait_for(condition, seconds=30):
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.3)
 
 
 def test_primary_without_tls_serves_its_own_certificate_verified(lab):
