@@ -11,6 +11,7 @@ from ..hosts.shell import sh
 from ..knowledge import tls
 from . import server
 
+
 def decide(cluster):
     """The run's tls.Plan (cluster.tls calls this once)."""
     p, cfg = cluster.primary, cluster.settings.tls
@@ -67,5 +68,7 @@ def pin(cluster, standby):
     if standby.read(path) == plan.pin:
         return None
     standby.install(path, plan.pin, owner="postgres", mode="644")
-    return f"TLS: pins {cluster.primary.name}'s certificate {plan.cert.describe()} in {path}"
+    what = f"{cluster.primary.name}'s certificate" if plan.pin == plan.cert.pem \
+        else f"the CA of hotstandby.tls.ca_file, issuer of {cluster.primary.name}'s certificate"
+    return f"TLS: pins {what} {plan.cert.describe()} in {path}"
 
