@@ -68,7 +68,10 @@ def pin(cluster, standby):
     if standby.read(path) == plan.pin:
         return None
     standby.install(path, plan.pin, owner="postgres", mode="644")
-    what = f"{cluster.primary.name}'s certificate" if plan.pin == plan.cert.pem \
-        else f"the CA of hotstandby.tls.ca_file, issuer of {cluster.primary.name}'s certificate"
+    what = f"{cluster.primary.name}'s certificate"
+    if cluster.settings.tls.ca_file:
+        what = f"hotstandby.tls.ca_file, the CA of {what}"
+    elif plan.pin != plan.cert.pem:
+        what = f"the root of the chain of {what}"
     return f"TLS: pins {what} {plan.cert.describe()} in {path}"
 
