@@ -7,7 +7,8 @@ import pytest
 
 from conftest import REPO
 
-CONFIGS = "md5sum /etc/postgresql/15/main/*.conf /etc/postgresql/15/main/conf.d/* 2>/dev/null; true"
+CONFIGS = ("md5sum /etc/postgresql/15/main/*.conf /etc/postgresql/15/main/conf.d/* "
+           "/var/lib/postgresql/.pg-hotstandby.* 2>/dev/null; true")
 
 
 @pytest.fixture
@@ -37,7 +38,11 @@ def test_plan_shows_every_change_makes_none_and_nothing_is_left_after_full(lab):
     out = planned.stdout
     assert "master: (plan) would change /etc/postgresql/15/main/conf.d/pg-hotstandby.conf:" in out
     assert "+listen_addresses = '*'" in out and "+wal_log_hints = 'on'" in out
-    assert "+host    replication     replicator" in out
+    assert "+hostssl replication     replicator" in out
+    # The certificate that would be made and pinned, never its key.
+    assert "master: (plan) TLS: a new key and self-signed certificate, O=pg-hotstandby" in out
+    assert "standby: (plan) TLS: pins master's certificate O=pg-hotstandby" in out
+    assert "PRIVATE KEY" not in out
     assert "master: (plan) created replication role replicator" in out
     assert "master: (plan) created replication slot standby" in out
     assert "master: (plan) restarted PostgreSQL for its new settings" in out
