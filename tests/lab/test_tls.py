@@ -2,8 +2,8 @@
 through the real command line: `full` turns TLS on with a certificate of the
 primary's own that the standby pins; a certificate the standby has not pinned
 is refused (the standby stops streaming, status names the cause) until `full`
-pins it, without copying the data again; `tls.mode` require and off do what
-they say.  No key material or password in any output."""
+pins it, without copying the data again; a user's own certificate, key and
+CA; `tls.mode` require and off do what they say.  No key material or password in any output."""
 import base64
 import datetime
 import time
@@ -11,6 +11,7 @@ import time
 import pytest
 import yaml
 
+from certs import issued
 from conftest import wait_for
 from fabfile.knowledge import tls
 
@@ -83,6 +84,29 @@ def test_a_certificate_not_pinned_is_refused_until_full_pins_it(lab):
                                       "sslmode": "verify-full"}
 
 
+def test_own_pki_certificate_installed_and_its_ca_pinned(lab, tmp_path_factory):
+    now = datetime.datetime.now(datetime.timezone.utc)
+    address = lab.exec("master", "hostname -i").split()[0]
+    ca_key, ca = tls.make("Example CA", [], [], now)
+    key, cert = issued(ca_key, ca, "db1.example", address, now)
+    folder = tmp_path_factory.mktemp("pki")
+    for name, text in (("ca.crt", ca), ("db1.crt", cert), ("db1.key", key)):
+        (folder / name).write_text(text)
+    config = folder / "pki.yaml"
+    config.write_text(yaml.safe_dump({"hotstandby": {"tls": {
+        "mode": "verify", "ca_file": str(folder / "ca.crt"),
+        "cert_file": str(folder / "db1.crt"), "key_file": str(folder / "db1.key")}}}))
+    result = fab(lab, "full", config=config)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "TLS: the certificate and key of hotstandby.tls.cert_file/key_file, CN=db1.example" \
+        in result.stdout
+    assert "TLS: pins hotstandby.tls.ca_file, the CA of master's certificate" in result.stdout
+    assert lab.exec("standby", f"cat {lab.home('standby')}/.pg-hotstandby.primary.crt") == ca
+    assert lab.exec("master", f"cat {lab.home('master')}/.pg-hotstandby.server.crt") == cert
+    wait_for(lambda: lab.replication_tls() == (True, "TLSv1.3", "verify-full"))
+    assert not any(line in result.stdout for line in key.splitlines()[1:-1])
+
+
 def test_tls_require_encrypts_without_checking_the_primary(lab, tmp_path_factory):
     result = fab(lab, "full", config=mode_file(tmp_path_factory, "require"))
     assert result.returncode == 0, result.stdout + result.stderr
@@ -113,7 +137,7 @@ def test_no_key_or_password_in_any_output(lab):
     body = lab.exec("master", f"grep -v -- ----- {home}/.pg-hotstandby.server.key").split()
     password = lab.exec("standby", f"cat {lab.home('standby')}/.pg-hotstandby.pgpass"
                         ).strip().split(":")[-1]
-    assert len(OUTPUTS) == 4 and body and password
+    assert len(OUTPUTS) == 5 and body and password
     for output in OUTPUTS:
         assert "PRIVATE KEY" not in output
         assert not any(line in output for line in body)

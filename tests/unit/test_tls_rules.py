@@ -6,6 +6,7 @@ import subprocess
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from certs import issued
 from fabfile.knowledge import render, tls
 
 NOW = datetime.datetime(2026, 11, 27, tzinfo=datetime.timezone.utc)
@@ -120,7 +121,7 @@ def test_servers_own_self_signed_certificate_is_used_and_pinned():
 
 def test_servers_own_ca_signed_certificate_needs_the_ca():
     ca_key_pem, ca_pem = made(name="Example CA", addresses=())
-    leaf = leaf_signed_by(ca_key_pem, ca_pem)
+    _, leaf = issued(ca_key_pem, ca_pem, "db1", "10.0.0.1", NOW)
     with pytest.raises(tls.TlsError, match="hotstandby.tls.ca_file"):
         decide(tls.Served(ssl=True, cert_file="/etc/ssl/db1.pem", cert_text=leaf))
     plan = decide(tls.Served(ssl=True, cert_file="/etc/ssl/db1.pem", cert_text=leaf),
@@ -202,24 +203,3 @@ def test_an_encrypted_key_is_refused_without_showing_it():
         tls.check_key(encrypted, "hotstandby.tls.key_file")
     assert "passphrase" in str(err.value) and "PRIVATE" not in str(err.value)
 
-
-def leaf_signed_by(ca_key_pem, ca_pem):
-    """A server certificate for db1 (10.0.0.1) issued by the given CA."""
-    import ipaddress
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-    ca_key = serialization.load_pem_private_key(ca_key_pem.encode(), None)
-    ca = x509.load_pem_x509_certificate(ca_pem.encode())
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "db1")]))
-            .issuer_name(ca.subject).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(NOW - datetime.timedelta(days=1))
-            .not_valid_after(NOW + datetime.timedelta(days=365))
-            .add_extension(x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("10.0.0.1"))]), critical=False)
-            .sign(ca_key, hashes.SHA256()))
-    return cert.public_bytes(serialization.Encoding.PEM).decode()
