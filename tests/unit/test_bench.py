@@ -1,7 +1,7 @@
 """The benchmark's pure logic: statistics, probe gaps, tc commands, the table."""
 import pytest
 
-from bench import net, report, stats
+from bench import dataset, net, report, stats
 
 
 def test_summarize_ignores_failed_repetitions():
@@ -169,3 +169,28 @@ def test_targets_say_met_or_missed_and_by_how_much():
                for line in lines)
     assert any(line.startswith("- MISSED by 0.07: fab full --method rsync-cold (3 standbys)")
                for line in lines)
+
+
+def test_a_rate_capped_row_shows_its_rate_on_the_wire_and_meets_or_misses_the_cap():
+    default, capped = "fab full --method basebackup", "fab full --max-rate 50M"
+    rows = [result(default, [20.0], [0.3]),
+            result(capped, [30.0, 32.0], [0.5, 0.56], bytes_=500e6)]
+    rows[1]["reps"][0]["steps"] = {"sync": 10.0}   # 50.0 MB/s on the wire
+    rows[1]["reps"][1]["steps"] = {"sync": 9.0}    # 55.6 MB/s
+    notes = dict((r[0], r[-1]) for r in report.table_rows(rows))
+    assert "copy at 52.8 MB/s on the wire during sync (cap 52.4 MB/s)" in notes[capped]
+    assert report.rate_cap(capped) == 51200 and report.rate_cap(default) is None
+    lines = report.targets(rows, default)
+    assert any(line.startswith("- met: fab full --max-rate 50M, 231 MB, 1gbit: |copy rate ÷ cap")
+               for line in lines), lines
+    assert any(line.startswith("- MISSED by 0.13: fab full --max-rate 50M") and "write gap" in line
+               for line in lines), lines
+
+
+def test_datasets_fill_database_bench():
+    assert dataset.load_command("pgbench", 7) == "pgbench -i -q -s 7 bench 2>&1 | tail -1"
+    realistic = dataset.load_command("realistic", 2)
+    assert "-d bench" in realistic and "generate_series(1, 100000)" in realistic
+    assert "sha256(" in realistic and "json_build_object(" in realistic
+    with pytest.raises(ValueError, match="pgbench, realistic"):
+        dataset.load_command("tpcc", 1)
