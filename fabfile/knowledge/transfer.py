@@ -91,12 +91,12 @@ def choose(asked, program, major, rsync_lists=()):
     if program == "pg_basebackup":
         if wanted.algorithm in versions.fact("basebackup_compress", major):
             return wanted, ""
-        return NONE, (f"pg_basebackup compresses a plain copy from PostgreSQL 15 (this is "
-                      f"{versions.label(major)})")
+        return NONE, (f"pg_basebackup compresses a plain copy from PostgreSQL 15; this is "
+                      f"{versions.label(major)}")
     if all(wanted.algorithm in found for found in rsync_lists) and rsync_lists:
         return wanted, ""
-    return NONE, (f"rsync compresses with {wanted.algorithm} from 3.2, on both hosts (not "
-                  "found on both here)")
+    return NONE, (f"rsync compresses with {wanted.algorithm} only when the rsync on both "
+                  "hosts (3.2 or later) lists it")
 
 
 def rsync_compress_list(version_output):

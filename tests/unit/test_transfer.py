@@ -79,7 +79,7 @@ def test_rsync_compresses_when_both_hosts_know_the_algorithm():
     old = transfer.rsync_compress_list(RSYNC_313)
     assert old == ()
     chosen, why = transfer.choose("auto", "rsync", 150000, (ZSTD, old))
-    assert chosen == NONE and "from 3.2, on both hosts" in why
+    assert chosen == NONE and "rsync on both hosts (3.2 or later)" in why
     assert transfer.choose(NONE, "rsync", 150000, ()) == (NONE, "")
 
 
