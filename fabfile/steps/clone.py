@@ -109,9 +109,10 @@ def travel(cluster, s, program):
     rsync), for the compression this run asks for."""
     asked, lists = cluster.options.compress, ()
     if program == "rsync" and asked != transfer.NONE:
-        # Both ends of the copy must know the algorithm.
-        lists = tuple(transfer.rsync_compress_list(host.query(sh("rsync --version")).stdout)
-                      for host in (cluster.primary, s))
+        # Both ends of the copy must know the algorithm.  No rsync at all is
+        # preflight's to report (or the copy's): here it lists nothing.
+        lists = tuple(transfer.rsync_compress_list(
+            host.query(sh("rsync --version"), warn=True).stdout) for host in (cluster.primary, s))
     return transfer.choose(asked, program, cluster.primary.layout.major, lists)
 
 
