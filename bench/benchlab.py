@@ -336,3 +336,25 @@ class StreamWatch(threading.Thread):
         self.stopping.set()
         if self.ident is not None:     # never started: the raw copy's row
             self.join(10)
+
+
+class RateWatch(threading.Thread):
+    """Samples the bytes the standbys received every half second: the
+    copy's rate on the wire while it moves data (stats.busy_rate)."""
+    INTERVAL = 0.5
+
+    def __init__(self, lab, hosts):
+        super().__init__(daemon=True)
+        self.lab, self.hosts = lab, hosts
+        self.samples = []
+        self.stopping = threading.Event()
+
+    def run(self):
+        while not self.stopping.is_set():
+            self.samples.append((time.monotonic(), self.lab.rx_bytes(self.hosts)))
+            self.stopping.wait(self.INTERVAL)
+
+    def stop(self):
+        self.stopping.set()
+        if self.ident is not None:
+            self.join(10)

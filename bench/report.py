@@ -61,10 +61,9 @@ def rate_cap(method):
 
 
 def copy_rate(result):
-    """Median bytes per second on the wire while fab's sync step ran (the
-    standbys' received bytes over that step's time), or None."""
-    return stats.summarize([r["bytes"] / r["steps"]["sync"] for r in result["reps"]
-                            if not r.get("error") and r.get("steps", {}).get("sync")])
+    """Bytes per second the standbys received while the copy moved data
+    (run.measure samples it for rate-capped rows), over the repetitions."""
+    return stats.summarize([r.get("copy_rate") for r in result["reps"] if not r.get("error")])
 
 
 def table_rows(results):
@@ -85,8 +84,8 @@ def table_rows(results):
             notes.append(f"fab's own downtime figure {fmt(agg['fab_downtime'])} s")
         cap, rate_seen = rate_cap(result["method"]), copy_rate(result)
         if cap and rate_seen:
-            notes.append(f"copy at {rate_seen['median'] / 1e6:.1f} MB/s on the wire during sync "
-                         f"(cap {transfer.rate_label(cap)})")
+            notes.append(f"copy at {rate_seen['median'] / 1e6:.1f} MB/s on the wire while it "
+                         f"moved data (cap {transfer.rate_label(cap)})")
         if result["standbys"] > 1:
             single = one_standby.get((result["method"], result["scale"], result["bandwidth"]))
             r = stats.ratio(time, median(single, "time"))

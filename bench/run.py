@@ -18,7 +18,7 @@ from pathlib import Path
 import yaml
 
 from . import net, report, stats
-from .benchlab import BENCH_DIR, REPO, BenchLab, Probe, StreamWatch, log
+from .benchlab import BENCH_DIR, REPO, BenchLab, Probe, RateWatch, StreamWatch, log
 from .dataset import DATASETS
 from .methods import (COMPRESSED, COPY_METHODS, METHODS, NO_STREAMING, SETUP, MethodFailed,
                       fab_name)
@@ -53,7 +53,11 @@ def measure(lab, method, standbys, stream_timeout=300):
     before = lab.rx_bytes(standbys)
     probe = Probe(lab.local_port)
     watch = StreamWatch(lab.local_port, len(standbys))
+    # Sampling costs a docker exec per half second: only where a cap is measured.
+    rates = RateWatch(lab, standbys) if report.rate_cap(method) else None
     probe.start()
+    if rates:
+        rates.start()
     time.sleep(0.5)     # the probe commits steadily before the clock starts
     start = time.monotonic()
     if method not in NO_STREAMING:
@@ -81,6 +85,9 @@ def measure(lab, method, standbys, stream_timeout=300):
         watch.stop()
         time.sleep(0.2)
         probe.stop()
+        if rates:
+            rates.stop()
+            rep["copy_rate"] = stats.busy_rate(rates.samples)
     rep["gap"], rep["failed"] = stats.write_gaps(probe.successes, probe.failures, start, end)
     rep["bytes"] = lab.rx_bytes(standbys) - before
     return rep

@@ -175,10 +175,10 @@ def test_a_rate_capped_row_shows_its_rate_on_the_wire_and_meets_or_misses_the_ca
     default, capped = "fab full --method basebackup", "fab full --max-rate 50M"
     rows = [result(default, [20.0], [0.3]),
             result(capped, [30.0, 32.0], [0.5, 0.56], bytes_=500e6)]
-    rows[1]["reps"][0]["steps"] = {"sync": 10.0}   # 50.0 MB/s on the wire
-    rows[1]["reps"][1]["steps"] = {"sync": 9.0}    # 55.6 MB/s
+    rows[1]["reps"][0]["copy_rate"] = 50.0e6
+    rows[1]["reps"][1]["copy_rate"] = 55.6e6
     notes = dict((r[0], r[-1]) for r in report.table_rows(rows))
-    assert "copy at 52.8 MB/s on the wire during sync (cap 52.4 MB/s)" in notes[capped]
+    assert "copy at 52.8 MB/s on the wire while it moved data (cap 52.4 MB/s)" in notes[capped]
     assert report.rate_cap(capped) == 51200 and report.rate_cap(default) is None
     lines = report.targets(rows, default)
     assert any(line.startswith("- met: fab full --max-rate 50M, 231 MB, 1gbit: |copy rate ÷ cap")
@@ -194,3 +194,11 @@ def test_datasets_fill_database_bench():
     assert "sha256(" in realistic and "json_build_object(" in realistic
     with pytest.raises(ValueError, match="pgbench, realistic"):
         dataset.load_command("tpcc", 1)
+
+
+def test_busy_rate_is_the_copys_rate_without_idle_spells_and_ramps():
+    mb = 1e6
+    samples = [(0, 0), (1, 0), (2, 20 * mb), (3, 72 * mb), (4, 124 * mb), (5, 176 * mb),
+               (6, 200 * mb), (7, 200 * mb)]
+    assert stats.busy_rate(samples) == pytest.approx(52 * mb)
+    assert stats.busy_rate([(0, 5), (1, 5)]) is None and stats.busy_rate([]) is None
