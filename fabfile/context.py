@@ -259,7 +259,7 @@ class Options:
     force: bool = False
     dry: bool = False                        # a plan: the hosts change nothing
     quiet: bool = False
-    compress: object = transfer.NONE        # a transfer.Compression, or "auto"
+    compress: object = "auto"               # a transfer.Compression, or "auto"
     max_rate: int = None                     # kB/s per copy, or None
 
     @classmethod
