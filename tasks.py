@@ -86,9 +86,12 @@ def demo(c, pg=None):
             "methods": "the main rows (names as in the table), comma-separated",
             "other_methods": "the rows at smaller sizes and further links, comma-separated",
             "pg": "PostgreSQL major (default 15; repmgr only where apt can fetch it)",
+            "dataset": "pgbench (default) or realistic (hashes, random numbers, JSON-like "
+                       "text: about 2-3x with zstd); realistic results go to "
+                       "bench/results/realistic",
             "keep": "leave the bench lab running afterwards"})
 def bench(c, quick=False, scales=None, reps=None, other_reps=None, bandwidth=None,
-          standbys=None, methods=None, other_methods=None, pg=None, keep=False):
+          standbys=None, methods=None, other_methods=None, pg=None, keep=False, dataset=None):
     """Benchmark downtime and time to streaming beside the alternatives (#7).
 
     Runs on its own lab (Compose project pg-hotstandby-bench, .lab/bench),
@@ -98,7 +101,7 @@ def bench(c, quick=False, scales=None, reps=None, other_reps=None, bandwidth=Non
     for name, value in (("--scales", scales), ("--reps", reps), ("--other-reps", other_reps),
                         ("--bandwidth", bandwidth), ("--standbys", standbys),
                         ("--methods", methods), ("--other-methods", other_methods),
-                        ("--pg", pg)):
+                        ("--pg", pg), ("--dataset", dataset)):
         if value is not None:
             argv += [name, str(value)]
     if keep:

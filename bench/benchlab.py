@@ -27,7 +27,7 @@ REPO = BENCH_DIR.parent
 sys.path.insert(0, str(REPO / "docker"))
 import lab as labkit  # noqa: E402
 
-from . import net  # noqa: E402
+from . import dataset, net  # noqa: E402
 
 quote = shlex.quote
 
@@ -136,18 +136,50 @@ class BenchLab(labkit.Lab):
                         f"tar -C / -cf {path} etc/postgresql var/lib/postgresql && "
                         f"pg_ctlcluster {self.pg} main start")
 
-    def load(self, scale):
-        """Give the primary a pgbench dataset of this scale (from its stock
-        state) plus the probe's table, and make that its snapshot."""
+    def load(self, scale, kind="pgbench"):
+        """Give the primary a dataset (bench/dataset.py) of this scale (from
+        its stock state) plus the probe's table, and make that its snapshot."""
         self.loaded = False
         self.reset("master")
-        self.postgres("master", "createdb bench && pgbench -i -q -s %d bench 2>&1 | tail -1 && "
-                                "psql -qX -c 'CREATE TABLE bench_probe (at timestamptz)' && "
-                                "psql -qX -c CHECKPOINT" % scale)
+        self.postgres("master", "createdb bench && " + dataset.load_command(kind, scale))
+        self.postgres("master", "psql -qX -c 'CREATE TABLE bench_probe (at timestamptz)' && "
+                                "psql -qX -c CHECKPOINT")
         self.snapshot("master", WITH_DATA)
         self.loaded = True
         size = self.root("master", f"du -sm {self.data} | cut -f1")
         return int(size.split()[0])
+
+    def compression_ratios(self, programs=("zstd -1", "lz4 -1")):
+        """{program: raw bytes / compressed bytes} of the primary's data
+        directory as a copy sends it (without WAL), compressed here by the
+        zstd and lz4 commands; None for a program this machine lacks."""
+        found = [p for p in programs if shutil.which(p.split()[0])]
+        tar = subprocess.Popen(["docker", "exec", self.container("master"), "tar", "-C",
+                                self.data, "--exclude=./pg_wal/*", "-cf", "-", "."],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        packers = [subprocess.Popen(p.split() + ["-c"], stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE) for p in found]
+        packed = [0] * len(packers)
+
+        def count(index):
+            for chunk in iter(lambda: packers[index].stdout.read(1 << 20), b""):
+                packed[index] += len(chunk)
+        counters = [threading.Thread(target=count, args=(i,)) for i in range(len(packers))]
+        for t in counters:
+            t.start()
+        raw = 0
+        for chunk in iter(lambda: tar.stdout.read(1 << 20), b""):
+            raw += len(chunk)
+            for packer in packers:
+                packer.stdin.write(chunk)
+        tar.wait()
+        for packer, t in zip(packers, counters):
+            packer.stdin.close()
+            t.join()
+            packer.wait()
+        ratios = dict.fromkeys(programs)
+        ratios.update({p: round(raw / n, 2) for p, n in zip(found, packed) if n})
+        return ratios
 
     def reset(self, host):
         """Back to the snapshot: stock servers (the primary with its data)."""
@@ -303,4 +335,26 @@ class StreamWatch(threading.Thread):
     def stop(self):
         self.stopping.set()
         if self.ident is not None:     # never started: the raw copy's row
+            self.join(10)
+
+
+class RateWatch(threading.Thread):
+    """Samples the bytes the standbys received every half second: the
+    copy's rate on the wire while it moves data (stats.busy_rate)."""
+    INTERVAL = 0.5
+
+    def __init__(self, lab, hosts):
+        super().__init__(daemon=True)
+        self.lab, self.hosts = lab, hosts
+        self.samples = []
+        self.stopping = threading.Event()
+
+    def run(self):
+        while not self.stopping.is_set():
+            self.samples.append((time.monotonic(), self.lab.rx_bytes(self.hosts)))
+            self.stopping.wait(self.INTERVAL)
+
+    def stop(self):
+        self.stopping.set()
+        if self.ident is not None:
             self.join(10)

@@ -26,10 +26,11 @@ class MethodFailed(Exception):
     pass
 
 
-def run_fab(lab, standbys, method):
-    """The product, from the repository root so fabric.yaml applies."""
+def run_fab(lab, standbys, method, extra=()):
+    """The product, from the repository root so fabric.yaml applies; extra:
+    further options of full (compression, rate cap)."""
     cmd = ["fab", "-S", str(lab.ssh_config), "-H", ",".join(["master", *standbys]),
-           "full", "--method", method]
+           "full", "--method", method, *extra]
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=1800)
     out = done.stdout + done.stderr
     if done.returncode != 0:
@@ -174,6 +175,15 @@ def configured_primary(lab, standbys):
 
 
 BASEBACKUP_CONFIGURED = "fab full --method basebackup, primary configured"
+# The default rows above compress as the product's default says (auto); these
+# rows set each other choice, and the rate cap (#15).
+COMPRESSED = {f"fab full --compress {choice}": ("basebackup", ["--compress", choice])
+              for choice in ("none", "lz4", "zstd:3")}
+COMPRESSED["fab full --method rsync --compress none"] = ("rsync", ["--compress", "none"])
+COMPRESSED["fab full --max-rate 50M"] = ("basebackup", ["--max-rate", "50M"])
+# The cap alone: compressing may itself be slower than the cap.
+COMPRESSED["fab full --compress none --max-rate 50M"] = ("basebackup", ["--compress", "none",
+                                                                       "--max-rate", "50M"])
 
 METHODS = {
     GUIDE: guide,
@@ -181,6 +191,8 @@ METHODS = {
     BASEBACKUP: basebackup,
     REPMGR: repmgr,
     BASEBACKUP_CONFIGURED: lambda lab, s: run_fab(lab, s, "basebackup"),
+    **{name: functools.partial(run_fab, method=method, extra=extra)
+       for name, (method, extra) in COMPRESSED.items()},
     RAW: raw_copy,
 }
 # Run after the reset to stock, before the clock starts.

@@ -4,6 +4,8 @@ the raw copy and bare pg_basebackup for time).  Table logic is pure and
 unit-tested; the chart needs matplotlib (headless)."""
 import re
 
+from fabfile.knowledge import transfer
+
 from . import stats
 
 GUIDE, RAW, BASEBACKUP = "guide by hand", "raw copy (tar over ssh)", "bare pg_basebackup"
@@ -52,6 +54,18 @@ def median(agg, key):
     return agg[key]["median"] if agg and agg.get(key) else None
 
 
+def rate_cap(method):
+    """The cap a row's name sets ('... --max-rate 50M': 51200 kB/s), else None."""
+    found = re.search(r"--max-rate (\S+)", method)
+    return transfer.parse_rate(found.group(1)) if found else None
+
+
+def copy_rate(result):
+    """Bytes per second the standbys received while the copy moved data
+    (run.measure samples it for rate-capped rows), over the repetitions."""
+    return stats.summarize([r.get("copy_rate") for r in result["reps"] if not r.get("error")])
+
+
 def table_rows(results):
     """The table's cells, one list per row, in the order the results came."""
     base = baselines(results)
@@ -68,6 +82,10 @@ def table_rows(results):
         notes += [f"failed: {e}" for e in agg["errors"]]
         if agg["fab_downtime"]:
             notes.append(f"fab's own downtime figure {fmt(agg['fab_downtime'])} s")
+        cap, rate_seen = rate_cap(result["method"]), copy_rate(result)
+        if cap and rate_seen:
+            notes.append(f"copy at {rate_seen['median'] / 1e6:.1f} MB/s on the wire while it "
+                         f"moved data (cap {transfer.rate_label(cap)})")
         if result["standbys"] > 1:
             single = one_standby.get((result["method"], result["scale"], result["bandwidth"]))
             r = stats.ratio(time, median(single, "time"))
@@ -163,9 +181,11 @@ def parse_fab_summary(out):
     return {"fab_downtime": float(found.group(1)) if found else 0.0, "steps": steps}
 
 
-# Issue #7's targets; the benchmark reports them, nothing enforces them.
+# Issues #7's and #15's targets; the benchmark reports them, nothing enforces them.
 RESTART_S = 1.0          # "at most one restart (about 1 s in the lab)"
 FIXED_OVERHEAD_S = 5.0   # "a few seconds of fixed overhead" over bare pg_basebackup
+CAP_TOLERANCE = 0.10     # #15: a capped copy's rate within 10% of the cap
+GAP_NOISE_S = 0.1        # #15: "write gap unchanged" by the cap, up to the probe's noise
 
 
 def targets(results, default_method):
@@ -196,6 +216,17 @@ def targets(results, default_method):
         if method == default_method:
             check(result, "write gap s (≤ one restart, ≤ 10% of the guide's)", gap,
                   None if guide_gap is None else min(RESTART_S, 0.1 * guide_gap))
+            raw, bare = median(group.get(RAW), "time"), median(group.get(BASEBACKUP), "time")
+            check(result, "time ÷ raw copy time (#15: ≤ 1.0)", stats.ratio(time, raw), 1.0)
+            check(result, "time ÷ bare pg_basebackup (#15: ≤ 0.9)", stats.ratio(time, bare), 0.9)
+        cap, rate_seen = rate_cap(method), copy_rate(result)
+        if cap and rate_seen:
+            check(result, "|copy rate ÷ cap − 1| (#15)",
+                  abs(rate_seen["median"] / (cap * 1024) - 1), CAP_TOLERANCE)
+            default_gap = median(single.get((default_method, result["scale"],
+                                             result["bandwidth"])), "gap")
+            check(result, "write gap s (#15: the default row's)", gap,
+                  None if default_gap is None else default_gap + GAP_NOISE_S)
         if method == "fab full --method rsync":
             check(result, "write gap s (≤ 25% of the guide's)", gap,
                   None if guide_gap is None else 0.25 * guide_gap)

@@ -18,12 +18,16 @@ from pathlib import Path
 import yaml
 
 from . import net, report, stats
-from .benchlab import BENCH_DIR, REPO, BenchLab, Probe, StreamWatch, log
-from .methods import COPY_METHODS, METHODS, NO_STREAMING, SETUP, MethodFailed, fab_name
-from .report import GUIDE, RAW
+from .benchlab import BENCH_DIR, REPO, BenchLab, Probe, RateWatch, StreamWatch, log
+from .dataset import DATASETS
+from .methods import (COMPRESSED, COPY_METHODS, METHODS, NO_STREAMING, SETUP, MethodFailed,
+                      fab_name)
+from .report import BASEBACKUP, GUIDE, RAW
 
 RESULTS = BENCH_DIR / "results"
 QUICK_RESULTS = RESULTS / "tmp"      # git-ignored: quick runs are not the record
+# Each dataset's record: pgbench's in results/, the realistic one beside it.
+DATASET_RESULTS = {"pgbench": RESULTS, "realistic": RESULTS / "realistic"}
 # full's default method, as the product's defaults say.
 FAB_METHODS = tuple(COPY_METHODS)
 DEFAULT_METHOD = fab_name(yaml.safe_load((REPO / "fabfile" / "defaults.yaml").read_text())
@@ -49,7 +53,11 @@ def measure(lab, method, standbys, stream_timeout=300):
     before = lab.rx_bytes(standbys)
     probe = Probe(lab.local_port)
     watch = StreamWatch(lab.local_port, len(standbys))
+    # Sampling costs a docker exec per half second: only where a cap is measured.
+    rates = RateWatch(lab, standbys) if report.rate_cap(method) else None
     probe.start()
+    if rates:
+        rates.start()
     time.sleep(0.5)     # the probe commits steadily before the clock starts
     start = time.monotonic()
     if method not in NO_STREAMING:
@@ -77,6 +85,9 @@ def measure(lab, method, standbys, stream_timeout=300):
         watch.stop()
         time.sleep(0.2)
         probe.stop()
+        if rates:
+            rates.stop()
+            rep["copy_rate"] = stats.busy_rate(rates.samples)
     rep["gap"], rep["failed"] = stats.write_gaps(probe.successes, probe.failures, start, end)
     rep["bytes"] = lab.rx_bytes(standbys) - before
     return rep
@@ -102,12 +113,21 @@ def machine():
 
 def details(results):
     """The issue's targets, met or missed by how much, and where the time goes."""
-    text = ("Targets of issue #7 (reported, not enforced):\n\n"
+    text = ("Targets of issues #7 and #15 (reported, not enforced):\n\n"
             + "\n".join(report.targets(results, DEFAULT_METHOD)))
     steps = report.where_time_goes(results)
     if steps:
         text += "\n\nWhere the time goes (median seconds per step):\n\n" + "\n".join(steps)
     return text
+
+
+def dataset_line(meta):
+    ratios = "; ".join(
+        f"{size}: " + ", ".join(f"{program} {ratio}x" if ratio else f"{program} not measured"
+                                for program, ratio in found.items())
+        for size, found in meta.get("ratios", {}).items())
+    return (f"Dataset: {meta.get('dataset', 'pgbench')} (bench/dataset.py); its data directory "
+            f"without WAL compresses (measured on this machine) {ratios or 'unmeasured'}.\n\n")
 
 
 def write_outputs(results, folder, meta):
@@ -128,7 +148,8 @@ def write_outputs(results, folder, meta):
               f"until the primary lists the standby(s) as streaming. \"longest write gap\": "
               f"longest time between two successful commits of a probe committing every 10 ms "
               f"to the primary. Baselines (guide by hand, raw copy, bare pg_basebackup) are "
-              f"from the same data size and link in this run.\n\n")
+              f"from the same data size and link in this run. The machine is shared and noisy: "
+              f"compare rows of one run, not runs.\n\n" + dataset_line(meta))
     (folder / "results.md").write_text(header + table + "\n\n" + details(results) + "\n")
     (folder / "results.json").write_text(json.dumps({"meta": meta, "results": results},
                                                     indent=1))
@@ -162,6 +183,9 @@ def main(argv=None):
                              "at the largest size on the main link (default 1,3)")
     parser.add_argument("--methods", help="the main rows, comma-separated names "
                                           f"(default all: {', '.join(METHODS)})")
+    parser.add_argument("--dataset", choices=DATASETS, default="pgbench",
+                        help="pgbench's tables, or realistic ones (hashes, random numbers, "
+                             "JSON-like text: about 2-3x with zstd); default pgbench")
     parser.add_argument("--pg", type=int, default=15, help="PostgreSQL major (default 15)")
     parser.add_argument("--out", help="results folder (default bench/results, quick: "
                                       "bench/results/tmp)")
@@ -178,20 +202,24 @@ def main(argv=None):
         parser.error(f"unknown methods {unknown}; known: {list(METHODS)}")
     others = (args.other_methods.split(",") if args.other_methods else
               [m for m in dict.fromkeys((GUIDE, DEFAULT_METHOD, *map(fab_name, FAB_METHODS),
-                                         RAW)) if m in methods])
-    out = Path(args.out) if args.out else (QUICK_RESULTS if args.quick else RESULTS)
+                                         *COMPRESSED, BASEBACKUP, RAW)) if m in methods])
+    out = Path(args.out) if args.out else (QUICK_RESULTS if args.quick else
+                                           DATASET_RESULTS[args.dataset])
 
     started = time.monotonic()
     lab = BenchLab(pg=args.pg, standbys=max(counts))
-    results, link_rates = [], {}
+    results, link_rates, ratios = [], {}, {}
     try:
         lab.down()      # a bench lab left over from an interrupted run
         lab.up(log=log)
         lab.prepare()
         lab.open_tunnel()
         for scale in scales:
-            mb = lab.load(scale)
-            log(f"== pgbench scale {scale}: primary data directory {size_label(mb)} ==")
+            mb = lab.load(scale, args.dataset)
+            ratios[size_label(mb)] = lab.compression_ratios()
+            log(f"== {args.dataset} at scale {scale}: primary data directory {size_label(mb)}; "
+                f"compresses " + ", ".join(f"{p} {r}x" for p, r in
+                                           ratios[size_label(mb)].items()) + " ==")
             largest = scale == max(scales)
             for index, bits in enumerate(links):
                 # The link comparison is made once, at the largest size.
@@ -235,17 +263,18 @@ def main(argv=None):
         lab.close_tunnel()
         if not args.keep:
             lab.down()
-        report_run(results, out, args, argv, links, reps, link_rates, started)
+        report_run(results, out, args, argv, links, reps, link_rates, ratios, started)
     return 0
 
 
-def report_run(results, out, args, argv, links, reps, link_rates, started):
+def report_run(results, out, args, argv, links, reps, link_rates, ratios, started):
     meta = {"command": " ".join(["inv bench"] + (argv if argv is not None else sys.argv[1:])),
             "machine": machine(), "pg": args.pg, "bandwidths": [net.label(b) for b in links],
+            "dataset": args.dataset, "ratios": ratios,
             "reps": reps, "other_reps": args.other_reps, "link_rates": link_rates,
             "wall_time": time.monotonic() - started}
     table = write_outputs(results, out, meta)
-    print("\n" + table + "\n\n" + details(results) + "\n")
+    print("\n" + dataset_line(meta) + table + "\n\n" + details(results) + "\n")
     log(f"results: {out}/results.md, results.png, results.json; "
         f"wall time {meta['wall_time']:.0f} s")
 

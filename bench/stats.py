@@ -32,3 +32,14 @@ def ratio(value, baseline):
     if value is None or not baseline:
         return None
     return value / baseline
+
+
+def busy_rate(samples, share=0.2):
+    """The rate while a copy moves data, from (time, bytes received) samples:
+    the median rate of the intervals that reach `share` of the fastest one
+    (idle spells and the ramp at either end left out); None without any."""
+    rates = [(b2 - b1) / (t2 - t1) for (t1, b1), (t2, b2) in zip(samples, samples[1:])
+             if t2 > t1]
+    if not rates or max(rates) <= 0:
+        return None
+    return statistics.median(r for r in rates if r >= share * max(rates))

@@ -3,7 +3,8 @@
 - `Settings`: the `hotstandby` config (fabfile/defaults.yaml, fabric.yaml, a
   `-f` file, FABRIC_HOTSTANDBY_* variables) checked by `validate` and frozen
   into typed fields;
-- `Options`: what this run was asked to do (copy method, force, plan, quiet).
+- `Options`: what this run was asked to do (copy method, compression, rate
+  cap, force, plan, quiet).
   A command-line flag wins, else the config's value: the flag is never written
   back into the config;
 - the run's state (failed standbys, downtime) is `hosts.cluster.RunState`.
@@ -17,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
 from .hosts import shell
-from .knowledge import tablespaces, tls, values
+from .knowledge import tablespaces, tls, transfer, values
 from .steps.methods import METHODS
 
 
@@ -48,6 +49,11 @@ def validate(settings):
                                       "no limit")
     if settings.get("method") not in METHODS:
         bad("method", "use " + ", ".join(METHODS))
+    for name, parse in (("compress", transfer.parse_compress), ("max_rate", transfer.parse_rate)):
+        try:
+            parse(settings.get(name))
+        except transfer.BadValue as exc:
+            bad(name, str(exc))
     if settings.get("layout") not in ("auto", "debian", "generic"):
         bad("layout", "use auto, debian or generic")
     for name in ("port", "ssh_port"):
@@ -201,6 +207,8 @@ class Settings:
     max_slot_wal_keep_size: str = None
     tablespace_mapping: Mapping = None
     method: str = "basebackup"
+    compress: str = "auto"
+    max_rate: str = None
     backup_dir: str = "/var/backups/pg-hotstandby"
     force: bool = False
     status: StatusThresholds = None
@@ -251,10 +259,22 @@ class Options:
     force: bool = False
     dry: bool = False                        # a plan: the hosts change nothing
     quiet: bool = False
+    compress: object = "auto"               # a transfer.Compression, or "auto"
+    max_rate: int = None                     # kB/s per copy, or None
 
     @classmethod
-    def resolve(cls, settings, method=None, force=False, dry=False, quiet=False):
+    def resolve(cls, settings, method=None, force=False, dry=False, quiet=False,
+                compress=None, max_rate=None):
         name = method or settings.method
         if name not in METHODS:
             raise SettingsError(f"--method {name!r}: use " + ", ".join(METHODS))
-        return cls(METHODS[name], bool(force or settings.force), dry, quiet)
+        parsed = {}
+        for flag, given, setting, parse in (
+                ("compress", compress, settings.compress, transfer.parse_compress),
+                ("max-rate", max_rate, settings.max_rate, transfer.parse_rate)):
+            try:
+                parsed[flag] = parse(setting if given is None else given)
+            except transfer.BadValue as exc:
+                raise SettingsError(f"--{flag} {given!r}: {exc}") from None
+        return cls(METHODS[name], bool(force or settings.force), dry, quiet,
+                   parsed["compress"], parsed["max-rate"])

@@ -35,15 +35,16 @@ class Report:
             self._clear_progress()
             print(text, file=self.out, flush=True)
 
-    def progress(self, host, done, total):
-        """A copy to `host` has moved `done` of `total` bytes (total may be None)."""
+    def progress(self, host, done, total, note=""):
+        """A copy to `host` has moved `done` of `total` bytes (total may be None);
+        note follows the figures (e.g. " (capped at 52.4 MB/s)")."""
         if self.quiet:
             return
         now = time.monotonic()
         with self.lock:
             # The first line once a copy has run for a while: short ones print none.
             copy = self.copies.setdefault(host, [now, now, ""])
-            copy[2] = f"{host}: {progress_text.describe(done, total, now - copy[0])}"
+            copy[2] = f"{host}: {progress_text.describe(done, total, now - copy[0])}{note}"
             tty = self.out.isatty()
             if now - copy[1] < (REDRAW_SECONDS if tty else LOG_SECONDS):
                 return

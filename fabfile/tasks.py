@@ -33,7 +33,10 @@ QUIET = {"quiet": "print only errors (for scripts)"}
 FORCE = {**QUIET, "force": "replace a standby's data directory even when it holds another "
                            "cluster's databases (it is moved aside, not deleted)"}
 COPY = {**FORCE, "method": "how to copy a running primary: " + "; ".join(
-    f"{m.name} ({m.help})" for m in reversed(methods.METHODS.values()))}
+    f"{m.name} ({m.help})" for m in reversed(methods.METHODS.values())),
+        "compress": "compress each copy: none, lz4, zstd, zstd:LEVEL or auto (where the "
+                    "copying program can: pg_basebackup from 15, rsync 3.2 on both hosts)",
+        "max_rate": "cap each copy's rate on the wire, kB/s with k or M (e.g. 50M)"}
 
 
 def settings_of(c, code=1, **overrides):
@@ -45,14 +48,16 @@ def settings_of(c, code=1, **overrides):
 
 
 @contextmanager
-def session(c, quiet=False, dry=False, force=False, method=None):
+def session(c, quiet=False, dry=False, force=False, method=None, compress=None,
+            max_rate=None):
     """Make the run's context, connect to its hosts; turn known failures into
     one line and exit 1.  dry: a plan; the hosts read but do not change."""
     settings = settings_of(c)
     report = Report(quiet=quiet, plan=dry)
     cluster = None
     try:
-        options = Options.resolve(settings, method=method, force=force, dry=dry, quiet=quiet)
+        options = Options.resolve(settings, method=method, force=force, dry=dry, quiet=quiet,
+                                  compress=compress, max_rate=max_rate)
         cluster = connect(c.config, settings, options)
         with lifecycle.cleaned_up(cluster, report):
             yield cluster, report
@@ -94,7 +99,7 @@ def stop_all(c, quiet=False):
 
 
 @task(help=COPY)
-def sync(c, quiet=False, force=False, method=None):
+def sync(c, quiet=False, force=False, method=None, compress=None, max_rate=None):
     """Copy the primary's data directory to each standby, all at once.
 
     After stop-all (the guide's order) the copy is cold, whatever the method.
@@ -103,7 +108,8 @@ def sync(c, quiet=False, force=False, method=None):
     """
     def step(cluster, report):
         clone.all_copied(methods.sync(cluster, report))
-    one_step(c, quiet, "sync", step, force=force, method=method)
+    one_step(c, quiet, "sync", step, force=force, method=method, compress=compress,
+             max_rate=max_rate)
 
 
 @task(help=QUIET)
@@ -147,17 +153,20 @@ def check_replication_login(cluster, report):
 
 
 @task(help=COPY)
-def full(c, quiet=False, force=False, method=None):
+def full(c, quiet=False, force=False, method=None, compress=None, max_rate=None):
     """Every step in order: a streaming hot standby on each standby host."""
-    with session(c, quiet, force=force, method=method) as (cluster, report):
+    with session(c, quiet, force=force, method=method, compress=compress,
+                 max_rate=max_rate) as (cluster, report):
         every_step(cluster, report)
 
 
 @task(help=COPY)
-def plan(c, quiet=False, force=False, method=None):
+def plan(c, quiet=False, force=False, method=None, compress=None, max_rate=None):
     """What full would change on each host, changing nothing: file diffs, role,
-    slots, restarts, servers stopped and data copied (with its size)."""
-    with session(c, quiet, dry=True, force=force, method=method) as (cluster, report):
+    slots, restarts, servers stopped and data copied (with its size, compression
+    and rate cap)."""
+    with session(c, quiet, dry=True, force=force, method=method, compress=compress,
+                 max_rate=max_rate) as (cluster, report):
         every_step(cluster, report)
 
 

@@ -2,7 +2,8 @@
 
 rsync (`--info=progress2`) and pg_basebackup (`-P`) redraw one line with
 carriage returns; `Stream` takes their output as it arrives, and each complete
-line that parses becomes a call to `report.progress(host, done, total)`.
+line that parses becomes a call to `report.progress(host, done, total, note)`
+(note: what the copy's rate is measured against, e.g. its rate cap).
 Parsing and the line printed are pure functions, unit-tested.
 """
 import re
@@ -49,8 +50,8 @@ def describe(done, total, seconds):
 class Stream:
     """A file-like sink for a remote command's output (Invoke's out_stream)."""
 
-    def __init__(self, report, host, parse):
-        self.report, self.host, self.parse = report, host, parse
+    def __init__(self, report, host, parse, note=""):
+        self.report, self.host, self.parse, self.note = report, host, parse, note
         self.pending = ""
 
     def write(self, text):
@@ -59,7 +60,7 @@ class Stream:
         for line in complete:
             found = self.parse(line)
             if found:
-                self.report.progress(self.host, *found)
+                self.report.progress(self.host, *found, self.note)
 
     def flush(self):
         pass

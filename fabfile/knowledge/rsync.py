@@ -50,12 +50,13 @@ def control_file_command(source_dir, target, ssh):
     return shell.sh("{args}", args=args)
 
 
-def command(source_dir, target, rules, ssh, checksum):
+def command(source_dir, target, rules, ssh, checksum, transfer=()):
     """The rsync command run on the primary.
 
     checksum: compare contents, not size and whole-second mtime, when the
     target holds an earlier copy (global/pg_control keeps its size and may keep
-    its mtime second across a stop).
+    its mtime second across a stop).  transfer: compression and rate cap
+    (transfer.rsync_options).
     """
     # --timeout: a standby that vanishes mid-copy fails the copy in a minute
     # instead of leaving the primary stopped until TCP gives up.  progress2
@@ -64,6 +65,7 @@ def command(source_dir, target, rules, ssh, checksum):
             "--info=progress2", "--no-inc-recursive", "-e", ssh]
     if checksum:
         args.append("--checksum")
+    args += transfer
     args += [f"--filter={rule}" for rule in rules]
     args += [source_dir.rstrip("/") + "/", target.rstrip("/") + "/"]
     return shell.sh("{args}", args=args)

@@ -8,6 +8,12 @@ from the primary's address.  What a copy sends (`rsync.command` and
 
     rsync --server -logDtpre.LsfxCIvu --timeout=60 --delete --stats . /data/dir/
     rsync --server -logDtprce.iLsfxCIvu --timeout=60 . /data/dir/global/pg_control
+
+and with compression and a rate cap (transfer.rsync_options; rsync 3.2.3 to
+3.5.0 send --compress-choice in place of the z flag):
+
+    rsync --server -logDtpre.LsfxCIvu --compress-level=1 --timeout=60
+          --bwlimit=51200 --compress-choice=zstd --delete --stats . /data/dir/
 """
 import ipaddress
 import re
@@ -54,7 +60,8 @@ for arg do
     else
         case $arg in
             -[logDtprc]*e[.0-9]*) flags=${arg%%e*}; caps=${arg#*e} ;;
-            --timeout=[0-9]*|--delete|--stats) continue ;;
+            --timeout=[0-9]*|--delete|--stats|--bwlimit=[0-9]*) continue ;;
+            --compress-choice=zstd|--compress-choice=lz4|--compress-level=[0-9]*) continue ;;
             *) refuse "option not allowed: $arg" ;;
         esac
         case $flags in -*[!logDtprc]*) refuse "option not allowed: $arg" ;; esac

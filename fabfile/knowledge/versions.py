@@ -54,6 +54,9 @@ FACTS = {
     "tls_ip_names": [(90400, False), (150000, True)],
     # libpq's channel_binding (SCRAM bound to the TLS session) arrived in 13.
     "channel_binding": [(90400, False), (130000, True)],
+    # pg_basebackup's server-side compression, decompressed by the client
+    # into a plain (-Fp) copy: 15 (gzip too, not offered: slower than the wire).
+    "basebackup_compress": [(90400, ()), (150000, ("lz4", "zstd"))],
     # What pg_rewind needs granted to run as a non-superuser (11+).
     "rewind_functions": [(90400, ()), (110000, (
         "pg_ls_dir(text, boolean, boolean)", "pg_stat_file(text, boolean)",

@@ -9,6 +9,9 @@ copy methods (steps/methods.py).
   streamed, through the standby's slot), written beside the data directory and
   swapped in only when complete.
 
+Every copy is compressed and rate-capped as the run asks, where its program
+can (knowledge/transfer.py; `travel` says what a copy does).
+
 Either way a standby directory that is not a copy of this primary is moved
 aside, never deleted; an earlier copy of this primary is replaced.  Standbys
 are copied at the same time, each in a thread of its own: one failing does
@@ -18,7 +21,7 @@ import time
 
 from . import (access, checks, server, service, standby as standby_step,
                tablespaces as tablespace_step)
-from ..knowledge import progress, rsync, tablespaces
+from ..knowledge import progress, rsync, tablespaces, transfer
 from ..hosts.cluster import ClusterError, at_once
 from ..hosts.remote import RemoteError
 from ..hosts.shell import join, sh
@@ -48,16 +51,17 @@ def cold(cluster, report, targets, second_pass=False):
         for s in targets:
             if second_pass:
                 report.change(s.name, f"copy what changed on {p.name} since the first pass "
-                                      "(--checksum)")
+                                      f"(--checksum; {describe_travel(cluster, s, 'rsync')})")
             else:
-                describe_copy(cluster, s, pstate, report)
+                describe_copy(cluster, s, pstate, report, "rsync")
         return {}
     return each_standby(cluster, targets, lambda s: copy_to(cluster, s, pstate, report), report)
 
 
-def from_running_primary(cluster, report, targets, how, copy):
+def from_running_primary(cluster, report, targets, how, program, copy):
     """copy(standby, primary state) to each standby, stopped for it, at once.
-    how: the method's name for such a copy (a plan prints it)."""
+    how: the method's name for such a copy (a plan prints it); program: the
+    program that copies (pg_basebackup or rsync)."""
     p = cluster.primary
     pstate = server.read_state(p)
     if not pstate.running:
@@ -69,7 +73,7 @@ def from_running_primary(cluster, report, targets, how, copy):
         for s in targets:
             if server.read_state(s).running:
                 report.change(s.name, "stop PostgreSQL")
-            describe_copy(cluster, s, pstate, report, how=how)
+            describe_copy(cluster, s, pstate, report, program, how=how)
         return {}
 
     def stop_and_copy(s):
@@ -100,7 +104,23 @@ def each_standby(cluster, targets, copy, report):
     return failures
 
 
-def describe_copy(cluster, s, pstate, report, how=None):
+def travel(cluster, s, program):
+    """(Compression, why not) of a copy to s by `program` (pg_basebackup or
+    rsync), for the compression this run asks for."""
+    asked, lists = cluster.options.compress, ()
+    if program == "rsync" and asked != transfer.NONE:
+        # Both ends of the copy must know the algorithm.  No rsync at all is
+        # preflight's to report (or the copy's): here it lists nothing.
+        lists = tuple(transfer.rsync_compress_list(
+            host.query(sh("rsync --version"), warn=True).stdout) for host in (cluster.primary, s))
+    return transfer.choose(asked, program, cluster.primary.layout.major, lists)
+
+
+def describe_travel(cluster, s, program):
+    return transfer.describe(*travel(cluster, s, program), cluster.options.max_rate)
+
+
+def describe_copy(cluster, s, pstate, report, program, how=None):
     """What copy_to or backup_to would do (plan)."""
     p = cluster.primary
     sstate = server.read_state(s)
@@ -111,7 +131,7 @@ def describe_copy(cluster, s, pstate, report, how=None):
                               f"aside to {kept}")
     how = how or ("update, --checksum" if earlier_copy else "fresh copy")
     report.change(s.name, f"copy {p.name}:{p.layout.data_dir} ({server.data_size(p) / 1e6:.0f} "
-                          f"MB, {how})")
+                          f"MB, {how}; {describe_travel(cluster, s, program)})")
     spaces = tablespace_step.of(cluster, pstate)
     for line in tablespace_step.describe(s, spaces, tablespace_step.sizes(p, spaces)):
         report.change(s.name, line)
@@ -135,11 +155,16 @@ def backup_to(cluster, s, pstate, report):
     source = cluster.conninfo(s, connect_timeout=15, keepalives_idle=10,
                               keepalives_interval=5, keepalives_count=3,
                               application_name="pg_basebackup")
+    compression, why = travel(cluster, s, "pg_basebackup")
+    max_rate = cluster.options.max_rate
     started = time.monotonic()
-    s.change(sh("{basebackup} -D {dir} -X stream -c fast -P -S {slot} -d {source} {mappings}",
-                basebackup=lay.pg("pg_basebackup"), dir=incoming, slot=cluster.slot(s),
-                source=source, mappings=tablespaces.mapping_options(spaces)), user="postgres",
-             output=progress.Stream(report, s.name, progress.basebackup_line))
+    s.change(sh("{basebackup} -D {dir} -X stream -c fast -P -S {slot} -d {source} {travel} "
+                "{mappings}", basebackup=lay.pg("pg_basebackup"), dir=incoming,
+                slot=cluster.slot(s), source=source,
+                travel=transfer.basebackup_options(compression, max_rate),
+                mappings=tablespaces.mapping_options(spaces)), user="postgres",
+             output=progress.Stream(report, s.name, progress.basebackup_line,
+                                    transfer.progress_note(compression, max_rate)))
     size = server.data_size(s, incoming)
     # The standby marker before the swap: a data directory swapped in is never
     # one that a boot would start as a second primary.
@@ -154,7 +179,8 @@ def backup_to(cluster, s, pstate, report):
         report.change(s.name, change)
     tablespace_step.check(cluster.primary, s, spaces, exact=False)
     report.change(s.name, f"copied {cluster.primary.name} with pg_basebackup (primary running): "
-                          f"{size / 1e6:.1f} MB in {time.monotonic() - started:.1f} s"
+                          f"{size / 1e6:.1f} MB in {time.monotonic() - started:.1f} s, "
+                          + transfer.describe(compression, why, max_rate)
                           + with_tablespaces(spaces))
     for change in marked:
         report.change(s.name, change.replace(incoming, data))
@@ -183,6 +209,9 @@ def copy_to(cluster, s, pstate, report, first_pass=False):
     for change in tablespace_step.prepare(s, spaces, owned, incoming=False):
         report.change(s.name, change)
     rules = rsync.filters(p.layout.major, s.layout.own_config_files) + [rsync.CONTROL_LAST]
+    compression, why = travel(cluster, s, "rsync")
+    max_rate = cluster.options.max_rate
+    options = transfer.rsync_options(compression, max_rate)
     started = time.monotonic()
     # Checksums wherever the target may hold files already (see rsync.command);
     # a directory just emptied by move_aside needs none.
@@ -191,13 +220,14 @@ def copy_to(cluster, s, pstate, report, first_pass=False):
     targets = [data, f"{data}/{rsync.CONTROL_FILE}", *(t.dest for t in spaces)]
     with access.host_to_host_ssh(cluster, s, report, targets) as (ssh, target, user):
         cmd = rsync.command(p.layout.data_dir, f"{target}:{data}", rules, ssh,
-                            checksum=update)
+                            checksum=update, transfer=options)
         done = p.change(cmd, user=user, warn=first_pass,
-                        output=progress.Stream(report, s.name, progress.rsync_line))
+                        output=progress.Stream(report, s.name, progress.rsync_line,
+                                               transfer.progress_note(compression, max_rate)))
         if done.exited not in (0, rsync.VANISHED):
             raise RemoteError(f"{p.name}: rsync to {s.name} failed (exit {done.exited}): "
                               + p.failure(done))
-        tablespace_step.copy(p, spaces, target, ssh, user, checksum=update)
+        tablespace_step.copy(p, spaces, target, ssh, user, checksum=update, transfer=options)
         tablespace_step.relink(s, spaces)
         if not first_pass:
             # The standby marker before pg_control: once a boot could start
@@ -211,7 +241,9 @@ def copy_to(cluster, s, pstate, report, first_pass=False):
     report.change(s.name, f"copied {p.name}:{p.layout.data_dir} ({how}): "
                           f"{stats.get('Number of regular files transferred', '?')} files, "
                           f"{stats.get('Total bytes sent', 0) / 1e6:.1f} MB in "
-                          f"{time.monotonic() - started:.1f} s" + with_tablespaces(spaces))
+                          f"{time.monotonic() - started:.1f} s, "
+                          + transfer.describe(compression, why, max_rate)
+                          + with_tablespaces(spaces))
     if first_pass:
         return
     tablespace_step.check(p, s, spaces, exact=True)

@@ -16,6 +16,7 @@ class CopyMethod:
     help = ""
     needs = ()                   # programs on every host (preflight checks them)
     running_copy = ""            # how a running primary is copied (plan text), or ""
+    program = "rsync"            # what copies a running primary (compression depends on it)
     primary_stops = ""           # what the primary is stopped for, or "" (never)
     swaps_in = False             # the copy is made beside the data directory, then renamed
 
@@ -28,6 +29,7 @@ class Basebackup(CopyMethod):
     name = "basebackup"
     help = "the default: pg_basebackup on each standby, the primary keeps running"
     running_copy = "pg_basebackup"
+    program = "pg_basebackup"
     swaps_in = True
 
     def copy_one(self, cluster, standby, primary_state, report):
@@ -58,7 +60,7 @@ METHODS = {m.name: m for m in (RsyncCold(), Rsync(), Basebackup())}
 def copy_running(method, cluster, report, targets):
     """Each standby stopped and copied from the running primary, at once."""
     return clone.from_running_primary(cluster, report, targets, method.running_copy,
-                                      lambda s, pstate: method.copy_one(cluster, s, pstate,
+                                      method.program, lambda s, pstate: method.copy_one(cluster, s, pstate,
                                                                         report))
 
 

@@ -108,11 +108,13 @@ def swap_in(standby, spaces, owned):
     return kept
 
 
-def copy(primary, spaces, target, ssh, user, checksum):
-    """rsync each tablespace's directory to the standby (target: user@address)."""
+def copy(primary, spaces, target, ssh, user, checksum, transfer=()):
+    """rsync each tablespace's directory to the standby (target: user@address),
+    compressed and capped as the data directory (transfer: rsync's options)."""
     for t in spaces:
         done = primary.change(rsync.command(t.source, f"{target}:{t.dest}", rsync.TEMP_FILES,
-                                            ssh, checksum=checksum), user=user, warn=True)
+                                            ssh, checksum=checksum, transfer=transfer),
+                              user=user, warn=True)
         if done.exited not in (0, rsync.VANISHED):
             raise ClusterError(f"{primary.name}: copying {t.describe()} failed "
                                f"(exit {done.exited}): {primary.failure(done)}")

@@ -2,7 +2,12 @@
 primary during the copy: rsync (two passes) keeps the primary down for the
 second pass only; basebackup never stops it (no failed transaction); every
 committed row reaches the standby; a standby switches from one method to
-another; a standby stopped for a while catches up from its slot."""
+another; a standby stopped for a while catches up from its slot.
+
+Each copy also takes a compression choice (every choice with each program,
+over the two majors: COMPRESS) and two take a rate cap: the copying program
+is seen running with them (`ps` on its host), plan and the copy's line say
+them."""
 import re
 import threading
 import time
@@ -10,6 +15,13 @@ import time
 import pytest
 
 ROWS = "select md5(string_agg(aid || ':' || abalance, ',' order by aid)) from pgbench_accounts"
+# test -> {major: --compress}: none, lz4, zstd:LEVEL and auto with pg_basebackup
+# and with rsync, across the module's two labs.
+COMPRESS = {"rsync full": {15: "zstd:3", 17: "lz4"}, "basebackup sync": {15: "lz4", 17: "zstd:3"},
+            "rsync steps": {15: "none", 17: "auto"}, "basebackup full": {15: "auto", 17: "none"}}
+# What the copy's line says of each (auto: zstd level 1, transfer.AUTO).
+SAID = {"none": "not compressed", "lz4": "lz4 compressed", "zstd:3": "zstd level 3 compressed",
+        "auto": "zstd level 1 compressed"}
 
 
 @pytest.fixture(scope="module", params=[15, 17])
@@ -36,6 +48,23 @@ def writing(lab, seconds):
     return join
 
 
+def seen_running(lab, host, pattern):
+    """Watch the host's processes (every 0.1 s, for up to a minute) for a
+    command line matching the grep pattern; join() gives the first seen."""
+    seen = {}
+
+    def watch():
+        seen["line"] = lab.exec(host, "for i in $(seq 600); do ps -eo args | grep -m1 -E "
+                                      f"'{pattern}' && exit; sleep 0.1; done; true").strip()
+    thread = threading.Thread(target=watch)
+    thread.start()
+
+    def join():
+        thread.join()
+        return seen["line"]
+    return join
+
+
 def same_rows(lab):
     rows = lab.query("master", ROWS)
     for _ in range(100):
@@ -50,11 +79,16 @@ def step_order(output):
 
 
 def test_full_with_two_pass_rsync_stops_the_primary_for_the_second_pass_only(lab):
+    compress = COMPRESS["rsync full"][lab.pg]
     join = writing(lab, 20)
-    result = lab.fab("full", "--method", "rsync")
+    rsync = seen_running(lab, "master", "^[r]sync .*--bwlimit=20480 ")
+    result = lab.fab("full", "--method", "rsync", "--compress", compress, "--max-rate", "20M")
     join()   # pgbench stops at the primary's restart: what counts is what it committed
     out = result.stdout
     assert result.returncode == 0, out + result.stderr
+    algorithm = compress.split(":")[0]
+    assert f"--compress-choice={algorithm}" in rsync(), out
+    assert f"{SAID[compress]}, capped at 21.0 MB/s" in out
     assert step_order(out)[3:7] == ["sync (first pass)", "stop-all", "sync (second pass)",
                                     "start-standby-then-master"]
     assert "standby: copied master:" in out and "(first pass, primary running)" in out
@@ -68,11 +102,15 @@ def test_full_with_two_pass_rsync_stops_the_primary_for_the_second_pass_only(lab
 
 
 def test_switch_to_basebackup_under_writes_no_failed_transaction(lab):
+    compress = COMPRESS["basebackup sync"][lab.pg]
     started = lab.query("master", "select pg_postmaster_start_time()")
     join = writing(lab, 25)
-    result = lab.fab("sync", "--method", "basebackup")
+    basebackup = seen_running(lab, "standby", "^[^ ]*/[p]g_basebackup ")
+    result = lab.fab("sync", "--method", "basebackup", "--compress", compress)
     out = join()
     assert result.returncode == 0, result.stdout + result.stderr
+    server = {"lz4": "--compress=server-lz4", "zstd:3": "--compress=server-zstd:level=3"}
+    assert server[compress] in basebackup() and SAID[compress] in result.stdout
     assert "copied master with pg_basebackup (primary running)" in result.stdout
     assert "master: stopped" not in result.stdout
     assert out.returncode == 0 and "number of failed transactions: 0" in out.stdout, out.stdout
@@ -86,25 +124,39 @@ def test_switch_to_basebackup_under_writes_no_failed_transaction(lab):
 def test_switch_back_to_rsync_step_by_step(lab):
     """sync --method rsync: the first pass while the primary runs, the second
     after stop-all; a standby is never started on the unfinished first pass."""
-    first = lab.fab("sync", "--method", "rsync")
+    compress = COMPRESS["rsync steps"][lab.pg]
+    first = lab.fab("sync", "--method", "rsync", "--compress", compress)
     assert first.returncode == 0 and "(first pass, primary running)" in first.stdout, \
         first.stdout + first.stderr
+    assert SAID[compress] in first.stdout
     early = lab.fab("start-standby-then-master")
     assert early.returncode == 1 and "copy of the primary is unfinished" in early.stderr
     for task in ("stop-all", "sync", "start-standby-then-master", "smoke-test"):
-        done = lab.fab(task, "--method", "rsync") if task == "sync" else lab.fab(task)
+        done = lab.fab(task, "--method", "rsync", "--compress", compress) if task == "sync" \
+            else lab.fab(task)
         assert done.returncode == 0, task + done.stdout + done.stderr
+        assert task != "sync" or SAID[compress] in done.stdout
     assert same_rows(lab)
 
 
 def test_full_with_basebackup_never_stops_the_primary_under_writes(lab):
     # Make the standby need a copy again: it holds another cluster's data now.
     lab.reinit("standby")
+    compress = COMPRESS["basebackup full"][lab.pg]
+    planned = lab.fab("plan", "--method", "basebackup", "--compress", compress,
+                      "--max-rate", "100M")
+    assert planned.returncode == 0, planned.stdout + planned.stderr
+    assert re.search(r"standby: \(plan\) copy master:\S+ \(\d+ MB, pg_basebackup; "
+                     + re.escape(SAID[compress]) + r".*, capped at 104.9 MB/s\)", planned.stdout), \
+        planned.stdout
     started = lab.query("master", "select pg_postmaster_start_time()")
     join = writing(lab, 25)
-    result = lab.fab("full", "--method", "basebackup")
+    basebackup = seen_running(lab, "standby", "^[^ ]*/[p]g_basebackup .*--max-rate=102400")
+    result = lab.fab("full", "--method", "basebackup", "--compress", compress,
+                     "--max-rate", "100M")
     out = join()
     assert result.returncode == 0, result.stdout + result.stderr
+    assert ("--compress=server-zstd:level=1" in basebackup()) == (compress == "auto")
     assert "primary downtime: none" in result.stdout and "master: stopped" not in result.stdout
     assert lab.query("master", "select pg_postmaster_start_time()") == started
     assert out.returncode == 0 and "number of failed transactions: 0" in out.stdout, out.stdout

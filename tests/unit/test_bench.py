@@ -1,7 +1,7 @@
 """The benchmark's pure logic: statistics, probe gaps, tc commands, the table."""
 import pytest
 
-from bench import net, report, stats
+from bench import dataset, net, report, stats
 
 
 def test_summarize_ignores_failed_repetitions():
@@ -169,3 +169,36 @@ def test_targets_say_met_or_missed_and_by_how_much():
                for line in lines)
     assert any(line.startswith("- MISSED by 0.07: fab full --method rsync-cold (3 standbys)")
                for line in lines)
+
+
+def test_a_rate_capped_row_shows_its_rate_on_the_wire_and_meets_or_misses_the_cap():
+    default, capped = "fab full --method basebackup", "fab full --max-rate 50M"
+    rows = [result(default, [20.0], [0.3]),
+            result(capped, [30.0, 32.0], [0.5, 0.56], bytes_=500e6)]
+    rows[1]["reps"][0]["copy_rate"] = 50.0e6
+    rows[1]["reps"][1]["copy_rate"] = 55.6e6
+    notes = dict((r[0], r[-1]) for r in report.table_rows(rows))
+    assert "copy at 52.8 MB/s on the wire while it moved data (cap 52.4 MB/s)" in notes[capped]
+    assert report.rate_cap(capped) == 51200 and report.rate_cap(default) is None
+    lines = report.targets(rows, default)
+    assert any(line.startswith("- met: fab full --max-rate 50M, 231 MB, 1gbit: |copy rate ÷ cap")
+               for line in lines), lines
+    assert any(line.startswith("- MISSED by 0.13: fab full --max-rate 50M") and "write gap" in line
+               for line in lines), lines
+
+
+def test_datasets_fill_database_bench():
+    assert dataset.load_command("pgbench", 7) == "pgbench -i -q -s 7 bench 2>&1 | tail -1"
+    realistic = dataset.load_command("realistic", 2)
+    assert "-d bench" in realistic and "generate_series(1, 100000)" in realistic
+    assert "sha256(" in realistic and "json_build_object(" in realistic
+    with pytest.raises(ValueError, match="pgbench, realistic"):
+        dataset.load_command("tpcc", 1)
+
+
+def test_busy_rate_is_the_copys_rate_without_idle_spells_and_ramps():
+    mb = 1e6
+    samples = [(0, 0), (1, 0), (2, 20 * mb), (3, 72 * mb), (4, 124 * mb), (5, 176 * mb),
+               (6, 200 * mb), (7, 200 * mb)]
+    assert stats.busy_rate(samples) == pytest.approx(52 * mb)
+    assert stats.busy_rate([(0, 5), (1, 5)]) is None and stats.busy_rate([]) is None

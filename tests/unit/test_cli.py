@@ -47,3 +47,15 @@ def test_version_is_the_package_version(capsys):
     lines = run(capsys, "--version").splitlines()
     assert lines[0] == f"pg-hotstandby {expected}"
     assert f"Fabric {fabric.__version__}" in lines
+
+
+def test_a_bad_compression_or_rate_flag_is_one_line_before_any_host():
+    # Hosts that do not resolve: the run stops before it tries any.
+    for args in (["full", "--max-rate", "10"], ["plan", "--compress", "gzip"],
+                 ["sync", "--max-rate", "50MB"]):
+        done = subprocess.run([sys.executable, "-m", "fabric", "-H", "nohost-a.invalid,"
+                               "nohost-b.invalid", *args], cwd=REPO, capture_output=True,
+                              text=True, timeout=60)
+        assert done.returncode == 1 and done.stdout == ""
+        assert done.stderr.count("\n") == 1 and done.stderr.startswith(f"error: {args[1]} "), \
+            done.stderr

@@ -8,6 +8,7 @@ import yaml
 from invoke import Config
 
 from fabfile.context import Options, Settings, SettingsError
+from fabfile.knowledge.transfer import NONE, Compression
 from fabfile.steps.methods import METHODS
 
 DEFAULTS = yaml.safe_load((Path(__file__).resolve().parents[2] / "fabfile" /
@@ -59,3 +60,33 @@ def test_options_take_the_flag_else_the_config():
 def test_an_unknown_method_flag_names_the_choices():
     with pytest.raises(SettingsError, match="--method 'fast': use rsync-cold, rsync, basebackup"):
         Options.resolve(Settings.from_config(section()), method="fast")
+
+
+def test_compression_and_rate_cap_take_the_flag_else_the_config():
+    config = section(compress="zstd:3", max_rate="50M")
+    settings = Settings.from_config(config)
+    assert Options.resolve(settings).compress == Compression("zstd", 3)
+    assert Options.resolve(settings).max_rate == 51200
+    flagged = Options.resolve(settings, compress="none", max_rate="100k")
+    assert flagged.compress == NONE and flagged.max_rate == 100
+    assert config.compress == "zstd:3" and config.max_rate == "50M"   # not written back
+    default = Options.resolve(Settings.from_config(section()))
+    assert default.compress == "auto" and default.max_rate is None
+
+
+@pytest.mark.parametrize("name, value, fix", [
+    ("compress", "gzip", "hotstandby.compress = 'gzip': use none, lz4, zstd, zstd:LEVEL"),
+    ("max_rate", "50MB", "hotstandby.max_rate = '50MB': use a rate in kB/s"),
+    ("max_rate", "10", "hotstandby.max_rate = '10': use a rate from 32k to 1024M"),
+])
+def test_bad_compression_or_rate_in_the_config_names_the_setting_and_fix(name, value, fix):
+    with pytest.raises(SettingsError, match=fix):
+        Settings.from_config(section(**{name: value}))
+
+
+def test_bad_compression_or_rate_flags_name_the_flag_and_fix():
+    settings = Settings.from_config(section())
+    with pytest.raises(SettingsError, match="--compress 'zstd:99': zstd levels are 1 to 19"):
+        Options.resolve(settings, compress="zstd:99")
+    with pytest.raises(SettingsError, match="--max-rate '2G': use a rate in kB/s"):
+        Options.resolve(settings, max_rate="2G")

@@ -81,3 +81,13 @@ def test_quiet_prints_no_progress():
     report = Report(out=out, quiet=True)
     report.progress("standby", 1, 2)
     assert out.getvalue() == ""
+
+
+def test_the_line_carries_the_copys_rate_cap(monkeypatch):
+    out = io.StringIO()
+    times = iter([0, 1, 7])
+    monkeypatch.setattr(report_module.time, "monotonic", lambda: next(times))
+    stream = progress.Stream(Report(out=out), "standby", progress.basebackup_line,
+                             " (capped at 52.4 MB/s)")
+    stream.write(CHUNKS[0] + CHUNKS[1])
+    assert out.getvalue() == "  standby: 2/10 MB (20%), 0.3 MB/s, 24 s left (capped at 52.4 MB/s)\n"

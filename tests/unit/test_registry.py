@@ -15,6 +15,8 @@ def test_each_method_says_what_it_needs_and_when_the_primary_stops():
     assert METHODS["rsync"].running_copy and METHODS["rsync"].primary_stops == "the second pass"
     assert not METHODS["rsync-cold"].running_copy
     assert METHODS["rsync-cold"].needs == ("rsync",)
+    # What copies says what compression can do (knowledge/transfer.py).
+    assert [m.program for m in METHODS.values()] == ["rsync", "rsync", "pg_basebackup"]
 
 
 def test_a_method_that_copies_a_running_primary_copies_one_standby():

@@ -26,6 +26,10 @@ def run_wrapper(tmp_path, command):
     f"rsync --server -logDtprce.LsfxCIvu --timeout=60 --delete --stats . {DATA}/",
     f"rsync --server -logDtprce.iLsfxCIvu --timeout=60 . {DATA}/global/pg_control",
     "rsync --server -logDtprce.LsfxCIvu --timeout=60 --delete . /srv/space/PG_15_202209061/",
+    # compressed and capped (transfer.rsync_options, as rsync 3.2.3 to 3.5.0 send them)
+    f"rsync --server -logDtpre.LsfxCIvu --compress-level=1 --timeout=60 --bwlimit=51200 "
+    f"--compress-choice=zstd --delete --stats . {DATA}/",
+    f"rsync --server -logDtpre.LsfxCIvu --bwlimit=100 --compress-choice=lz4 . {DATA}/",
 ])
 def test_wrapper_lets_this_copys_rsync_through(tmp_path, command):
     done = run_wrapper(tmp_path, command)
@@ -46,6 +50,8 @@ def test_wrapper_lets_this_copys_rsync_through(tmp_path, command):
     f"rsync --server -logDtpre.LsfxCIvu . {DATA}/base",
     f"rsync --server --sender -logDtpre.LsfxCIvu . {DATA}/",      # reading, not writing
     f"rsync --server -logDtpre.LsfxCIvu --log-file=/tmp/x . {DATA}/",
+    f"rsync --server -logDtpre.LsfxCIvu --compress-choice=zlib . {DATA}/",
+    f"rsync --server -logDtpre.LsfxCIvu --bwlimit=1;id . {DATA}/",
     f"rsync --server -logDtpre.LsfxCIvu --rsync-path=id . {DATA}/",
     f"rsync --server -logDtpre.LsfxCIvu -T /tmp . {DATA}/",
     f"rsync --server -logDtpsre.LsfxCIvu . {DATA}/",             # -s: arguments hidden
