@@ -14,6 +14,7 @@ cannot write during a plan by forgetting to check.
 """
 import io
 import os
+import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -31,6 +32,29 @@ from .hostkeys import guard
 
 class RemoteError(Exception):
     """A command on a host failed; the message names the host."""
+
+
+# PG_HOTSTANDBY_TRACE=1: each round trip to a host, timed, on stderr (where a
+# run's time goes).  Commands carry no secret by design (files go by SFTP);
+# one flagged secret is shown by its first word only.
+TRACE = os.environ.get("PG_HOTSTANDBY_TRACE", "") not in ("", "0")
+TRACE_START = time.monotonic()
+
+
+@contextmanager
+def traced(host, what, secret=False):
+    if not TRACE:
+        yield
+        return
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        words = " ".join(str(what).split())
+        shown = words.split(" ", 1)[0] + " ..." if secret else words[:200]
+        print(f"trace: +{started - TRACE_START:7.3f} {host} {time.monotonic() - started:6.3f} s"
+              f"  {shown}",
+              file=sys.stderr, flush=True)
 
 
 class Host:
@@ -74,20 +98,21 @@ class Host:
         wrapped = shell.sh("sh -c {command}", command=str(command))
         shown = {"hide": False, "out_stream": output, "err_stream": output} if output \
             else {"hide": True}
-        try:
-            if self.conn.user == "root":
-                if user != "root":
-                    wrapped = as_user(user, wrapped)
-                result = self.conn.run(wrapped, warn=True, timeout=timeout, in_stream=False,
-                                       **shown)
-            else:
-                result = self.conn.sudo(wrapped, user=user, warn=True, timeout=timeout,
-                                        in_stream=False, **shown)
-        except AuthFailure:
-            raise RemoteError(f"{self.name}: sudo rejected the password: give the login "
-                              "user's password to --prompt-for-sudo-password") from None
-        except (Failure, ThreadException, SSHException, OSError, EOFError) as exc:
-            raise RemoteError(f"{self.name}: {exc.__class__.__name__}: {exc}") from exc
+        with traced(self.name, command, secret):
+            try:
+                if self.conn.user == "root":
+                    if user != "root":
+                        wrapped = as_user(user, wrapped)
+                    result = self.conn.run(wrapped, warn=True, timeout=timeout, in_stream=False,
+                                           **shown)
+                else:
+                    result = self.conn.sudo(wrapped, user=user, warn=True, timeout=timeout,
+                                            in_stream=False, **shown)
+            except AuthFailure:
+                raise RemoteError(f"{self.name}: sudo rejected the password: give the login "
+                                  "user's password to --prompt-for-sudo-password") from None
+            except (Failure, ThreadException, SSHException, OSError, EOFError) as exc:
+                raise RemoteError(f"{self.name}: {exc.__class__.__name__}: {exc}") from exc
         if result.exited != 0 and not warn:
             why = "its output is not shown: it may quote a secret" if secret \
                 else self.failure(result)
@@ -166,15 +191,17 @@ class Host:
         if self.dry:
             raise RuntimeError(f"{self.name}: a plan uploads nothing (a step did not check "
                                "host.dry before an upload)")
-        tmpdir = self.conn.run("umask 077 && mktemp -d", hide=True, in_stream=False
-                               ).stdout.strip()
+        with traced(self.name, "mktemp -d"):
+            tmpdir = self.conn.run("umask 077 && mktemp -d", hide=True, in_stream=False
+                                   ).stdout.strip()
         try:
-            with self.sftp_lock:
+            with self.sftp_lock, traced(self.name, "sftp put"):
                 self.conn.put(io.BytesIO(text.encode()), f"{tmpdir}/f")
             yield f"{tmpdir}/f"
         finally:
-            self.conn.run(shell.sh("rm -rf {tmpdir}", tmpdir=tmpdir), hide=True, warn=True,
-                          in_stream=False)
+            with traced(self.name, "rm -rf (staged)"):
+                self.conn.run(shell.sh("rm -rf {tmpdir}", tmpdir=tmpdir), hide=True, warn=True,
+                              in_stream=False)
 
     def install(self, path, text, owner, mode, backup_dir=None):
         """Write text to path (owner, mode); back up an existing file first.

@@ -95,3 +95,19 @@ def test_a_root_login_needs_no_sudo():
         ("run", "sh -c id"),
         ("run", "HOME=$(getent passwd postgres | cut -d: -f6) runuser -u postgres -- "
                 "sh -c 'sh -c whoami'")]
+
+
+def test_trace_times_each_round_trip_on_stderr_and_shows_no_secret(monkeypatch, capsys):
+    from fabfile.hosts import remote
+    h = host(dry=False)
+    h.query(sh("du -sb {path}", path="/var/lib/postgresql"))
+    assert capsys.readouterr().err == ""   # off unless PG_HOTSTANDBY_TRACE asks
+    monkeypatch.setattr(remote, "TRACE", True)
+    h.query(sh("du -sb {path}", path="/var/lib/postgresql"))
+    h.psql_secret("ALTER ROLE r PASSWORD 'secret'")
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith("trace: +") and " db1 " in lines[0]
+    assert lines[0].endswith(" s  du -sb /var/lib/postgresql")
+    assert [line.split(" s  ", 1)[1] for line in lines[1:]] == [
+        "mktemp -d", "sftp put", "HOME=$(getent ...", "rm -rf (staged)"]
+    assert "secret" not in "\n".join(lines)
