@@ -14,6 +14,7 @@ cannot write during a plan by forgetting to check.
 """
 import io
 import os
+import secrets
 import sys
 import threading
 import time
@@ -187,21 +188,34 @@ class Host:
     def staged(self, text):
         """Upload text by SFTP into a fresh directory only the login user can
         read; yields the file's path and removes the directory afterwards,
-        whatever happens (it may hold a secret)."""
+        whatever happens (it may hold a secret).  All over the SFTP session,
+        no command: mkdir makes the directory or fails (never one that was
+        there, nor a link), with 0700 at most."""
         if self.dry:
             raise RuntimeError(f"{self.name}: a plan uploads nothing (a step did not check "
                                "host.dry before an upload)")
-        with traced(self.name, "mktemp -d"):
-            tmpdir = self.conn.run("umask 077 && mktemp -d", hide=True, in_stream=False
-                                   ).stdout.strip()
-        try:
-            with self.sftp_lock, traced(self.name, "sftp put"):
+        tmpdir = f"/tmp/pg-hotstandby.{secrets.token_hex(8)}"
+        with self.sftp_lock, traced(self.name, "sftp mkdir, put"):
+            sftp = self.conn.sftp()
+            sftp.mkdir(tmpdir, 0o700)
+            try:
                 self.conn.put(io.BytesIO(text.encode()), f"{tmpdir}/f")
+            except BaseException:
+                self._unstage(sftp, tmpdir)
+                raise
+        try:
             yield f"{tmpdir}/f"
         finally:
-            with traced(self.name, "rm -rf (staged)"):
-                self.conn.run(shell.sh("rm -rf {tmpdir}", tmpdir=tmpdir), hide=True, warn=True,
-                              in_stream=False)
+            with self.sftp_lock, traced(self.name, "sftp remove"):
+                self._unstage(self.conn.sftp(), tmpdir)
+
+    @staticmethod
+    def _unstage(sftp, tmpdir):
+        try:
+            sftp.remove(f"{tmpdir}/f")
+        except FileNotFoundError:
+            pass
+        sftp.rmdir(tmpdir)
 
     def install(self, path, text, owner, mode, backup_dir=None):
         """Write text to path (owner, mode); back up an existing file first.
