@@ -136,11 +136,15 @@ def backup_to(cluster, s, pstate, report):
                               keepalives_interval=5, keepalives_count=3,
                               application_name="pg_basebackup")
     started = time.monotonic()
-    s.change(sh("{basebackup} -D {dir} -X stream -c fast -P -S {slot} -d {source} {mappings}",
-                basebackup=lay.pg("pg_basebackup"), dir=incoming, slot=cluster.slot(s),
-                source=source, mappings=tablespaces.mapping_options(spaces)), user="postgres",
-             output=progress.Stream(report, s.name, progress.basebackup_line))
-    size = server.data_size(s, incoming)
+    done = s.change(
+        sh("{basebackup} -D {dir} -X stream -c fast -P -S {slot} -d {source} {mappings}",
+           basebackup=lay.pg("pg_basebackup"), dir=incoming, slot=cluster.slot(s),
+           source=source, mappings=tablespaces.mapping_options(spaces)), user="postgres",
+        output=progress.Stream(report, s.name, progress.basebackup_line))
+    # pg_basebackup's own count (its last progress line), WAL aside: du of
+    # the whole copy would read it all again.
+    copied = progress.last(done.stderr, progress.basebackup_line)
+    size = copied[0] if copied else server.data_size(s, incoming)
     # The standby marker before the swap: a data directory swapped in is never
     # one that a boot would start as a second primary.
     marked = standby_step.write_marker(cluster, s, data=incoming)

@@ -81,3 +81,11 @@ def test_quiet_prints_no_progress():
     report = Report(out=out, quiet=True)
     report.progress("standby", 1, 2)
     assert out.getvalue() == ""
+
+
+def test_the_last_progress_of_a_whole_output():
+    output = ("waiting for checkpoint\n    0/40960 kB (0%), 0/1 tablespace\r"
+              "40960/40960 kB (100%), 0/1 tablespace\r40970/40970 kB (100%), 1/1 tablespace\n"
+              "pg_basebackup: syncing data to disk ...\n")
+    assert progress.last(output, progress.basebackup_line) == (40970 * 1024, 40970 * 1024)
+    assert progress.last("no progress here\n", progress.basebackup_line) is None
