@@ -17,7 +17,8 @@ def configure(cluster, report):
     changed_hosts = {}
     for s in cluster.standbys:
         changes = []
-        pinned = render.settings_in(config.owned_text(s))
+        current = s.read(config.settings_file(s))
+        pinned = render.settings_in(config.owned_text(s, current))
         own = server.config_values(s, [*names, *SETTINGS_READ])
         settings = {**render.primary_settings(s.layout.major, own, len(cluster.standbys),
                                               cfg.listen_addresses,
@@ -25,7 +26,7 @@ def configure(cluster, report):
                     **render.standby_settings(s.layout.major, primary_values, own,
                                               cluster.conninfo(s), cluster.slot(s), pinned)}
         changes.append(config.write(s, settings, "standby of " + cluster.primary.name,
-                                    cfg.backup_dir))
+                                    cfg.backup_dir, current))
         changes.append(write_passfile(cluster, s))
         changes.append(tls.pin(cluster, s))
         state = server.read_state(s)
