@@ -83,11 +83,13 @@ def read_state(host):
 
 
 def config_values(host, names):
-    """Values the server's config files give (postgres -C), running or not."""
+    """Values the server's config files give (postgres -C), running or not.
+    One postgres -C per name (it prints one), all at once: each reads the
+    config files, and a line written at once is not split by the others."""
     lay = host.layout
-    script = join([sh('echo {name}="$({postgres} -D {config} -C {name} 2>/dev/null)"',
-                      name=n, postgres=lay.pg("postgres"), config=lay.config_dir)
-                   for n in names])
+    script = join([*(sh('echo {name}="$({postgres} -D {config} -C {name} 2>/dev/null)" &',
+                        name=n, postgres=lay.pg("postgres"), config=lay.config_dir)
+                     for n in names), sh("wait")], " ")
     values = {}
     for line in host.query(script, user="postgres").stdout.splitlines():
         key, _, value = line.partition("=")
