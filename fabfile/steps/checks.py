@@ -35,9 +35,10 @@ def user_data(host):
     return holds_user_data(listing)
 
 
-def standby_data_problem(standby, primary_state, force):
-    """Why copying over this standby's data directory must not happen, or None."""
-    state = server.read_state(standby)
+def standby_data_problem(standby, primary_state, force, state=None):
+    """Why copying over this standby's data directory must not happen, or None.
+    state: the standby's, if just read."""
+    state = state or server.read_state(standby)
     if state.exists and not server.is_copy_of(state, primary_state) \
             and not force and user_data(standby):
         return (f"{standby.name}: its data directory {standby.layout.data_dir} holds another "
@@ -68,11 +69,12 @@ def room_problems(s, size, spaces, space_sizes):
     return results
 
 
-def checks(cluster):
-    """[(host, check, problem-or-None)] for every check."""
+def checks(cluster, states):
+    """[(host, check, problem-or-None)] for every check; fills states
+    {host name: its server's state}."""
     p, force = cluster.primary, cluster.options.force
     results = []
-    pstate = server.read_state(p)
+    pstate = states[p.name] = server.read_state(p)
     results.append((p.name, "PostgreSQL runs on the primary", None if pstate.running else
                     f"{p.name}: PostgreSQL is not running on the primary: start it and run again"))
     results.extend(unlisted_streaming(cluster))
@@ -111,8 +113,9 @@ def checks(cluster):
         results.append((s.name, "data directory's file system is writable", None if writable
                         else f"{s.name}: cannot write in {where} (read-only file system?): "
                              "fix the mount"))
+        states[s.name] = server.read_state(s)
         results.append((s.name, "no other cluster's data would be replaced",
-                        standby_data_problem(s, pstate, force)))
+                        standby_data_problem(s, pstate, force, states[s.name])))
     return results
 
 
@@ -133,13 +136,13 @@ def unlisted_streaming(cluster):
 
 
 def run(cluster, report):
-    failed = []
-    for host, name, problem in checks(cluster):
+    failed, states = [], {}
+    for host, name, problem in checks(cluster, states):
         report.say(f"  {'ok  ' if problem is None else 'FAIL'}  {host}: {name}")
         if problem:
             failed.append(problem)
     for host in cluster.hosts:   # not a refusal: the run itself can put it right
-        outside = service.outside_unit(host)
+        outside = service.outside_unit(host, states[host.name])
         if outside:
             report.say(f"  warn  {outside}")
     if failed:

@@ -40,10 +40,11 @@ def cold(cluster, report, targets, second_pass=False):
         raise ClusterError(f"PostgreSQL is running on the primary {p.name}: a file copy of a "
                            "running server is not consistent; run stop-all first")
     for s in targets:
-        if server.read_state(s).running and not cluster.options.dry:
+        state = server.read_state(s)
+        if state.running and not cluster.options.dry:
             raise ClusterError(f"PostgreSQL is running on {s.name}: its data directory is in "
                                "use; run stop-all first")
-        refuse_foreign_data(s, pstate, cluster.options.force)
+        refuse_foreign_data(s, pstate, cluster.options.force, state)
     if cluster.options.dry:
         for s in targets:
             if second_pass:
@@ -63,26 +64,29 @@ def from_running_primary(cluster, report, targets, how, copy):
     if not pstate.running:
         raise ClusterError(f"PostgreSQL is not running on the primary {p.name}: a copy by "
                            f"{how} is made from a running server; start it")
-    for s in targets:
-        refuse_foreign_data(s, pstate, cluster.options.force)
+    states = {s.name: refuse_foreign_data(s, pstate, cluster.options.force) for s in targets}
     if cluster.options.dry:
         for s in targets:
-            if server.read_state(s).running:
+            if states[s.name].running:
                 report.change(s.name, "stop PostgreSQL")
             describe_copy(cluster, s, pstate, report, how=how)
         return {}
 
     def stop_and_copy(s):
-        if service.stop(s):
+        if service.stop(s, states[s.name]):
             report.change(s.name, "stopped PostgreSQL")
         copy(s, pstate)
     return each_standby(cluster, targets, stop_and_copy, report)
 
 
-def refuse_foreign_data(s, pstate, force):
-    problem = checks.standby_data_problem(s, pstate, force)
+def refuse_foreign_data(s, pstate, force, state=None):
+    """Refuses a standby whose data is not ours to replace; else its state
+    (state: if just read)."""
+    state = state or server.read_state(s)
+    problem = checks.standby_data_problem(s, pstate, force, state)
     if problem:
         raise ClusterError(problem)
+    return state
 
 
 def each_standby(cluster, targets, copy, report):

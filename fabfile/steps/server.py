@@ -178,10 +178,9 @@ def log_tail(host, lines=300):
 
 
 def streaming_standbys(cluster):
-    """Names of the standbys the primary is streaming to right now."""
+    """Names of the standbys the primary is streaming to right now (none when
+    it is down: psql fails)."""
     p = cluster.primary
-    if not read_state(p).running:
-        return set()
     rows = p.psql("select application_name from pg_stat_replication "
                   "where state = 'streaming'", warn=True) or []
     names = {r[0] for r in rows}

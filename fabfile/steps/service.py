@@ -53,9 +53,10 @@ def wait_ready(host, timeout):
             return False
 
 
-def stop(host):
-    """Stop fast and clean; True if it was running."""
-    state = server.read_state(host)
+def stop(host, state=None):
+    """Stop fast and clean; True if it was running.  state: the server's, if
+    just read (whether it stopped is read anew)."""
+    state = state or server.read_state(host)
     if not state.running:
         return False
     if host.dry:
@@ -66,9 +67,10 @@ def stop(host):
     return True
 
 
-def start(host):
-    """Start without waiting (see wait_ready); False if it was already running."""
-    if server.read_state(host).running:
+def start(host, state=None):
+    """Start without waiting (see wait_ready); False if it was already running.
+    state: the server's, if just read."""
+    if (state or server.read_state(host)).running:
         return False
     control(host, "start", warn=True)
     return True

@@ -14,6 +14,7 @@ def configure(cluster, report):
     ensure_role(cluster, report)   # a new password must reach the primary too
     names = versions.standby_minimums(cluster.major)
     primary_values = server.config_values(cluster.primary, names)
+    pstate = None   # read when a standby needs it
     changed_hosts = {}
     for s in cluster.standbys:
         changes = []
@@ -30,7 +31,8 @@ def configure(cluster, report):
         changes.append(write_passfile(cluster, s))
         changes.append(tls.pin(cluster, s))
         state = server.read_state(s)
-        if state.exists and state.system_id == server.read_state(cluster.primary).system_id:
+        pstate = pstate or (server.read_state(cluster.primary) if state.exists else None)
+        if state.exists and state.system_id == pstate.system_id:
             changes.extend(write_marker(cluster, s))
         else:
             report.note(s.name, "holds no copy of the primary yet: the standby marker is "
