@@ -27,8 +27,10 @@ def stop_all(cluster, report, standbys=None):
     stop(cluster.primary)
 
 
-def start_standbys_then_primary(cluster, report, standbys=None):
-    """Start standbys first, then the primary; judge by polling, not exit codes."""
+def start_standbys_then_primary(cluster, report, standbys=None, settle=True):
+    """Start standbys first, then the primary; judge by polling, not exit codes.
+    settle: wait until each standby's unit, too, says it started; else the
+    caller does (settle_standbys) once it has used the time."""
     standbys = cluster.standbys if standbys is None else standbys
     timeout = cluster.settings.timeouts.start
     p = cluster.primary
@@ -66,12 +68,23 @@ def start_standbys_then_primary(cluster, report, standbys=None):
     cluster.state.primary_started()
     slots.ensure(cluster, report)
     for s in standbys:
-        if not service.wait_ready(s, timeout):
+        if not service.wait_ready(s, timeout, settled=settle):
             raise ClusterError(f"a standby does not accept connections after {timeout} s: "
                                + diagnose.explain(s.name, server.log_tail(s)))
         if server.in_recovery(s) is False:
             raise ClusterError(f"{s.name} runs as a second primary: stop it and run sync")
         report.note(s.name, "accepts read-only connections")
+
+
+def settle_standbys(cluster, standbys):
+    """Wait until each standby's unit says it started (see service.ready_script):
+    the end of start_standbys_then_primary(settle=False)."""
+    timeout = cluster.settings.timeouts.start
+    for s in standbys:
+        if not service.wait_ready(s, timeout):
+            raise ClusterError(f"{s.name}: its unit {s.layout.service} has not finished "
+                               f"starting after {timeout} s: see systemctl status "
+                               f"{s.layout.service}")
 
 
 def apply_standby_settings(standby, settings, report):

@@ -26,12 +26,13 @@ def control(host, action, warn=False, direct=False):
 POLLS = 20
 
 
-def ready_script(host, polls):
-    """Exit 0 once the server accepts connections and the service manager,
-    where one runs it, says it started (a unit still 'activating': Debian's
-    pg_ctlcluster takes seconds after the server accepts connections, and
-    fails if it is stopped meanwhile); exit 1 after `polls` tries."""
-    lay, unit = host.layout, host.layout.service
+def ready_script(host, polls, settled=True):
+    """Exit 0 once the server accepts connections and (settled) the service
+    manager, where one runs it, says it started (a unit still 'activating':
+    Debian's pg_ctlcluster probes for 2 s after the server accepts
+    connections, and fails if it is stopped meanwhile); exit 1 after `polls`
+    tries."""
+    lay, unit = host.layout, host.layout.service if settled else ""
     isready = as_user("postgres", sh("{isready} -q -h {socket} -p {port}",
                                      isready=lay.pg("pg_isready"), socket=lay.socket_dir,
                                      port=lay.port))
@@ -41,13 +42,13 @@ def ready_script(host, polls):
               isready=isready, settled=settled, polls=polls)
 
 
-def wait_ready(host, timeout):
-    """Poll until the server accepts connections and its unit, if any, is
-    active; False on timeout."""
+def wait_ready(host, timeout, settled=True):
+    """Poll until the server accepts connections and (settled) its unit, if
+    any, is active; False on timeout."""
     deadline = time.monotonic() + timeout
     while True:
         polls = max(1, min(POLLS, int((deadline - time.monotonic()) * 10)))
-        if host.query(ready_script(host, polls), warn=True).exited == 0:
+        if host.query(ready_script(host, polls, settled), warn=True).exited == 0:
             return True
         if time.monotonic() > deadline:
             return False

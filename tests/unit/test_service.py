@@ -29,6 +29,9 @@ def test_ready_means_accepting_connections_and_the_unit_active():
     assert "&& systemctl is-active --quiet postgresql@15-main.service && exit 0" in script
     assert "[ $i -ge 20 ] && exit 1; sleep 0.1" in script
     assert "systemctl" not in service.ready_script(Host([]), 20)   # no service manager
+    # Accepting connections only: the caller waits for the unit later.
+    assert "systemctl" not in service.ready_script(
+        Host([], unit="postgresql@15-main.service"), 20, settled=False)
 
 
 def test_wait_ready_asks_again_until_ready_or_the_timeout():
