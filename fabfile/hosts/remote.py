@@ -194,7 +194,7 @@ class Host:
         if self.dry:
             raise RuntimeError(f"{self.name}: a plan uploads nothing (a step did not check "
                                "host.dry before an upload)")
-        tmpdir = f"/tmp/pg-hotstandby.{secrets.token_hex(8)}"
+        tmpdir = f"/tmp/pg-hotstandby-upload.{secrets.token_hex(8)}"
         with self.sftp_lock, traced(self.name, "sftp mkdir, put"):
             sftp = self.conn.sftp()
             sftp.mkdir(tmpdir, 0o700)

@@ -135,7 +135,7 @@ def test_a_staged_file_lives_in_a_fresh_private_directory_removed_whatever_happe
     with pytest.raises(KeyError), h.staged("secret") as path:
         raise KeyError("the step failed")
     tmpdir = path.rsplit("/", 1)[0]
-    assert tmpdir.startswith("/tmp/pg-hotstandby.") and path == f"{tmpdir}/f"
+    assert tmpdir.startswith("/tmp/pg-hotstandby-upload.") and path == f"{tmpdir}/f"
     assert h.conn.calls == [("mkdir", tmpdir, "0o700"), ("put", path), ("remove", path),
                             ("rmdir", tmpdir)]
     with h.staged("again") as other:
