@@ -104,12 +104,15 @@ def checks(cluster, states):
         # Where the copy is written: beside the data directory, or inside it
         # when it is a mount point (clone.incoming_path).
         data = s.layout.data_dir
-        where = data if server.is_mount_point(s, data) else data.rsplit("/", 1)[0]
+        # access(2) answers EROFS for a read-only mount: nothing is written to know.
+        answer = s.query(sh('if mountpoint -q {data}; then echo mount; w={data}; else w={parent}; '
+                            'fi; test -w "$w" && echo writable', data=data,
+                            parent=data.rsplit("/", 1)[0]), warn=True).stdout.split()
+        where = data if "mount" in answer else data.rsplit("/", 1)[0]
+        writable = "writable" in answer
         results.extend(room_problems(s, size, spaces, space_sizes))
         results.extend((s.name, name, problem)
                        for name, problem in tablespace_step.problems(s, spaces))
-        # access(2) answers EROFS for a read-only mount: nothing is written to know.
-        writable = s.query(sh("test -w {where}", where=where), warn=True).exited == 0
         results.append((s.name, "data directory's file system is writable", None if writable
                         else f"{s.name}: cannot write in {where} (read-only file system?): "
                              "fix the mount"))
