@@ -16,11 +16,9 @@ def settings_file(host):
     return host.layout.dropin or host.layout.config_file
 
 
-def owned_text(host, current=UNREAD):
-    """The settings the tool wrote last time (text), or ''; current: the
-    settings file's text, if just read."""
-    if current is UNREAD:
-        current = host.read(settings_file(host))
+def owned_text(host, current):
+    """The settings the tool wrote last time (text), or '', from the text of
+    its settings file (current)."""
     if host.layout.dropin:
         return current or ""
     return "\n".join(blocks.block_lines(current))
