@@ -6,6 +6,7 @@ import functools
 import re
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from ..knowledge import passwords, render, tls, values, versions
@@ -230,14 +231,21 @@ def open_host(name, config, settings, dry=False):
 def connect(config, settings, options):
     """Open every host, discover PostgreSQL and check they fit together."""
     primary_name, standby_names = roles(settings)
-    hosts = []
-    try:
-        for name in [primary_name, *standby_names]:
-            hosts.append(open_host(name, config, settings, options.dry))
-    except ClusterError:
+    names = [primary_name, *standby_names]
+    # At once: each host's SSH handshake and discovery take several round trips.
+    with ThreadPoolExecutor(len(names)) as pool:
+        opening = [pool.submit(open_host, name, config, settings, options.dry)
+                   for name in names]
+    hosts, failures = [], []
+    for future in opening:
+        try:
+            hosts.append(future.result())
+        except BaseException as exc:
+            failures.append(exc)
+    if failures:   # the first host's in the list order, as when opened one by one
         for host in hosts:
             host.close()
-        raise
+        raise failures[0]
     primary, standbys = hosts[0], hosts[1:]
     cluster = Cluster(primary, standbys, settings, options)
     for standby in standbys:

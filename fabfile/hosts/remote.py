@@ -14,6 +14,8 @@ cannot write during a plan by forgetting to check.
 """
 import io
 import os
+import secrets
+import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -31,6 +33,29 @@ from .hostkeys import guard
 
 class RemoteError(Exception):
     """A command on a host failed; the message names the host."""
+
+
+# PG_HOTSTANDBY_TRACE=1: each round trip to a host, timed, on stderr (where a
+# run's time goes).  Commands carry no secret by design (files go by SFTP);
+# one flagged secret is shown by its first word only.
+TRACE = os.environ.get("PG_HOTSTANDBY_TRACE", "") not in ("", "0")
+TRACE_START = time.monotonic()
+
+
+@contextmanager
+def traced(host, what, secret=False):
+    if not TRACE:
+        yield
+        return
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        words = " ".join(str(what).split())
+        shown = words.split(" ", 1)[0] + " ..." if secret else words[:200]
+        print(f"trace: +{started - TRACE_START:7.3f} {host} {time.monotonic() - started:6.3f} s"
+              f"  {shown}",
+              file=sys.stderr, flush=True)
 
 
 class Host:
@@ -74,20 +99,21 @@ class Host:
         wrapped = shell.sh("sh -c {command}", command=str(command))
         shown = {"hide": False, "out_stream": output, "err_stream": output} if output \
             else {"hide": True}
-        try:
-            if self.conn.user == "root":
-                if user != "root":
-                    wrapped = as_user(user, wrapped)
-                result = self.conn.run(wrapped, warn=True, timeout=timeout, in_stream=False,
-                                       **shown)
-            else:
-                result = self.conn.sudo(wrapped, user=user, warn=True, timeout=timeout,
-                                        in_stream=False, **shown)
-        except AuthFailure:
-            raise RemoteError(f"{self.name}: sudo rejected the password: give the login "
-                              "user's password to --prompt-for-sudo-password") from None
-        except (Failure, ThreadException, SSHException, OSError, EOFError) as exc:
-            raise RemoteError(f"{self.name}: {exc.__class__.__name__}: {exc}") from exc
+        with traced(self.name, command, secret):
+            try:
+                if self.conn.user == "root":
+                    if user != "root":
+                        wrapped = as_user(user, wrapped)
+                    result = self.conn.run(wrapped, warn=True, timeout=timeout, in_stream=False,
+                                           **shown)
+                else:
+                    result = self.conn.sudo(wrapped, user=user, warn=True, timeout=timeout,
+                                            in_stream=False, **shown)
+            except AuthFailure:
+                raise RemoteError(f"{self.name}: sudo rejected the password: give the login "
+                                  "user's password to --prompt-for-sudo-password") from None
+            except (Failure, ThreadException, SSHException, OSError, EOFError) as exc:
+                raise RemoteError(f"{self.name}: {exc.__class__.__name__}: {exc}") from exc
         if result.exited != 0 and not warn:
             why = "its output is not shown: it may quote a secret" if secret \
                 else self.failure(result)
@@ -162,19 +188,34 @@ class Host:
     def staged(self, text):
         """Upload text by SFTP into a fresh directory only the login user can
         read; yields the file's path and removes the directory afterwards,
-        whatever happens (it may hold a secret)."""
+        whatever happens (it may hold a secret).  All over the SFTP session,
+        no command: mkdir makes the directory or fails (never one that was
+        there, nor a link), with 0700 at most."""
         if self.dry:
             raise RuntimeError(f"{self.name}: a plan uploads nothing (a step did not check "
                                "host.dry before an upload)")
-        tmpdir = self.conn.run("umask 077 && mktemp -d", hide=True, in_stream=False
-                               ).stdout.strip()
-        try:
-            with self.sftp_lock:
+        tmpdir = f"/tmp/pg-hotstandby-upload.{secrets.token_hex(8)}"
+        with self.sftp_lock, traced(self.name, "sftp mkdir, put"):
+            sftp = self.conn.sftp()
+            sftp.mkdir(tmpdir, 0o700)
+            try:
                 self.conn.put(io.BytesIO(text.encode()), f"{tmpdir}/f")
+            except BaseException:
+                self._unstage(sftp, tmpdir)
+                raise
+        try:
             yield f"{tmpdir}/f"
         finally:
-            self.conn.run(shell.sh("rm -rf {tmpdir}", tmpdir=tmpdir), hide=True, warn=True,
-                          in_stream=False)
+            with self.sftp_lock, traced(self.name, "sftp remove"):
+                self._unstage(self.conn.sftp(), tmpdir)
+
+    @staticmethod
+    def _unstage(sftp, tmpdir):
+        try:
+            sftp.remove(f"{tmpdir}/f")
+        except FileNotFoundError:
+            pass
+        sftp.rmdir(tmpdir)
 
     def install(self, path, text, owner, mode, backup_dir=None):
         """Write text to path (owner, mode); back up an existing file first.

@@ -31,6 +31,16 @@ def basebackup_line(line):
     return int(match.group(1)) * 1024, int(match.group(2)) * 1024
 
 
+def last(text, parse):
+    """The last progress a whole output tells (parse: rsync_line or
+    basebackup_line), else None."""
+    for line in reversed(re.split(r"[\r\n]", text)):
+        found = parse(line)
+        if found:
+            return found
+    return None
+
+
 def describe(done, total, seconds):
     """'412/1005 MB (41%), 95.2 MB/s, 6 s left' (what is unknown is left out)."""
     mb = 1e6

@@ -35,9 +35,10 @@ def user_data(host):
     return holds_user_data(listing)
 
 
-def standby_data_problem(standby, primary_state, force):
-    """Why copying over this standby's data directory must not happen, or None."""
-    state = server.read_state(standby)
+def standby_data_problem(standby, primary_state, force, state=None):
+    """Why copying over this standby's data directory must not happen, or None.
+    state: the standby's, if just read."""
+    state = state or server.read_state(standby)
     if state.exists and not server.is_copy_of(state, primary_state) \
             and not force and user_data(standby):
         return (f"{standby.name}: its data directory {standby.layout.data_dir} holds another "
@@ -68,11 +69,12 @@ def room_problems(s, size, spaces, space_sizes):
     return results
 
 
-def checks(cluster):
-    """[(host, check, problem-or-None)] for every check."""
+def checks(cluster, states):
+    """[(host, check, problem-or-None)] for every check; fills states
+    {host name: its server's state}."""
     p, force = cluster.primary, cluster.options.force
     results = []
-    pstate = server.read_state(p)
+    pstate = states[p.name] = server.read_state(p)
     results.append((p.name, "PostgreSQL runs on the primary", None if pstate.running else
                     f"{p.name}: PostgreSQL is not running on the primary: start it and run again"))
     results.extend(unlisted_streaming(cluster))
@@ -102,17 +104,21 @@ def checks(cluster):
         # Where the copy is written: beside the data directory, or inside it
         # when it is a mount point (clone.incoming_path).
         data = s.layout.data_dir
-        where = data if server.is_mount_point(s, data) else data.rsplit("/", 1)[0]
+        # access(2) answers EROFS for a read-only mount: nothing is written to know.
+        answer = s.query(sh('if mountpoint -q {data}; then echo mount; w={data}; else w={parent}; '
+                            'fi; test -w "$w" && echo writable', data=data,
+                            parent=data.rsplit("/", 1)[0]), warn=True).stdout.split()
+        where = data if "mount" in answer else data.rsplit("/", 1)[0]
+        writable = "writable" in answer
         results.extend(room_problems(s, size, spaces, space_sizes))
         results.extend((s.name, name, problem)
                        for name, problem in tablespace_step.problems(s, spaces))
-        # access(2) answers EROFS for a read-only mount: nothing is written to know.
-        writable = s.query(sh("test -w {where}", where=where), warn=True).exited == 0
         results.append((s.name, "data directory's file system is writable", None if writable
                         else f"{s.name}: cannot write in {where} (read-only file system?): "
                              "fix the mount"))
+        states[s.name] = server.read_state(s)
         results.append((s.name, "no other cluster's data would be replaced",
-                        standby_data_problem(s, pstate, force)))
+                        standby_data_problem(s, pstate, force, states[s.name])))
     return results
 
 
@@ -133,13 +139,13 @@ def unlisted_streaming(cluster):
 
 
 def run(cluster, report):
-    failed = []
-    for host, name, problem in checks(cluster):
+    failed, states = [], {}
+    for host, name, problem in checks(cluster, states):
         report.say(f"  {'ok  ' if problem is None else 'FAIL'}  {host}: {name}")
         if problem:
             failed.append(problem)
     for host in cluster.hosts:   # not a refusal: the run itself can put it right
-        outside = service.outside_unit(host)
+        outside = service.outside_unit(host, states[host.name])
         if outside:
             report.say(f"  warn  {outside}")
     if failed:

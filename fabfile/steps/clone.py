@@ -43,10 +43,11 @@ def cold(cluster, report, targets, second_pass=False):
         raise ClusterError(f"PostgreSQL is running on the primary {p.name}: a file copy of a "
                            "running server is not consistent; run stop-all first")
     for s in targets:
-        if server.read_state(s).running and not cluster.options.dry:
+        state = server.read_state(s)
+        if state.running and not cluster.options.dry:
             raise ClusterError(f"PostgreSQL is running on {s.name}: its data directory is in "
                                "use; run stop-all first")
-        refuse_foreign_data(s, pstate, cluster.options.force)
+        refuse_foreign_data(s, pstate, cluster.options.force, state)
     if cluster.options.dry:
         for s in targets:
             if second_pass:
@@ -67,26 +68,29 @@ def from_running_primary(cluster, report, targets, how, program, copy):
     if not pstate.running:
         raise ClusterError(f"PostgreSQL is not running on the primary {p.name}: a copy by "
                            f"{how} is made from a running server; start it")
-    for s in targets:
-        refuse_foreign_data(s, pstate, cluster.options.force)
+    states = {s.name: refuse_foreign_data(s, pstate, cluster.options.force) for s in targets}
     if cluster.options.dry:
         for s in targets:
-            if server.read_state(s).running:
+            if states[s.name].running:
                 report.change(s.name, "stop PostgreSQL")
             describe_copy(cluster, s, pstate, report, program, how=how)
         return {}
 
     def stop_and_copy(s):
-        if service.stop(s):
+        if service.stop(s, states[s.name]):
             report.change(s.name, "stopped PostgreSQL")
         copy(s, pstate)
     return each_standby(cluster, targets, stop_and_copy, report)
 
 
-def refuse_foreign_data(s, pstate, force):
-    problem = checks.standby_data_problem(s, pstate, force)
+def refuse_foreign_data(s, pstate, force, state=None):
+    """Refuses a standby whose data is not ours to replace; else its state
+    (state: if just read)."""
+    state = state or server.read_state(s)
+    problem = checks.standby_data_problem(s, pstate, force, state)
     if problem:
         raise ClusterError(problem)
+    return state
 
 
 def each_standby(cluster, targets, copy, report):
@@ -158,14 +162,20 @@ def backup_to(cluster, s, pstate, report):
     compression, why = travel(cluster, s, "pg_basebackup")
     max_rate = cluster.options.max_rate
     started = time.monotonic()
-    s.change(sh("{basebackup} -D {dir} -X stream -c fast -P -S {slot} -d {source} {travel} "
-                "{mappings}", basebackup=lay.pg("pg_basebackup"), dir=incoming,
-                slot=cluster.slot(s), source=source,
-                travel=transfer.basebackup_options(compression, max_rate),
-                mappings=tablespaces.mapping_options(spaces)), user="postgres",
-             output=progress.Stream(report, s.name, progress.basebackup_line,
-                                    transfer.progress_note(compression, max_rate)))
-    size = server.data_size(s, incoming)
+    done = s.change(
+        sh("{basebackup} -D {dir} -X stream -c fast -P -S {slot} -d {source} {travel} "
+           "{mappings}", basebackup=lay.pg("pg_basebackup"), dir=incoming,
+           slot=cluster.slot(s), source=source,
+           travel=transfer.basebackup_options(compression, max_rate),
+           mappings=tablespaces.mapping_options(spaces)), user="postgres",
+        output=progress.Stream(report, s.name, progress.basebackup_line,
+                               transfer.progress_note(compression, max_rate)))
+    # pg_basebackup's own count (its last progress line), WAL aside: du of
+    # the whole copy would read it all again.  Compressed on the server, it
+    # counts what crossed the wire: then du.
+    copied = progress.last(done.stderr, progress.basebackup_line) \
+        if compression == transfer.NONE else None
+    size = copied[0] if copied else server.data_size(s, incoming)
     # The standby marker before the swap: a data directory swapped in is never
     # one that a boot would start as a second primary.
     marked = standby_step.write_marker(cluster, s, data=incoming)

@@ -27,8 +27,10 @@ def stop_all(cluster, report, standbys=None):
     stop(cluster.primary)
 
 
-def start_standbys_then_primary(cluster, report, standbys=None):
-    """Start standbys first, then the primary; judge by polling, not exit codes."""
+def start_standbys_then_primary(cluster, report, standbys=None, settle=True):
+    """Start standbys first, then the primary; judge by polling, not exit codes.
+    settle: wait until each standby's unit, too, says it started; else the
+    caller does (settle_standbys) once it has used the time."""
     standbys = cluster.standbys if standbys is None else standbys
     timeout = cluster.settings.timeouts.start
     p = cluster.primary
@@ -38,8 +40,9 @@ def start_standbys_then_primary(cluster, report, standbys=None):
         return
     pstate = server.read_state(p)
     primary_lsn = server.current_lsn(p) if pstate.running else None
+    states = {}
     for s in standbys:
-        state = server.read_state(s)
+        state = states[s.name] = server.read_state(s)
         if state.running:
             if server.in_recovery(s) is False:
                 raise ClusterError(f"{s.name} runs as a second primary (it was started without "
@@ -53,11 +56,11 @@ def start_standbys_then_primary(cluster, report, standbys=None):
             raise ClusterError(problem)
 
     def start(s):   # all at once: with a stopped primary, this is downtime
-        if service.start(s):
+        if service.start(s, states[s.name]):
             report.change(s.name, "started PostgreSQL (standby)")
     for error in at_once(standbys, start).values():
         raise error
-    if service.start(p):
+    if service.start(p, pstate):
         report.change(p.name, "started PostgreSQL (primary)")
     if not service.wait_ready(p, timeout):
         raise ClusterError(f"the primary does not accept connections after {timeout} s: "
@@ -65,12 +68,23 @@ def start_standbys_then_primary(cluster, report, standbys=None):
     cluster.state.primary_started()
     slots.ensure(cluster, report)
     for s in standbys:
-        if not service.wait_ready(s, timeout):
+        if not service.wait_ready(s, timeout, settled=settle):
             raise ClusterError(f"a standby does not accept connections after {timeout} s: "
                                + diagnose.explain(s.name, server.log_tail(s)))
         if server.in_recovery(s) is False:
             raise ClusterError(f"{s.name} runs as a second primary: stop it and run sync")
         report.note(s.name, "accepts read-only connections")
+
+
+def settle_standbys(cluster, standbys):
+    """Wait until each standby's unit says it started (see service.ready_script):
+    the end of start_standbys_then_primary(settle=False)."""
+    timeout = cluster.settings.timeouts.start
+    for s in standbys:
+        if not service.wait_ready(s, timeout):
+            raise ClusterError(f"{s.name}: its unit {s.layout.service} has not finished "
+                               f"starting after {timeout} s: see systemctl status "
+                               f"{s.layout.service}")
 
 
 def apply_standby_settings(standby, settings, report):
@@ -98,13 +112,16 @@ def reconnect(cluster, report, reconfigured, streaming):
     they take the settings and reconnect by themselves, so no copy is needed
     for those that stream again.  Returns (names streaming now, names whose
     settings were applied)."""
-    pstate = server.read_state(cluster.primary)
+    pstate = None   # read when a standby needs it
     waiting = set()
     for s in cluster.standbys:
         if s.name in streaming or s.name not in reconfigured:
             continue
         state = server.read_state(s)
-        if state.running and state.system_id == pstate.system_id and server.in_recovery(s):
+        if not state.running:
+            continue
+        pstate = pstate or server.read_state(cluster.primary)
+        if state.system_id == pstate.system_id and server.in_recovery(s):
             apply_standby_settings(s, reconfigured[s.name], report)
             waiting.add(s.name)
     deadline = time.monotonic() + RECONNECT_SECONDS

@@ -75,10 +75,11 @@ def sync(cluster, report, targets=None):
     return clone.cold(cluster, report, targets)
 
 
-def copy_standbys(cluster, report, targets, method=None):
+def copy_standbys(cluster, report, targets, method=None, settle=True):
     """stop-all, sync and start-standby-then-master for `targets`, the primary
     down no longer than the method needs.  A standby whose copy fails is left
-    out of the later steps (cluster.state.failed says why)."""
+    out of the later steps (cluster.state.failed says why).  settle: see
+    lifecycle.start_standbys_then_primary."""
     method = method or cluster.options.method
 
     def left(failed):
@@ -87,7 +88,7 @@ def copy_standbys(cluster, report, targets, method=None):
         with report.step("sync"):
             targets = left(copy_running(method, cluster, report, targets))
         with report.step("start-standby-then-master"):
-            lifecycle.start_standbys_then_primary(cluster, report, targets)
+            lifecycle.start_standbys_then_primary(cluster, report, targets, settle)
         return
     with lifecycle.primary_kept_up(cluster, report):
         if method.running_copy:
@@ -101,4 +102,4 @@ def copy_standbys(cluster, report, targets, method=None):
             targets = left(clone.cold(cluster, report, targets,
                                       second_pass=bool(method.running_copy)))
         with report.step("start-standby-then-master"):
-            lifecycle.start_standbys_then_primary(cluster, report, targets)
+            lifecycle.start_standbys_then_primary(cluster, report, targets, settle)

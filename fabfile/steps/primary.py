@@ -24,10 +24,11 @@ def configure(cluster, report):
         report.change(p.name, changed)
     method = render.auth_method(p.layout.major, cfg.auth_method)
     addresses = {s.name: cluster.addresses[s.name] for s in cluster.standbys}
-    removed = removed_standbys(cluster)
+    hba_text = p.read(p.layout.hba_file)
+    removed = removed_standbys(cluster, hba_text)
     hba = render.hba_lines(cfg.replication_role, addresses, method, plan.hba_type)
     hba_changed = config.ensure_block(p, p.layout.hba_file, hba, "postgres", "640",
-                                      cfg.backup_dir, at="start")
+                                      cfg.backup_dir, at="start", current=hba_text)
     if hba_changed:
         report.change(p.name, f"replication from {', '.join(addresses.values())} with {method}"
                               + (" over TLS only" if plan.hba_type == "hostssl" else "")
@@ -71,10 +72,13 @@ def ensure_role(cluster, report):
     report.change(p.name, f"{'updated' if rows else 'created'} replication role {role}")
 
 
-def removed_standbys(cluster):
+def removed_standbys(cluster, hba_text=config.UNREAD):
     """Standbys this primary was configured for that are no longer listed: the
-    hosts given are the standbys (its pg_hba block names those it serves)."""
+    hosts given are the standbys (its pg_hba block names those it serves).
+    hba_text: pg_hba.conf's text, if just read."""
     p = cluster.primary
-    served = render.hba_standbys(blocks.block_lines(p.read(p.layout.hba_file)))
+    if hba_text is config.UNREAD:
+        hba_text = p.read(p.layout.hba_file)
+    served = render.hba_standbys(blocks.block_lines(hba_text))
     listed = {s.name for s in cluster.standbys}
     return [name for name in served if name not in listed]

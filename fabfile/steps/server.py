@@ -83,11 +83,13 @@ def read_state(host):
 
 
 def config_values(host, names):
-    """Values the server's config files give (postgres -C), running or not."""
+    """Values the server's config files give (postgres -C), running or not.
+    One postgres -C per name (it prints one), all at once: each reads the
+    config files, and a line written at once is not split by the others."""
     lay = host.layout
-    script = join([sh('echo {name}="$({postgres} -D {config} -C {name} 2>/dev/null)"',
-                      name=n, postgres=lay.pg("postgres"), config=lay.config_dir)
-                   for n in names])
+    script = join([*(sh('echo {name}="$({postgres} -D {config} -C {name} 2>/dev/null)" &',
+                        name=n, postgres=lay.pg("postgres"), config=lay.config_dir)
+                     for n in names), sh("wait")], " ")
     values = {}
     for line in host.query(script, user="postgres").stdout.splitlines():
         key, _, value = line.partition("=")
@@ -176,10 +178,9 @@ def log_tail(host, lines=300):
 
 
 def streaming_standbys(cluster):
-    """Names of the standbys the primary is streaming to right now."""
+    """Names of the standbys the primary is streaming to right now (none when
+    it is down: psql fails)."""
     p = cluster.primary
-    if not read_state(p).running:
-        return set()
     rows = p.psql("select application_name from pg_stat_replication "
                   "where state = 'streaming'", warn=True) or []
     names = {r[0] for r in rows}

@@ -11,7 +11,7 @@ failed start): `wait_ready` polls the server instead.
 import time
 
 from . import server
-from ..hosts.remote import RemoteError
+from ..hosts.remote import RemoteError, as_user
 from ..hosts.shell import sh
 
 
@@ -21,36 +21,43 @@ def control(host, action, warn=False, direct=False):
     return host.change(command, user=user, warn=warn, timeout=600)
 
 
-def accepting(host):
-    lay = host.layout
-    return host.query(sh("{isready} -q -h {socket} -p {port}", isready=lay.pg("pg_isready"),
-                         socket=lay.socket_dir, port=lay.port),
-                      user="postgres", warn=True).exited == 0
+# wait_ready polls on the host, every 0.1 s, at most this many times per round
+# trip: a round trip costs more than a poll, and Ctrl-C is heard between two.
+POLLS = 20
 
 
-def settled(host):
-    """The service manager, where one runs the server, says it started: a
-    unit still 'activating' (Debian's pg_ctlcluster takes seconds after the
-    server accepts connections) fails if it is stopped meanwhile."""
-    unit = host.layout.service
-    return not unit or host.query(sh("systemctl is-active --quiet {unit}", unit=unit),
-                                  warn=True).exited == 0
+def ready_script(host, polls, settled=True):
+    """Exit 0 once the server accepts connections and (settled) the service
+    manager, where one runs it, says it started (a unit still 'activating':
+    Debian's pg_ctlcluster probes for 2 s after the server accepts
+    connections, and fails if it is stopped meanwhile); exit 1 after `polls`
+    tries."""
+    lay, unit = host.layout, host.layout.service if settled else ""
+    isready = as_user("postgres", sh("{isready} -q -h {socket} -p {port}",
+                                     isready=lay.pg("pg_isready"), socket=lay.socket_dir,
+                                     port=lay.port))
+    settled = sh("systemctl is-active --quiet {unit}", unit=unit) if unit else sh("true")
+    return sh("i=0; while :; do {isready} && {settled} && exit 0; i=$((i+1)); "
+              "[ $i -ge {polls} ] && exit 1; sleep 0.1; done",
+              isready=isready, settled=settled, polls=polls)
 
 
-def wait_ready(host, timeout):
-    """Poll until the server accepts connections and its unit, if any, is
-    active; False on timeout."""
+def wait_ready(host, timeout, settled=True):
+    """Poll until the server accepts connections and (settled) its unit, if
+    any, is active; False on timeout."""
     deadline = time.monotonic() + timeout
-    while not (accepting(host) and settled(host)):
+    while True:
+        polls = max(1, min(POLLS, int((deadline - time.monotonic()) * 10)))
+        if host.query(ready_script(host, polls, settled), warn=True).exited == 0:
+            return True
         if time.monotonic() > deadline:
             return False
-        time.sleep(0.5)
-    return True
 
 
-def stop(host):
-    """Stop fast and clean; True if it was running."""
-    state = server.read_state(host)
+def stop(host, state=None):
+    """Stop fast and clean; True if it was running.  state: the server's, if
+    just read (whether it stopped is read anew)."""
+    state = state or server.read_state(host)
     if not state.running:
         return False
     if host.dry:
@@ -61,9 +68,10 @@ def stop(host):
     return True
 
 
-def start(host):
-    """Start without waiting (see wait_ready); False if it was already running."""
-    if server.read_state(host).running:
+def start(host, state=None):
+    """Start without waiting (see wait_ready); False if it was already running.
+    state: the server's, if just read."""
+    if (state or server.read_state(host)).running:
         return False
     control(host, "start", warn=True)
     return True

@@ -17,8 +17,11 @@ def ensure(cluster, report):
     back here once the primary runs with the new max_replication_slots.
     """
     p = cluster.primary
-    have = existing(p)
-    limit = int(p.psql("show max_replication_slots")[0][0])
+    # One query: the slots there (names of [a-z0-9_]) and how many the running
+    # server allows.
+    limit, names = p.psql("select current_setting('max_replication_slots'), "
+                          "coalesce(string_agg(slot_name, ' '), '') from pg_replication_slots")[0]
+    have, limit = set(names.split()), int(limit)
     wanted = [cluster.slot(s) for s in cluster.standbys]
     missing = [slot for slot in wanted if slot not in have]
     if missing and len(have) + len(missing) > limit:
@@ -33,6 +36,8 @@ def ensure(cluster, report):
 
 def drop(cluster, report, names):
     """Drop the slots of standbys no longer listed, so they hold no WAL."""
+    if not names:
+        return
     p = cluster.primary
     have = existing(p)
     for slot in [render.slot_name(n) for n in names]:

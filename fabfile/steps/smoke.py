@@ -65,10 +65,12 @@ def connect(port, password, timeout):
                                     dbname="postgres", connect_timeout=10)
             conn.autocommit = True
             return conn
-        except psycopg2.OperationalError:
+        except psycopg2.OperationalError as exc:
             if time.monotonic() > deadline:
                 raise
-            time.sleep(1)   # each failed login is a log line on the server
+            # Refused: Fabric's tunnel thread is not listening yet (a local
+            # matter: soon).  Else each failed login is a log line on the server.
+            time.sleep(0.05 if "Connection refused" in str(exc) else 1)
 
 
 def first_line(exc):
@@ -143,7 +145,7 @@ def primary_checks(cluster, conn, check):
             streaming = {r[0] for r in cur.fetchall()}
             if wanted <= streaming or time.monotonic() > deadline:
                 break
-            time.sleep(0.5)
+            time.sleep(0.1)   # a query on an open connection: cheap
         for s in cluster.standbys:
             check(p, f"lists {s.name} in pg_stat_replication as streaming",
                   cluster.slot(s) in streaming)

@@ -14,10 +14,12 @@ def configure(cluster, report):
     ensure_role(cluster, report)   # a new password must reach the primary too
     names = versions.standby_minimums(cluster.major)
     primary_values = server.config_values(cluster.primary, names)
+    pstate = None   # read when a standby needs it
     changed_hosts = {}
     for s in cluster.standbys:
         changes = []
-        pinned = render.settings_in(config.owned_text(s))
+        current = s.read(config.settings_file(s))
+        pinned = render.settings_in(config.owned_text(s, current))
         own = server.config_values(s, [*names, *SETTINGS_READ])
         settings = {**render.primary_settings(s.layout.major, own, len(cluster.standbys),
                                               cfg.listen_addresses,
@@ -25,11 +27,12 @@ def configure(cluster, report):
                     **render.standby_settings(s.layout.major, primary_values, own,
                                               cluster.conninfo(s), cluster.slot(s), pinned)}
         changes.append(config.write(s, settings, "standby of " + cluster.primary.name,
-                                    cfg.backup_dir))
+                                    cfg.backup_dir, current))
         changes.append(write_passfile(cluster, s))
         changes.append(tls.pin(cluster, s))
         state = server.read_state(s)
-        if state.exists and state.system_id == server.read_state(cluster.primary).system_id:
+        pstate = pstate or (server.read_state(cluster.primary) if state.exists else None)
+        if state.exists and state.system_id == pstate.system_id:
             changes.extend(write_marker(cluster, s))
         else:
             report.note(s.name, "holds no copy of the primary yet: the standby marker is "

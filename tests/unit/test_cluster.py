@@ -62,3 +62,20 @@ def test_nothing_is_set_up_once_the_run_is_ending():
     with pytest.raises(cluster.RunEnding):
         state.register(Undo())
     assert state.cleanups == []
+
+
+def test_hosts_are_opened_at_once_and_a_failure_closes_the_others(monkeypatch):
+    import threading
+    from types import SimpleNamespace
+    started, closed = threading.Barrier(3, timeout=5), []
+
+    def open_host(name, config, settings, dry=False):
+        started.wait()   # all three at once, or this times out
+        if name in ("s1", "s2"):
+            raise cluster.ClusterError(f"cannot reach {name}")
+        return SimpleNamespace(name=name, close=lambda: closed.append(name))
+    monkeypatch.setattr(cluster, "open_host", open_host)
+    with pytest.raises(cluster.ClusterError, match="cannot reach s1"):   # the list's order
+        cluster.connect(None, Settings(cli_hosts=("p", "s1", "s2")),
+                        SimpleNamespace(dry=False))
+    assert closed == ["p"]

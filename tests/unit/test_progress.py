@@ -91,3 +91,11 @@ def test_the_line_carries_the_copys_rate_cap(monkeypatch):
                              " (capped at 52.4 MB/s)")
     stream.write(CHUNKS[0] + CHUNKS[1])
     assert out.getvalue() == "  standby: 2/10 MB (20%), 0.3 MB/s, 24 s left (capped at 52.4 MB/s)\n"
+
+
+def test_the_last_progress_of_a_whole_output():
+    output = ("waiting for checkpoint\n    0/40960 kB (0%), 0/1 tablespace\r"
+              "40960/40960 kB (100%), 0/1 tablespace\r40970/40970 kB (100%), 1/1 tablespace\n"
+              "pg_basebackup: syncing data to disk ...\n")
+    assert progress.last(output, progress.basebackup_line) == (40970 * 1024, 40970 * 1024)
+    assert progress.last("no progress here\n", progress.basebackup_line) is None

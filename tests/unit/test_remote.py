@@ -36,8 +36,25 @@ class RecordingConnection:
     def put(self, *args, **kwargs):
         self.calls.append(("put", args[1]))
 
+    def sftp(self):
+        return RecordingSftp(self.calls)
+
     def close(self):
         pass
+
+
+class RecordingSftp:
+    def __init__(self, calls):
+        self.calls = calls
+
+    def mkdir(self, path, mode):
+        self.calls.append(("mkdir", path, oct(mode)))
+
+    def remove(self, path):
+        self.calls.append(("remove", path))
+
+    def rmdir(self, path):
+        self.calls.append(("rmdir", path))
 
 
 def host(dry, files=None):
@@ -95,3 +112,31 @@ def test_a_root_login_needs_no_sudo():
         ("run", "sh -c id"),
         ("run", "HOME=$(getent passwd postgres | cut -d: -f6) runuser -u postgres -- "
                 "sh -c 'sh -c whoami'")]
+
+
+def test_trace_times_each_round_trip_on_stderr_and_shows_no_secret(monkeypatch, capsys):
+    from fabfile.hosts import remote
+    h = host(dry=False)
+    h.query(sh("du -sb {path}", path="/var/lib/postgresql"))
+    assert capsys.readouterr().err == ""   # off unless PG_HOTSTANDBY_TRACE asks
+    monkeypatch.setattr(remote, "TRACE", True)
+    h.query(sh("du -sb {path}", path="/var/lib/postgresql"))
+    h.psql_secret("ALTER ROLE r PASSWORD 'secret'")
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith("trace: +") and " db1 " in lines[0]
+    assert lines[0].endswith(" s  du -sb /var/lib/postgresql")
+    assert [line.split(" s  ", 1)[1] for line in lines[1:]] == [
+        "sftp mkdir, put", "HOME=$(getent ...", "sftp remove"]
+    assert "secret" not in "\n".join(lines)
+
+
+def test_a_staged_file_lives_in_a_fresh_private_directory_removed_whatever_happens():
+    h = host(dry=False)
+    with pytest.raises(KeyError), h.staged("secret") as path:
+        raise KeyError("the step failed")
+    tmpdir = path.rsplit("/", 1)[0]
+    assert tmpdir.startswith("/tmp/pg-hotstandby-upload.") and path == f"{tmpdir}/f"
+    assert h.conn.calls == [("mkdir", tmpdir, "0o700"), ("put", path), ("remove", path),
+                            ("rmdir", tmpdir)]
+    with h.staged("again") as other:
+        assert other != path   # a new name each time: mkdir fails on one that exists
