@@ -165,8 +165,8 @@ class Cluster:
     def tls(self):
         """This run's TLS for replication (knowledge.tls.Plan), decided once
         from what the primary serves."""
-        from ..steps import tls   # the steps build on this module, not it on them
-        return tls.decide(self)
+        from ..steps import tls as tls_step   # the steps build on this module, not it on them
+        return tls_step.decide(self)
 
     def conninfo(self, standby, **keywords):
         """The standby's connection string to the primary (primary_conninfo);
