@@ -208,8 +208,9 @@ class BenchLab(labkit.Lab):
                             f"StrictHostKeyChecking=no root@standby 'cat >/dev/null'")
         return megabytes / (time.monotonic() - started)
 
-    def rx_bytes(self, hosts):
-        return sum(int(self.root(h, "cat /sys/class/net/eth0/statistics/rx_bytes"))
+    def link_bytes(self, hosts, direction="rx"):
+        """Bytes the hosts received (or sent: direction "tx") on the lab's link."""
+        return sum(int(self.root(h, f"cat /sys/class/net/eth0/statistics/{direction}_bytes"))
                    for h in hosts)
 
     # The primary's port on this machine, through SSH: a stock server listens
@@ -351,7 +352,7 @@ class RateWatch(threading.Thread):
 
     def run(self):
         while not self.stopping.is_set():
-            self.samples.append((time.monotonic(), self.lab.rx_bytes(self.hosts)))
+            self.samples.append((time.monotonic(), self.lab.link_bytes(self.hosts)))
             self.stopping.wait(self.INTERVAL)
 
     def stop(self):

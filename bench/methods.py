@@ -12,7 +12,7 @@ from fabfile.steps.methods import METHODS as COPY_METHODS
 
 from .benchlab import REPO
 from . import report
-from .report import BASEBACKUP, GUIDE, RAW
+from .report import BASEBACKUP, FAN_OUT_OFF, GUIDE, RAW
 
 REPMGR = "repmgr standby clone"
 PASSWORD = "bench"   # the hand-made rows' replication password (lab only)
@@ -175,15 +175,16 @@ def configured_primary(lab, standbys):
 
 
 BASEBACKUP_CONFIGURED = "fab full --method basebackup, primary configured"
-# The default rows above compress as the product's default says (auto); these
-# rows set each other choice, and the rate cap (#15).
-COMPRESSED = {f"fab full --compress {choice}": ("basebackup", ["--compress", choice])
+# The default rows above compress as the product's default says (auto) and fan
+# out (auto); these rows set each other choice, the rate cap and no fan-out (#15).
+OPTION_ROWS = {f"fab full --compress {choice}": ("basebackup", ["--compress", choice])
               for choice in ("none", "lz4", "zstd:3")}
-COMPRESSED["fab full --method rsync --compress none"] = ("rsync", ["--compress", "none"])
-COMPRESSED["fab full --max-rate 50M"] = ("basebackup", ["--max-rate", "50M"])
+OPTION_ROWS["fab full --method rsync --compress none"] = ("rsync", ["--compress", "none"])
+OPTION_ROWS["fab full --max-rate 50M"] = ("basebackup", ["--max-rate", "50M"])
 # The cap alone: compressing may itself be slower than the cap.
-COMPRESSED["fab full --compress none --max-rate 50M"] = ("basebackup", ["--compress", "none",
-                                                                       "--max-rate", "50M"])
+OPTION_ROWS["fab full --compress none --max-rate 50M"] = ("basebackup", ["--compress", "none",
+                                                                        "--max-rate", "50M"])
+OPTION_ROWS[FAN_OUT_OFF] = ("basebackup", ["--fan-out", "off"])
 
 METHODS = {
     GUIDE: guide,
@@ -192,7 +193,7 @@ METHODS = {
     REPMGR: repmgr,
     BASEBACKUP_CONFIGURED: lambda lab, s: run_fab(lab, s, "basebackup"),
     **{name: functools.partial(run_fab, method=method, extra=extra)
-       for name, (method, extra) in COMPRESSED.items()},
+       for name, (method, extra) in OPTION_ROWS.items()},
     RAW: raw_copy,
 }
 # Run after the reset to stock, before the clock starts.

@@ -9,6 +9,12 @@ from fabfile.knowledge import transfer
 from . import stats
 
 GUIDE, RAW, BASEBACKUP = "guide by hand", "raw copy (tar over ssh)", "bare pg_basebackup"
+# Several standbys, each copied from the primary (#15's comparison for fan-out).
+# With one standby it is the default row, which stands in for it.
+FAN_OUT_OFF = "fab full --fan-out off"
+SAME_WITH_ONE_STANDBY = {FAN_OUT_OFF: "fab full --method basebackup"}
+SCALING_LIMIT = 1.5      # #7: N standbys in at most 1.5x the time of one
+FAN_OUT_LIMIT = 1.4      # #15: three standbys with fan-out in at most 1.4x
 
 
 def fmt(summary, digits=1):
@@ -32,7 +38,7 @@ def aggregate(result):
     reps = result["reps"]
     ok = [r for r in reps if not r.get("error")]
     agg = {key: stats.summarize([r.get(key) for r in ok])
-           for key in ("time", "gap", "failed", "bytes", "fab_downtime")}
+           for key in ("time", "gap", "failed", "bytes", "primary_bytes", "fab_downtime")}
     agg["errors"] = [r["error"] for r in reps if r.get("error")]
     return agg
 
@@ -52,6 +58,13 @@ def baselines(results):
 
 def median(agg, key):
     return agg[key]["median"] if agg and agg.get(key) else None
+
+
+def one_standby_time(single, result):
+    """The median time of the row's method with one standby (single: the
+    one-standby aggregates by (method, scale, bandwidth))."""
+    method = SAME_WITH_ONE_STANDBY.get(result["method"], result["method"])
+    return median(single.get((method, result["scale"], result["bandwidth"])), "time")
 
 
 def rate_cap(method):
@@ -87,10 +100,12 @@ def table_rows(results):
             notes.append(f"copy at {rate_seen['median'] / 1e6:.1f} MB/s on the wire while it "
                          f"moved data (cap {transfer.rate_label(cap)})")
         if result["standbys"] > 1:
-            single = one_standby.get((result["method"], result["scale"], result["bandwidth"]))
-            r = stats.ratio(time, median(single, "time"))
+            r = stats.ratio(time, one_standby_time(one_standby, result))
             if r is not None:
                 notes.append(f"{r:.2f}× the time of 1 standby")
+            sent = median(agg, "primary_bytes")
+            if sent is not None:
+                notes.append(f"the primary sent {sent / 1e6:.0f} MB")
         moved = agg["bytes"]
         mb = None if moved is None else {k: (v / 1e6 if k != "n" else v)
                                          for k, v in moved.items()}
@@ -210,8 +225,10 @@ def targets(results, default_method):
         guide_gap = median(group.get(GUIDE), "gap")
         method = result["method"]
         if result["standbys"] > 1:
-            one = median(single.get((method, result["scale"], result["bandwidth"])), "time")
-            check(result, "time ÷ time with 1 standby", stats.ratio(time, one), 1.5)
+            ratio = stats.ratio(time, one_standby_time(single, result))
+            check(result, "time ÷ time with 1 standby", ratio, SCALING_LIMIT)
+            if method == default_method:
+                check(result, "time ÷ time with 1 standby (#15, fan-out)", ratio, FAN_OUT_LIMIT)
             continue
         if method == default_method:
             check(result, "write gap s (≤ one restart, ≤ 10% of the guide's)", gap,

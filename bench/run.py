@@ -20,9 +20,9 @@ import yaml
 from . import net, report, stats
 from .benchlab import BENCH_DIR, REPO, BenchLab, Probe, RateWatch, StreamWatch, log
 from .dataset import DATASETS
-from .methods import (COMPRESSED, COPY_METHODS, METHODS, NO_STREAMING, SETUP, MethodFailed,
+from .methods import (COPY_METHODS, METHODS, NO_STREAMING, OPTION_ROWS, SETUP, MethodFailed,
                       fab_name)
-from .report import BASEBACKUP, GUIDE, RAW
+from .report import BASEBACKUP, FAN_OUT_OFF, GUIDE, RAW
 
 RESULTS = BENCH_DIR / "results"
 QUICK_RESULTS = RESULTS / "tmp"      # git-ignored: quick runs are not the record
@@ -50,7 +50,7 @@ def measure(lab, method, standbys, stream_timeout=300):
             SETUP[method](lab, standbys)
         except MethodFailed as exc:
             return {"error": f"setup: {exc}"}
-    before = lab.rx_bytes(standbys)
+    before, sent_before = lab.link_bytes(standbys), lab.link_bytes(["master"], "tx")
     probe = Probe(lab.local_port)
     watch = StreamWatch(lab.local_port, len(standbys))
     # Sampling costs a docker exec per half second: only where a cap is measured.
@@ -89,7 +89,8 @@ def measure(lab, method, standbys, stream_timeout=300):
             rates.stop()
             rep["copy_rate"] = stats.busy_rate(rates.samples)
     rep["gap"], rep["failed"] = stats.write_gaps(probe.successes, probe.failures, start, end)
-    rep["bytes"] = lab.rx_bytes(standbys) - before
+    rep["bytes"] = lab.link_bytes(standbys) - before
+    rep["primary_bytes"] = lab.link_bytes(["master"], "tx") - sent_before
     return rep
 
 
@@ -202,7 +203,8 @@ def main(argv=None):
         parser.error(f"unknown methods {unknown}; known: {list(METHODS)}")
     others = (args.other_methods.split(",") if args.other_methods else
               [m for m in dict.fromkeys((GUIDE, DEFAULT_METHOD, *map(fab_name, FAB_METHODS),
-                                         *COMPRESSED, BASEBACKUP, RAW)) if m in methods])
+                                         *OPTION_ROWS, BASEBACKUP, RAW))
+               if m in methods and m != FAN_OUT_OFF])
     out = Path(args.out) if args.out else (QUICK_RESULTS if args.quick else
                                            DATASET_RESULTS[args.dataset])
 
@@ -230,10 +232,13 @@ def main(argv=None):
                 rate = lab.link_check()
                 link_rates[net.label(bits)] = round(rate)
                 log(f"-- link {net.label(bits)}: SSH moves {rate:.0f} MB/s primary -> standby --")
-                runs = [(m, 1) for m in (methods if main else others)]
+                # Fan-out off is the default with one standby: scaling rows only.
+                runs = [(m, 1) for m in (methods if main else others) if m != FAN_OUT_OFF]
                 if main:
-                    # Scaling with standby count: the default method.
-                    runs += [(DEFAULT_METHOD, n) for n in counts if n > 1]
+                    # Scaling with standby count: the default method (fan-out),
+                    # and each standby copied from the primary.
+                    runs += [(m, n) for n in counts if n > 1 for m in (DEFAULT_METHOD, FAN_OUT_OFF)
+                             if m in methods]
                 rows = {}
                 for rep in range(max(reps, args.other_reps) if main else args.other_reps):
                     for method, n in runs:

@@ -4,7 +4,7 @@
   `-f` file, FABRIC_HOTSTANDBY_* variables) checked by `validate` and frozen
   into typed fields;
 - `Options`: what this run was asked to do (copy method, compression, rate
-  cap, force, plan, quiet).
+  cap, fan-out, force, plan, quiet).
   A command-line flag wins, else the config's value: the flag is never written
   back into the config;
 - the run's state (failed standbys, downtime) is `hosts.cluster.RunState`.
@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
 from .hosts import shell
-from .knowledge import tablespaces, tls, transfer, values
+from .knowledge import fanout, tablespaces, tls, transfer, values
 from .steps.methods import METHODS
 
 
@@ -49,10 +49,11 @@ def validate(settings):
                                       "no limit")
     if settings.get("method") not in METHODS:
         bad("method", "use " + ", ".join(METHODS))
-    for name, parse in (("compress", transfer.parse_compress), ("max_rate", transfer.parse_rate)):
+    for name, parse in (("compress", transfer.parse_compress), ("max_rate", transfer.parse_rate),
+                        ("fan_out", fanout.parse)):
         try:
             parse(settings.get(name))
-        except transfer.BadValue as exc:
+        except (transfer.BadValue, fanout.BadValue) as exc:
             bad(name, str(exc))
     if settings.get("layout") not in ("auto", "debian", "generic"):
         bad("layout", "use auto, debian or generic")
@@ -209,6 +210,7 @@ class Settings:
     method: str = "basebackup"
     compress: str = "auto"
     max_rate: str = None
+    fan_out: str = "auto"
     backup_dir: str = "/var/backups/pg-hotstandby"
     force: bool = False
     status: StatusThresholds = None
@@ -261,20 +263,22 @@ class Options:
     quiet: bool = False
     compress: object = "auto"               # a transfer.Compression, or "auto"
     max_rate: int = None                     # kB/s per copy, or None
+    fan_out: str = "auto"                    # knowledge.fanout.CHOICES
 
     @classmethod
     def resolve(cls, settings, method=None, force=False, dry=False, quiet=False,
-                compress=None, max_rate=None):
+                compress=None, max_rate=None, fan_out=None):
         name = method or settings.method
         if name not in METHODS:
             raise SettingsError(f"--method {name!r}: use " + ", ".join(METHODS))
         parsed = {}
         for flag, given, setting, parse in (
                 ("compress", compress, settings.compress, transfer.parse_compress),
-                ("max-rate", max_rate, settings.max_rate, transfer.parse_rate)):
+                ("max-rate", max_rate, settings.max_rate, transfer.parse_rate),
+                ("fan-out", fan_out, settings.fan_out, fanout.parse)):
             try:
                 parsed[flag] = parse(setting if given is None else given)
-            except transfer.BadValue as exc:
+            except (transfer.BadValue, fanout.BadValue) as exc:
                 raise SettingsError(f"--{flag} {given!r}: {exc}") from None
         return cls(METHODS[name], bool(force or settings.force), dry, quiet,
-                   parsed["compress"], parsed["max-rate"])
+                   parsed["compress"], parsed["max-rate"], parsed["fan-out"])

@@ -36,7 +36,9 @@ COPY = {**FORCE, "method": "how to copy a running primary: " + "; ".join(
     f"{m.name} ({m.help})" for m in reversed(methods.METHODS.values())),
         "compress": "compress each copy: none, lz4, zstd, zstd:LEVEL or auto (where the "
                     "copying program can: pg_basebackup from 15, rsync 3.2 on both hosts)",
-        "max_rate": "cap each copy's rate on the wire, kB/s with k or M (e.g. 50M)"}
+        "max_rate": "cap each copy's rate on the wire, kB/s with k or M (e.g. 50M)",
+        "fan_out": "auto (from 2 standbys, basebackup: the primary sends one copy, further "
+                   "standbys are copied from finished copies) or off"}
 
 
 def settings_of(c, code=1, **overrides):
@@ -49,7 +51,7 @@ def settings_of(c, code=1, **overrides):
 
 @contextmanager
 def session(c, quiet=False, dry=False, force=False, method=None, compress=None,
-            max_rate=None):
+            max_rate=None, fan_out=None):
     """Make the run's context, connect to its hosts; turn known failures into
     one line and exit 1.  dry: a plan; the hosts read but do not change."""
     settings = settings_of(c)
@@ -57,7 +59,7 @@ def session(c, quiet=False, dry=False, force=False, method=None, compress=None,
     cluster = None
     try:
         options = Options.resolve(settings, method=method, force=force, dry=dry, quiet=quiet,
-                                  compress=compress, max_rate=max_rate)
+                                  compress=compress, max_rate=max_rate, fan_out=fan_out)
         cluster = connect(c.config, settings, options)
         with lifecycle.cleaned_up(cluster, report):
             yield cluster, report
@@ -99,7 +101,8 @@ def stop_all(c, quiet=False):
 
 
 @task(help=COPY)
-def sync(c, quiet=False, force=False, method=None, compress=None, max_rate=None):
+def sync(c, quiet=False, force=False, method=None, compress=None, max_rate=None,
+         fan_out=None):
     """Copy the primary's data directory to each standby, all at once.
 
     After stop-all (the guide's order) the copy is cold, whatever the method.
@@ -109,7 +112,7 @@ def sync(c, quiet=False, force=False, method=None, compress=None, max_rate=None)
     def step(cluster, report):
         clone.all_copied(methods.sync(cluster, report))
     one_step(c, quiet, "sync", step, force=force, method=method, compress=compress,
-             max_rate=max_rate)
+             max_rate=max_rate, fan_out=fan_out)
 
 
 @task(help=QUIET)
@@ -153,20 +156,22 @@ def check_replication_login(cluster, report):
 
 
 @task(help=COPY)
-def full(c, quiet=False, force=False, method=None, compress=None, max_rate=None):
+def full(c, quiet=False, force=False, method=None, compress=None, max_rate=None,
+         fan_out=None):
     """Every step in order: a streaming hot standby on each standby host."""
     with session(c, quiet, force=force, method=method, compress=compress,
-                 max_rate=max_rate) as (cluster, report):
+                 max_rate=max_rate, fan_out=fan_out) as (cluster, report):
         every_step(cluster, report)
 
 
 @task(help=COPY)
-def plan(c, quiet=False, force=False, method=None, compress=None, max_rate=None):
+def plan(c, quiet=False, force=False, method=None, compress=None, max_rate=None,
+         fan_out=None):
     """What full would change on each host, changing nothing: file diffs, role,
     slots, restarts, servers stopped and data copied (with its size, compression
     and rate cap)."""
     with session(c, quiet, dry=True, force=force, method=method, compress=compress,
-                 max_rate=max_rate) as (cluster, report):
+                 max_rate=max_rate, fan_out=fan_out) as (cluster, report):
         every_step(cluster, report)
 
 

@@ -20,15 +20,16 @@ STANDBY_OWN = ("standby.signal", "recovery.signal", "recovery.conf",
                ".pg-hotstandby-*", "lost+found")
 
 
-def filters(major, own_config_files=()):
+def filters(major, own_config_files=(), wal=False):
     """rsync filter rules, anchored at the data directory's root.
 
     Runtime state is a sender-side exclude ('-s'): not sent, and --delete
     removes the target's own (an earlier copy's WAL could otherwise carry a
     later timeline, and recovery would follow it).  The standby's own files
-    are a plain exclude ('-'): neither sent nor deleted.
+    are a plain exclude ('-'): neither sent nor deleted.  wal: the source is
+    a base backup, whose WAL is part of it (fan-out), so it is sent.
     """
-    runtime = [f"/{versions.fact('wal_dir', major)}/*"]
+    runtime = [] if wal else [f"/{versions.fact('wal_dir', major)}/*"]
     runtime += [f"/{d}/*" for d in RUNTIME_DIRS]
     runtime += [f"/{f}" for f in RUNTIME_FILES]
     runtime += ["pgsql_tmp*", "pg_internal.init"]

@@ -1,15 +1,16 @@
-"""How the primary's rsync logs in to a standby for a copy.
+"""How rsync on the copy's source (the primary, or a standby with a finished
+copy: fan-out) logs in to a standby for a copy.
 
-By default a key made for this copy on the primary (postgres, in a private
+By default a key made for this copy on the source (postgres, in a private
 temporary directory) is authorized for the standby's postgres user, confined
-(knowledge/tempkey.py): only from the primary's address, only rsync's
+(knowledge/tempkey.py): only from the source's address, only rsync's
 receiving side into this copy's directories, checked by a forced command
 installed root-owned in a private directory on the standby.  It is removed
 with both directories when the copy ends, or, when the run is cut short
 (Ctrl-C, SIGTERM), by the main thread before the process exits
 (lifecycle.cleaned_up).  With sync_identity_file the primary's own key is
-used, as the guide does.  Either way the standby's host key is fetched
-through our own connection, so nothing is trusted on first use.
+used, as the guide does (no fan-out then).  Either way the standby's host key
+is fetched through our own connection, so nothing is trusted on first use.
 """
 import secrets
 import threading
@@ -29,17 +30,17 @@ class TempAccess:
     """What one copy set up on both hosts for its login; undo() removes it,
     and says what it removed or what is left to remove by hand."""
 
-    def __init__(self, primary, standby, user):
-        self.primary, self.standby, self.user = primary, standby, user
+    def __init__(self, source, standby, user):
+        self.source, self.standby, self.user = source, standby, user
         self.token = f"pg-hotstandby-{secrets.token_hex(6)}"
         # Held while setting up and while undoing: an undo waits for either.
         self.lock = threading.Lock()
-        self.primary_dir = self.wrapper_dir = self.line = None
+        self.source_dir = self.wrapper_dir = self.line = None
         self.undone = False
 
     def undo(self, report):
         """Once, whichever thread asks first; a second caller waits for it."""
-        p, s = self.primary, self.standby
+        p, s = self.source, self.standby
         if not self.lock.acquire(timeout=SETUP_WAIT):
             report.say(f"!! {s.name}: the copy's login was still being set up or removed: "
                        f"remove any line ending in {self.token} from "
@@ -59,7 +60,7 @@ class TempAccess:
                     report.say(f"!! {s.name}: could not remove the temporary key: remove the line "
                                f"ending in {self.token} from ~postgres/.ssh/authorized_keys")
             for host, path, user in ((s, self.wrapper_dir, "root"),
-                                     (p, self.primary_dir, self.user)):
+                                     (p, self.source_dir, self.user)):
                 if path:
                     try:
                         host.change(sh("rm -rf {path}", path=path), user=user, timeout=COMMAND_TIMEOUT)
@@ -70,26 +71,26 @@ class TempAccess:
 
     def set_up(self, cluster, targets):
         """Make the login: (ssh command for rsync's -e, user@address)."""
-        p, s, cfg = self.primary, self.standby, cluster.settings
+        p, s, cfg = self.source, self.standby, cluster.settings
         address, port = cluster.addresses[s.name], cfg.ssh_port
-        self.primary_dir = tempkey.safe_path(p.change(
+        self.source_dir = tempkey.safe_path(p.change(
             sh("umask 077 && mktemp -d"), user=self.user, timeout=COMMAND_TIMEOUT).stdout.strip())
         host_keys = s.query(sh("cat /etc/ssh/ssh_host_*_key.pub")).stdout.splitlines()
         known = "".join(f"{address if port == 22 else f'[{address}]:{port}'} "
                         f"{' '.join(k.split()[:2])}\n" for k in host_keys if k.strip())
-        known_hosts = f"{self.primary_dir}/known_hosts"
+        known_hosts = f"{self.source_dir}/known_hosts"
         p.install(known_hosts, known, owner=self.user, mode="600")
         if cfg.sync_identity_file:
             # The guide's way: root on the primary with its key file, to a
             # user that can write the standby's data directory.
             return (rsync.ssh_command(cfg.sync_identity_file, known_hosts, port),
                     f"{cfg.sync_user}@{address}")
-        key = f"{self.primary_dir}/key"
+        key = f"{self.source_dir}/key"
         public = p.change(sh("ssh-keygen -q -t ed25519 -N '' -C {token} -f {key} && cat {key}.pub",
                              token=self.token, key=key), user="postgres",
                           timeout=COMMAND_TIMEOUT).stdout.strip()
-        # The primary's address as the standby sees its connection: the source
-        # address of the primary's route there.
+        # The source's address as the standby sees its connection: the source
+        # address of its route there.
         route = p.query(sh("ip -o route get {address}", address=address), warn=True).stdout.strip()
         routes = parse_routes(f"{address}|{route}")
         source = routes[0][2] if routes else None
@@ -109,11 +110,12 @@ class TempAccess:
 
 
 @contextmanager
-def host_to_host_ssh(cluster, s, report, targets):
-    """SSH from the primary to a standby for rsync: yields (ssh, target, user).
-    targets: the paths on the standby the copy writes (directories, files)."""
+def host_to_host_ssh(cluster, s, report, targets, source):
+    """SSH from source (the primary, or a standby: fan-out) to a standby for
+    rsync: yields (ssh, target, user).  targets: the paths on the standby the
+    copy writes (directories, files)."""
     user = "root" if cluster.settings.sync_identity_file else "postgres"
-    access = TempAccess(cluster.primary, s, user)
+    access = TempAccess(source, s, user)
     cluster.state.register(access)
     try:
         with access.lock:

@@ -8,6 +8,9 @@ copy methods (steps/methods.py).
 - `backup_to`: pg_basebackup run on the standby from the running primary (WAL
   streamed, through the standby's slot), written beside the data directory and
   swapped in only when complete.
+- `fanned_out`: the first standby by backup_to, the others by rsync from
+  standbys whose copy is finished (`from_standby`; knowledge/fanout.py), each
+  falling back to the primary.
 
 Every copy is compressed and rate-capped as the run asks, where its program
 can (knowledge/transfer.py; `travel` says what a copy does).
@@ -17,11 +20,12 @@ aside, never deleted; an earlier copy of this primary is replaced.  Standbys
 are copied at the same time, each in a thread of its own: one failing does
 not stop the others, and each step returns {standby name: why it failed}.
 """
+import dataclasses
 import time
 
 from . import (access, checks, server, service, standby as standby_step,
                tablespaces as tablespace_step)
-from ..knowledge import progress, rsync, tablespaces, transfer
+from ..knowledge import fanout, progress, render, rsync, tablespaces, transfer
 from ..hosts.cluster import ClusterError, at_once
 from ..hosts.remote import RemoteError
 from ..hosts.shell import join, sh
@@ -69,18 +73,68 @@ def from_running_primary(cluster, report, targets, how, program, copy):
         raise ClusterError(f"PostgreSQL is not running on the primary {p.name}: a copy by "
                            f"{how} is made from a running server; start it")
     states = {s.name: refuse_foreign_data(s, pstate, cluster.options.force) for s in targets}
+    fans_out, why = fanout.applies(cluster.options.fan_out, program == "pg_basebackup",
+                                   len(targets), cluster.settings.sync_identity_file)
+    if why and len(targets) >= fanout.MIN_STANDBYS:
+        report.note(p.name, f"every standby is copied from the primary ({why})")
     if cluster.options.dry:
-        for s in targets:
-            if states[s.name].running:
-                report.change(s.name, "stop PostgreSQL")
-            describe_copy(cluster, s, pstate, report, program, how=how)
+        by_name = {s.name: s for s in targets}
+        order = fanout.schedule([s.name for s in targets]) if fans_out \
+            else [(s.name, None) for s in targets]
+        for name, source in order:
+            if states[name].running:
+                report.change(name, "stop PostgreSQL")
+            if source:
+                describe_copy(cluster, by_name[name], pstate, report, "rsync",
+                              source=by_name[source])
+            else:
+                describe_copy(cluster, by_name[name], pstate, report, program, how=how)
         return {}
 
-    def stop_and_copy(s):
+    def stop_and_copy(s, source=None):
         if service.stop(s, states[s.name]):
             report.change(s.name, "stopped PostgreSQL")
-        copy(s, pstate)
-    return each_standby(cluster, targets, stop_and_copy, report)
+        if source is None:
+            return copy(s, pstate)
+        try:
+            from_standby(cluster, s, source, pstate, report)
+        except (ClusterError, RemoteError) as exc:
+            report.say(f"!! {s.name}: copy from {source.name} failed: {exc}; "
+                       f"copying from the primary {p.name} instead")
+            copy(s, pstate)
+    if not fans_out:
+        return each_standby(cluster, targets, stop_and_copy, report)
+    return fanned_out(cluster, targets, stop_and_copy, report)
+
+
+def fanned_out(cluster, targets, copy, report):
+    """copy(standby, source) in waves (knowledge/fanout.py): the first standby
+    from the primary (source None), then from each standby whose copy is
+    finished; {name: why} for those that failed."""
+    pending, sources, failures = list(targets), [], {}
+    while pending:
+        pairs = fanout.wave(pending, sources)
+        source_of = {s.name: source for s, source in pairs}
+        wave = [s for s, _ in pairs]
+        failed = each_standby(cluster, wave, lambda s: copy(s, source_of[s.name]), report)
+        failures.update(failed)
+        pending = [s for s in pending if s not in wave]
+        sources += [s for s in wave if s.name not in failed]
+    return failures
+
+
+def from_standby(cluster, s, source, pstate, report):
+    """rsync the finished copy on `source` (a base backup, not started yet)
+    to s, once the primary's slot for s is seen to hold the WAL s will need."""
+    slot = cluster.slot(s)
+    start = fanout.backup_start(source.read(f"{source.layout.data_dir}/backup_label"))
+    held = cluster.primary.psql("select coalesce(restart_lsn::text, '') from "
+                                f"pg_replication_slots where slot_name = {render.sql_literal(slot)}")
+    if not fanout.covers(held[0][0] if held else "", start):
+        raise ClusterError(f"the primary's slot {slot} does not hold WAL from where "
+                           f"{source.name}'s copy begins")
+    report.note(s.name, f"copying from {source.name}, whose copy is finished (fan-out)")
+    copy_to(cluster, s, pstate, report, source=source)
 
 
 def refuse_foreign_data(s, pstate, force, state=None):
@@ -108,24 +162,26 @@ def each_standby(cluster, targets, copy, report):
     return failures
 
 
-def travel(cluster, s, program):
+def travel(cluster, s, program, source=None):
     """(Compression, why not) of a copy to s by `program` (pg_basebackup or
-    rsync), for the compression this run asks for."""
+    rsync) from the primary (or source), for the compression this run asks for."""
     asked, lists = cluster.options.compress, ()
     if program == "rsync" and asked != transfer.NONE:
         # Both ends of the copy must know the algorithm.  No rsync at all is
         # preflight's to report (or the copy's): here it lists nothing.
         lists = tuple(transfer.rsync_compress_list(
-            host.query(sh("rsync --version"), warn=True).stdout) for host in (cluster.primary, s))
+            host.query(sh("rsync --version"), warn=True).stdout)
+            for host in (source or cluster.primary, s))
     return transfer.choose(asked, program, cluster.primary.layout.major, lists)
 
 
-def describe_travel(cluster, s, program):
-    return transfer.describe(*travel(cluster, s, program), cluster.options.max_rate)
+def describe_travel(cluster, s, program, source=None):
+    return transfer.describe(*travel(cluster, s, program, source), cluster.options.max_rate)
 
 
-def describe_copy(cluster, s, pstate, report, program, how=None):
-    """What copy_to or backup_to would do (plan)."""
+def describe_copy(cluster, s, pstate, report, program, how=None, source=None):
+    """What copy_to or backup_to would do (plan); source: the standby whose
+    finished copy it would be copied from (fan-out)."""
     p = cluster.primary
     sstate = server.read_state(s)
     earlier_copy = server.is_copy_of(sstate, pstate)
@@ -134,8 +190,11 @@ def describe_copy(cluster, s, pstate, report, program, how=None):
         report.change(s.name, f"move its own cluster (system identifier {sstate.system_id}) "
                               f"aside to {kept}")
     how = how or ("update, --checksum" if earlier_copy else "fresh copy")
-    report.change(s.name, f"copy {p.name}:{p.layout.data_dir} ({server.data_size(p) / 1e6:.0f} "
-                          f"MB, {how}; {describe_travel(cluster, s, program)})")
+    origin = f"{p.name}:{p.layout.data_dir}"
+    if source:
+        origin = f"{source.name}:{source.layout.data_dir} (fan-out: its finished copy of {p.name})"
+    report.change(s.name, f"copy {origin} ({server.data_size(p) / 1e6:.0f} "
+                          f"MB, {how}; {describe_travel(cluster, s, program, source)})")
     spaces = tablespace_step.of(cluster, pstate)
     for line in tablespace_step.describe(s, spaces, tablespace_step.sizes(p, spaces)):
         report.change(s.name, line)
@@ -196,17 +255,21 @@ def backup_to(cluster, s, pstate, report):
         report.change(s.name, change.replace(incoming, data))
 
 
-def copy_to(cluster, s, pstate, report, first_pass=False):
+def copy_to(cluster, s, pstate, report, first_pass=False, source=None):
     """rsync the primary's data directory into the standby's.
 
     first_pass: the primary runs; files change under the copy, so it is only
     the bulk: no checksums, its copying marker stays, no standby marker.
+    source: a standby whose finished copy is sent instead (fan-out), WAL
+    included: it is part of that base backup.
     """
-    p = cluster.primary
+    p = source or cluster.primary
     data = s.layout.data_dir
     sstate = server.read_state(s)
     earlier_copy = server.is_copy_of(sstate, pstate)
     spaces = tablespace_step.of(cluster, pstate)
+    if source:   # its tablespaces are where every standby keeps them
+        spaces = [dataclasses.replace(t, location=t.target) for t in spaces]
     owned = tablespace_step.earlier_copies(s, spaces, earlier_copy)
     if sstate.exists and not earlier_copy:
         kept = move_aside(s)
@@ -218,8 +281,9 @@ def copy_to(cluster, s, pstate, report, first_pass=False):
                 marker=marker, control=f"{data}/{rsync.CONTROL_FILE}"), user="postgres")
     for change in tablespace_step.prepare(s, spaces, owned, incoming=False):
         report.change(s.name, change)
-    rules = rsync.filters(p.layout.major, s.layout.own_config_files) + [rsync.CONTROL_LAST]
-    compression, why = travel(cluster, s, "rsync")
+    rules = rsync.filters(p.layout.major, s.layout.own_config_files, wal=bool(source)) \
+        + [rsync.CONTROL_LAST]
+    compression, why = travel(cluster, s, "rsync", source)
     max_rate = cluster.options.max_rate
     options = transfer.rsync_options(compression, max_rate)
     started = time.monotonic()
@@ -228,7 +292,7 @@ def copy_to(cluster, s, pstate, report, first_pass=False):
     update = (earlier_copy or not sstate.exists) and not first_pass
     # What the copy's key may write into: nothing else on the standby.
     targets = [data, f"{data}/{rsync.CONTROL_FILE}", *(t.dest for t in spaces)]
-    with access.host_to_host_ssh(cluster, s, report, targets) as (ssh, target, user):
+    with access.host_to_host_ssh(cluster, s, report, targets, p) as (ssh, target, user):
         cmd = rsync.command(p.layout.data_dir, f"{target}:{data}", rules, ssh,
                             checksum=update, transfer=options)
         done = p.change(cmd, user=user, warn=first_pass,
@@ -248,6 +312,8 @@ def copy_to(cluster, s, pstate, report, first_pass=False):
     stats = rsync.parse_stats(done.stdout)
     how = "first pass, primary running" if first_pass else \
         "update, --checksum" if update else "fresh copy"
+    if source:
+        how = f"fan-out: its finished copy of {cluster.primary.name}; {how}"
     report.change(s.name, f"copied {p.name}:{p.layout.data_dir} ({how}): "
                           f"{stats.get('Number of regular files transferred', '?')} files, "
                           f"{stats.get('Total bytes sent', 0) / 1e6:.1f} MB in "

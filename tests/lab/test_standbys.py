@@ -1,7 +1,10 @@
-"""Three standbys at once: copied in parallel, each with its own slot and
-pg_hba entry; one whose copy fails does not stop the others and the summary
+"""Three standbys at once: copied in parallel (rsync) or fanned out from one
+copy of the primary (basebackup), each with its own slot and pg_hba entry;
+a fan-out copy whose source fails is made from the primary; one whose copy fails does not stop the others and the summary
 names it; a standby left out of the host list loses its slot and entry, and
 one that still streams is refused before anything changes."""
+import time
+
 import pytest
 
 STANDBYS = ["standby", "standby2", "standby3"]
@@ -60,13 +63,61 @@ def test_rerun_copies_only_the_failed_one_and_all_three_stream(lab):
     assert all(f"# standby {name}\n" in block for name in STANDBYS)
 
 
-def test_three_fresh_standbys_copied_at_once_with_basebackup(lab):
+def rows(lab, host):
+    return lab.query(host, "select count(*), sum(abalance) from pgbench_accounts")
+
+
+def started_at(lab):
+    return lab.query("master", "select pg_postmaster_start_time()")
+
+
+def test_three_fresh_standbys_fan_out_from_one_copy_of_the_primary(lab):
     for name in STANDBYS:
         lab.reinit(name)
-    result = lab.fab("full", "--method", "basebackup")
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert all(f"{name}: copied master with pg_basebackup" in result.stdout for name in STANDBYS)
+    planned = lab.fab("plan")
+    assert planned.returncode == 0, planned.stdout + planned.stderr
+    data = "/var/lib/postgresql/15/main"
+    assert f"standby: (plan) copy master:{data} (" in planned.stdout
+    for name in ("standby2", "standby3"):
+        assert f"{name}: (plan) copy standby:{data} (fan-out: its finished copy of master)" \
+            in planned.stdout
+    before = started_at(lab)
+    result = lab.fab("full")   # the defaults: basebackup, fan-out auto
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr
+    assert "standby: copied master with pg_basebackup" in out
+    # One copy left the primary; the others came from standby's finished copy.
+    for name in ("standby2", "standby3"):
+        assert f"{name}: copied standby:{data} (fan-out: its finished copy of master" in out
+        assert f"{name}: copied master with pg_basebackup" not in out
     assert streaming(lab) == set(STANDBYS) and slots(lab) == set(STANDBYS)
+    assert started_at(lab) == before
+    assert all(rows(lab, name) == rows(lab, "master") for name in STANDBYS)
+
+
+def test_a_source_failing_mid_copy_leaves_its_standby_to_the_primary(lab):
+    for name in ("standby2", "standby3"):
+        lab.reinit(name)
+    before = started_at(lab)
+
+    def kill_source_rsync(_proc):
+        # standby2's copy is finished and sends itself to standby3: cut it.
+        for _ in range(100):
+            if lab.sh("standby2", "pkill -x rsync && echo killed || true").strip():
+                return
+            time.sleep(0.2)
+        raise AssertionError("no rsync ran on standby2")
+    # Capped, so that the copy from standby2 is still running when cut.
+    code, out = lab.fab_with_fault("standby3: copying from standby2", kill_source_rsync,
+                                   "--max-rate", "8M")
+    assert code == 0, out
+    assert "standby2: copied master with pg_basebackup" in out
+    assert "!! standby3: copy from standby2 failed" in out
+    assert "copying from the primary master instead" in out
+    assert "standby3: copied master with pg_basebackup" in out
+    assert streaming(lab) == set(STANDBYS)
+    assert started_at(lab) == before   # the primary never stopped
+    assert all(rows(lab, name) == rows(lab, "master") for name in STANDBYS)
 
 
 def test_standby_left_out_while_streaming_is_refused(lab):

@@ -62,6 +62,17 @@ def test_an_unknown_method_flag_names_the_choices():
         Options.resolve(Settings.from_config(section()), method="fast")
 
 
+def test_fan_out_takes_the_flag_else_the_config():
+    settings = Settings.from_config(section(fan_out="off"))
+    assert Options.resolve(settings).fan_out == "off"
+    assert Options.resolve(settings, fan_out="auto").fan_out == "auto"
+    assert Options.resolve(Settings.from_config(section())).fan_out == "auto"
+    with pytest.raises(SettingsError, match="--fan-out 'sometimes': use auto"):
+        Options.resolve(settings, fan_out="sometimes")
+    with pytest.raises(SettingsError, match="hotstandby.fan_out = 'yes': use auto"):
+        Settings.from_config(section(fan_out="yes"))
+
+
 def test_compression_and_rate_cap_take_the_flag_else_the_config():
     config = section(compress="zstd:3", max_rate="50M")
     settings = Settings.from_config(config)

@@ -13,6 +13,13 @@ def test_wal_contents_not_sent_and_removed_from_the_target(major, wal):
     assert not [r for r in rules if "pg_xlog" in r and wal != "pg_xlog"]
 
 
+def test_a_base_backup_is_sent_with_its_wal_and_nothing_else_changes():
+    # Fan-out copies a finished base backup: its WAL is part of it.
+    plain, backup = rsync.filters(150000), rsync.filters(150000, wal=True)
+    assert "-s /pg_wal/*" not in backup
+    assert [r for r in plain if r != "-s /pg_wal/*"] == backup
+
+
 def test_runtime_state_removed_standby_files_kept():
     rules = rsync.filters(150000)
     for p in ["/postmaster.pid", "/postmaster.opts", "/pg_replslot/*", "/pg_stat_tmp/*",

@@ -1,0 +1,109 @@
+"""Fan-out: several standbys copied while the primary sends one copy.
+
+The first standby is copied from the primary (pg_basebackup).  Its finished
+copy, not started yet, is a consistent base backup (backup_label, WAL to its
+end), and a byte copy of a base backup is one too.  So every standby with a
+finished copy becomes a source: each wave, every source copies to one more
+standby (rsync over the tool's confined SSH login), doubling the sources;
+the primary sends one copy whatever the number of standbys.
+
+A standby copied from another streams from the primary like any other,
+through its own slot there.  That slot must have reserved WAL from before
+the copy's backup began (configure-master creates the slots, reserving,
+before any copy), else the WAL the standby needs first may be gone: checked
+before each copy from a standby (`covers`).  A copy from a standby that
+cannot be made or fails is made from the primary instead.  Pure.
+"""
+import re
+
+CHOICES = ("auto", "off")
+# `auto` fans out from this many standbys copied in one run.
+MIN_STANDBYS = 2
+
+
+class BadValue(ValueError):
+    """A fan_out value that cannot be used: the text names the fix."""
+
+
+def parse(text):
+    """'auto' or 'off'; unset (None) is the default, auto."""
+    value = "auto" if text is None else str(text).strip().lower()
+    if value not in CHOICES:
+        raise BadValue("use auto (copy further standbys from finished copies) or off "
+                       "(every standby from the primary)")
+    return value
+
+
+def applies(choice, running_copy, count, identity_file):
+    """(fans out, why not): whether this run copies standbys from standbys.
+    running_copy: the method copies a running primary with pg_basebackup;
+    count: standbys to copy; identity_file: hotstandby.sync_identity_file set
+    (rsync logs in with the primary's own key, which no standby holds)."""
+    if choice == "off":
+        return False, "fan-out is off"
+    if count < MIN_STANDBYS:
+        return False, ""
+    if not running_copy:
+        return False, "fan-out applies to the basebackup method"
+    if identity_file:
+        return False, "fan-out needs the tool's temporary key (sync_identity_file is set)"
+    return True, ""
+
+
+def wave(pending, sources):
+    """The next wave: [(standby, source)] pairing each source (a standby with
+    a finished copy) with one pending standby, in order; with no source yet
+    (or none left), the first pending standby from the primary (None)."""
+    if not pending:
+        return []
+    if not sources:
+        return [(pending[0], None)]
+    return list(zip(pending, sources))
+
+
+def schedule(names):
+    """[(standby, source or None)] in the order of copy when every copy
+    succeeds: what a plan says."""
+    pending, sources, order = list(names), [], []
+    while pending:
+        pairs = wave(pending, sources)
+        order += pairs
+        done = [target for target, _ in pairs]
+        pending = [name for name in pending if name not in done]
+        sources += done
+    return order
+
+
+LSN = re.compile(r"([0-9A-F]{1,8})/([0-9A-F]{1,8})\Z")
+
+
+def lsn(text):
+    """'0/3000028' -> 50331688; ValueError for anything else."""
+    found = LSN.match(str(text).strip().upper())
+    if not found:
+        raise ValueError(f"not a WAL location: {text!r}")
+    return (int(found.group(1), 16) << 32) + int(found.group(2), 16)
+
+
+def backup_start(label):
+    """The WAL location a base backup starts at, from its backup_label
+    ('START WAL LOCATION: 0/3000028 (file ...)'); None when not there."""
+    for line in (label or "").splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "START WAL LOCATION" and value.split():
+            try:
+                return lsn(value.split()[0])
+            except ValueError:
+                return None
+    return None
+
+
+def covers(restart_lsn, start):
+    """Whether a slot whose restart_lsn is this (text, or '' when it holds
+    none) keeps every WAL a copy starting at `start` needs."""
+    if start is None or not restart_lsn:
+        return False
+    try:
+        return lsn(restart_lsn) <= start
+    except ValueError:
+        return False

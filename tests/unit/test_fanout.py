@@ -1,0 +1,70 @@
+"""Fan-out (knowledge/fanout.py): when it applies, the order of copies, and
+the check that a standby's slot on the primary holds the WAL its copy needs."""
+import pytest
+
+from fabfile.knowledge import fanout
+
+
+@pytest.mark.parametrize("choice, running_copy, count, identity, fans", [
+    ("auto", True, 3, None, True),
+    ("auto", True, 2, None, True),
+    ("auto", True, 1, None, False),      # one standby: from the primary
+    ("off", True, 3, None, False),
+    ("auto", False, 3, None, False),     # rsync methods copy from the primary
+    ("auto", True, 3, "/root/.ssh/id_ed25519", False),
+])
+def test_fan_out_applies_from_two_standbys_with_basebackup(choice, running_copy, count,
+                                                          identity, fans):
+    applies, why = fanout.applies(choice, running_copy, count, identity)
+    assert applies is fans
+    # Whenever several standbys are all copied from the primary, a reason is given.
+    assert bool(why) == (not fans and count >= fanout.MIN_STANDBYS)
+
+
+def test_parse_takes_auto_or_off_and_names_the_fix():
+    assert fanout.parse(" OFF ") == "off" and fanout.parse(None) == "auto"
+    with pytest.raises(fanout.BadValue, match="use auto .* or off"):
+        fanout.parse("yes")
+
+
+def test_each_wave_pairs_every_source_with_one_standby():
+    assert fanout.wave(["a", "b"], []) == [("a", None)]
+    assert fanout.wave(["b", "c", "d"], ["a"]) == [("b", "a")]
+    assert fanout.wave(["c", "d", "e"], ["a", "b"]) == [("c", "a"), ("d", "b")]
+    assert fanout.wave(["e"], ["a", "b", "c", "d"]) == [("e", "a")]
+    assert fanout.wave([], ["a"]) == []
+
+
+def test_schedule_sends_one_copy_from_the_primary_and_doubles_the_sources():
+    order = fanout.schedule(["s1", "s2", "s3", "s4", "s5", "s6", "s7"])
+    assert [source for _, source in order].count(None) == 1
+    assert order == [("s1", None), ("s2", "s1"), ("s3", "s1"), ("s4", "s2"),
+                     ("s5", "s1"), ("s6", "s2"), ("s7", "s3")]
+    assert fanout.schedule(["only"]) == [("only", None)]
+
+
+LABEL = ("START WAL LOCATION: 0/5000028 (file 000000010000000000000005)\n"
+         "CHECKPOINT LOCATION: 0/5000060\nBACKUP METHOD: streamed\n"
+         "BACKUP FROM: standby\nSTART TIME: 2026-11-27 13:00:00 UTC\n")
+
+
+def test_backup_start_is_read_strictly_from_the_label():
+    assert fanout.backup_start(LABEL) == 0x5000028
+    assert fanout.backup_start("START WAL LOCATION: 1/A0 (file x)") == (1 << 32) + 0xA0
+    for label in (None, "", "CHECKPOINT LOCATION: 0/5000060",
+                  "START WAL LOCATION: 0/5000028; rm -rf / (file x)",
+                  "START WAL LOCATION: zz/1 (file x)"):
+        assert fanout.backup_start(label) is None, label
+
+
+@pytest.mark.parametrize("restart_lsn, covered", [
+    ("0/5000000", True),      # reserved before the backup began
+    ("0/5000028", True),
+    ("0/5000029", False),     # WAL the copy needs may be gone
+    ("1/0", False),
+    ("", False),              # a slot that holds no WAL
+    ("garbage", False),
+])
+def test_a_slot_covers_a_copy_only_when_it_holds_wal_from_its_start(restart_lsn, covered):
+    assert fanout.covers(restart_lsn, fanout.backup_start(LABEL)) is covered
+    assert fanout.covers(restart_lsn, None) is False
