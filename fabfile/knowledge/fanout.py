@@ -1,11 +1,14 @@
-"""Fan-out: several standbys copied while the primary sends one copy.
+"""Fan-out: several standbys copied without the primary sending every copy.
 
 The first standby is copied from the primary (pg_basebackup).  Its finished
 copy, not started yet, is a consistent base backup (backup_label, WAL to its
 end), and a byte copy of a base backup is one too.  So every standby with a
-finished copy becomes a source: each wave, every source copies to one more
-standby (rsync over the tool's confined SSH login), doubling the sources;
-the primary sends one copy whatever the number of standbys.
+finished copy becomes a source.  Each wave, the primary and every source copy
+to one more standby each (a standby's copy by rsync over the tool's confined
+SSH login), so the standbys holding a copy double: n standbys take
+ceil(log2(n + 1)) waves, and the primary sends at most one copy per wave
+instead of n (1 of 2, 2 of 3, 3 of 7), each over a link no other copy of the
+wave shares.
 
 A standby copied from another streams from the primary like any other,
 through its own slot there.  That slot must have reserved WAL from before
@@ -34,16 +37,16 @@ def parse(text):
     return value
 
 
-def applies(choice, running_copy, count, identity_file):
+def applies(choice, basebackup, count, identity_file):
     """(fans out, why not): whether this run copies standbys from standbys.
-    running_copy: the method copies a running primary with pg_basebackup;
+    basebackup: the method copies a running primary with pg_basebackup;
     count: standbys to copy; identity_file: hotstandby.sync_identity_file set
     (rsync logs in with the primary's own key, which no standby holds)."""
     if choice == "off":
         return False, "fan-out is off"
     if count < MIN_STANDBYS:
         return False, ""
-    if not running_copy:
+    if not basebackup:
         return False, "fan-out applies to the basebackup method"
     if identity_file:
         return False, "fan-out needs the tool's temporary key (sync_identity_file is set)"
@@ -52,13 +55,9 @@ def applies(choice, running_copy, count, identity_file):
 
 def wave(pending, sources):
     """The next wave: [(standby, source)] pairing each source (a standby with
-    a finished copy) with one pending standby, in order; with no source yet
-    (or none left), the first pending standby from the primary (None)."""
-    if not pending:
-        return []
-    if not sources:
-        return [(pending[0], None)]
-    return list(zip(pending, sources))
+    a finished copy), then the primary (None), with one pending standby each,
+    in order: standbys first, so that two standbys cost the primary one copy."""
+    return list(zip(pending, [*sources, None]))
 
 
 def schedule(names):

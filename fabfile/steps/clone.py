@@ -8,9 +8,9 @@ copy methods (steps/methods.py).
 - `backup_to`: pg_basebackup run on the standby from the running primary (WAL
   streamed, through the standby's slot), written beside the data directory and
   swapped in only when complete.
-- `fanned_out`: the first standby by backup_to, the others by rsync from
-  standbys whose copy is finished (`from_standby`; knowledge/fanout.py), each
-  falling back to the primary.
+- `fanned_out`: in waves (knowledge/fanout.py), the primary by backup_to
+  and each standby whose copy is finished by rsync (`from_standby`, falling
+  back to the primary) copy to one more standby each.
 
 Every copy is compressed and rate-capped as the run asks, where its program
 can (knowledge/transfer.py; `travel` says what a copy does).
@@ -64,8 +64,8 @@ def cold(cluster, report, targets, second_pass=False):
 
 
 def from_running_primary(cluster, report, targets, how, program, copy):
-    """copy(standby, primary state) to each standby, stopped for it, at once.
-    how: the method's name for such a copy (a plan prints it); program: the
+    """copy(standby, primary state) to each standby, stopped for it: all at
+    once, or fanned out (pg_basebackup).  how: the method's name for such a copy (a plan prints it); program: the
     program that copies (pg_basebackup or rsync)."""
     p = cluster.primary
     pstate = server.read_state(p)
@@ -108,9 +108,9 @@ def from_running_primary(cluster, report, targets, how, program, copy):
 
 
 def fanned_out(cluster, targets, copy, report):
-    """copy(standby, source) in waves (knowledge/fanout.py): the first standby
-    from the primary (source None), then from each standby whose copy is
-    finished; {name: why} for those that failed."""
+    """copy(standby, source) in waves (knowledge/fanout.py): the primary
+    (source None) and each standby whose copy is finished copy to one more
+    standby each; {name: why} for those that failed."""
     pending, sources, failures = list(targets), [], {}
     while pending:
         pairs = fanout.wave(pending, sources)

@@ -71,25 +71,26 @@ def started_at(lab):
     return lab.query("master", "select pg_postmaster_start_time()")
 
 
-def test_three_fresh_standbys_fan_out_from_one_copy_of_the_primary(lab):
+def test_three_fresh_standbys_fan_out_from_a_finished_copy(lab):
     for name in STANDBYS:
         lab.reinit(name)
     planned = lab.fab("plan")
     assert planned.returncode == 0, planned.stdout + planned.stderr
     data = "/var/lib/postgresql/15/main"
-    assert f"standby: (plan) copy master:{data} (" in planned.stdout
-    for name in ("standby2", "standby3"):
-        assert f"{name}: (plan) copy standby:{data} (fan-out: its finished copy of master)" \
-            in planned.stdout
+    # Two waves: standby from the primary; then standby2 from standby's
+    # finished copy and standby3 from the primary.
+    for name in ("standby", "standby3"):
+        assert f"{name}: (plan) copy master:{data} (" in planned.stdout
+    assert f"standby2: (plan) copy standby:{data} (fan-out: its finished copy of master)" \
+        in planned.stdout
     before = started_at(lab)
     result = lab.fab("full")   # the defaults: basebackup, fan-out auto
     out = result.stdout
     assert result.returncode == 0, out + result.stderr
-    assert "standby: copied master with pg_basebackup" in out
-    # One copy left the primary; the others came from standby's finished copy.
-    for name in ("standby2", "standby3"):
-        assert f"{name}: copied standby:{data} (fan-out: its finished copy of master" in out
-        assert f"{name}: copied master with pg_basebackup" not in out
+    for name in ("standby", "standby3"):
+        assert f"{name}: copied master with pg_basebackup" in out
+    assert f"standby2: copied standby:{data} (fan-out: its finished copy of master" in out
+    assert "standby2: copied master with pg_basebackup" not in out
     assert streaming(lab) == set(STANDBYS) and slots(lab) == set(STANDBYS)
     assert started_at(lab) == before
     assert all(rows(lab, name) == rows(lab, "master") for name in STANDBYS)

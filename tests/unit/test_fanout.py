@@ -5,7 +5,7 @@ import pytest
 from fabfile.knowledge import fanout
 
 
-@pytest.mark.parametrize("choice, running_copy, count, identity, fans", [
+@pytest.mark.parametrize("choice, basebackup, count, identity, fans", [
     ("auto", True, 3, None, True),
     ("auto", True, 2, None, True),
     ("auto", True, 1, None, False),      # one standby: from the primary
@@ -13,9 +13,9 @@ from fabfile.knowledge import fanout
     ("auto", False, 3, None, False),     # rsync methods copy from the primary
     ("auto", True, 3, "/root/.ssh/id_ed25519", False),
 ])
-def test_fan_out_applies_from_two_standbys_with_basebackup(choice, running_copy, count,
+def test_fan_out_applies_from_two_standbys_with_basebackup(choice, basebackup, count,
                                                           identity, fans):
-    applies, why = fanout.applies(choice, running_copy, count, identity)
+    applies, why = fanout.applies(choice, basebackup, count, identity)
     assert applies is fans
     # Whenever several standbys are all copied from the primary, a reason is given.
     assert bool(why) == (not fans and count >= fanout.MIN_STANDBYS)
@@ -27,20 +27,29 @@ def test_parse_takes_auto_or_off_and_names_the_fix():
         fanout.parse("yes")
 
 
-def test_each_wave_pairs_every_source_with_one_standby():
+def test_each_wave_pairs_the_primary_and_every_source_with_one_standby():
     assert fanout.wave(["a", "b"], []) == [("a", None)]
-    assert fanout.wave(["b", "c", "d"], ["a"]) == [("b", "a")]
-    assert fanout.wave(["c", "d", "e"], ["a", "b"]) == [("c", "a"), ("d", "b")]
-    assert fanout.wave(["e"], ["a", "b", "c", "d"]) == [("e", "a")]
+    assert fanout.wave(["b", "c", "d"], ["a"]) == [("b", "a"), ("c", None)]
+    assert fanout.wave(["d", "e"], ["a", "b", "c"]) == [("d", "a"), ("e", "b")]
     assert fanout.wave([], ["a"]) == []
 
 
-def test_schedule_sends_one_copy_from_the_primary_and_doubles_the_sources():
-    order = fanout.schedule(["s1", "s2", "s3", "s4", "s5", "s6", "s7"])
-    assert [source for _, source in order].count(None) == 1
-    assert order == [("s1", None), ("s2", "s1"), ("s3", "s1"), ("s4", "s2"),
-                     ("s5", "s1"), ("s6", "s2"), ("s7", "s3")]
-    assert fanout.schedule(["only"]) == [("only", None)]
+@pytest.mark.parametrize("count, from_primary", [(1, 1), (2, 1), (3, 2), (4, 2), (7, 3),
+                                                 (8, 3), (15, 4)])
+def test_the_primary_sends_one_copy_per_wave_and_the_copies_double(count, from_primary):
+    names = [f"s{i}" for i in range(count)]
+    order = fanout.schedule(names)
+    assert sorted(target for target, _ in order) == sorted(names)
+    assert [source for _, source in order].count(None) == from_primary
+    # A source is always a standby copied before it.
+    copied = set()
+    for target, source in order:
+        assert source is None or source in copied
+        copied.add(target)
+
+
+def test_schedule_of_three_standbys():
+    assert fanout.schedule(["s1", "s2", "s3"]) == [("s1", None), ("s2", "s1"), ("s3", None)]
 
 
 LABEL = ("START WAL LOCATION: 0/5000028 (file 000000010000000000000005)\n"
