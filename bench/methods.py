@@ -184,7 +184,11 @@ OPTION_ROWS["fab full --max-rate 50M"] = ("basebackup", ["--max-rate", "50M"])
 # The cap alone: compressing may itself be slower than the cap.
 OPTION_ROWS["fab full --compress none --max-rate 50M"] = ("basebackup", ["--compress", "none",
                                                                         "--max-rate", "50M"])
-OPTION_ROWS[FAN_OUT_OFF] = ("basebackup", ["--fan-out", "off"])
+# Several standbys: each copied from the primary (FAN_OUT_OFF), and, without
+# compression, the case where the primary's link is what limits.
+OPTION_ROWS["fab full" + FAN_OUT_OFF] = ("basebackup", ["--fan-out", "off"])
+OPTION_ROWS["fab full --compress none" + FAN_OUT_OFF] = ("basebackup", ["--compress", "none",
+                                                                      "--fan-out", "off"])
 
 METHODS = {
     GUIDE: guide,

@@ -9,10 +9,9 @@ from fabfile.knowledge import transfer
 from . import stats
 
 GUIDE, RAW, BASEBACKUP = "guide by hand", "raw copy (tar over ssh)", "bare pg_basebackup"
-# Several standbys, each copied from the primary (#15's comparison for fan-out).
-# With one standby it is the default row, which stands in for it.
-FAN_OUT_OFF = "fab full --fan-out off"
-SAME_WITH_ONE_STANDBY = {FAN_OUT_OFF: "fab full --method basebackup"}
+# Rows whose name ends so copy every standby from the primary (#15's
+# comparison for fan-out).  With one standby they are the row without it.
+FAN_OUT_OFF = " --fan-out off"
 SCALING_LIMIT = 1.5      # #7: N standbys in at most 1.5x the time of one
 FAN_OUT_LIMIT = 1.4      # #15: three standbys with fan-out in at most 1.4x
 
@@ -60,10 +59,19 @@ def median(agg, key):
     return agg[key]["median"] if agg and agg.get(key) else None
 
 
+def one_standby_row(method):
+    """The row that is `method` with one standby: itself, or without
+    fan-out off (the default row for plain `fab full --fan-out off`)."""
+    if method.endswith(FAN_OUT_OFF):
+        method = method[:-len(FAN_OUT_OFF)]
+        return "fab full --method basebackup" if method == "fab full" else method
+    return method
+
+
 def one_standby_time(single, result):
     """The median time of the row's method with one standby (single: the
     one-standby aggregates by (method, scale, bandwidth))."""
-    method = SAME_WITH_ONE_STANDBY.get(result["method"], result["method"])
+    method = one_standby_row(result["method"])
     return median(single.get((method, result["scale"], result["bandwidth"])), "time")
 
 

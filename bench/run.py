@@ -180,8 +180,10 @@ def main(argv=None):
                         help="the rows at smaller sizes and further links (default: the "
                              "guide, each fab method and the raw copy)")
     parser.add_argument("--standbys", default="1,3",
-                        help="standby counts for the scaling rows of the default method, "
-                             "at the largest size on the main link (default 1,3)")
+                        help="standby counts for the scaling rows, at the largest size on "
+                             "the main link (default 1,3)")
+    parser.add_argument("--scaling", help="the rows run with more standbys, comma-separated "
+                                          f"(default: {DEFAULT_METHOD}, fab full{FAN_OUT_OFF})")
     parser.add_argument("--methods", help="the main rows, comma-separated names "
                                           f"(default all: {', '.join(METHODS)})")
     parser.add_argument("--dataset", choices=DATASETS, default="pgbench",
@@ -198,13 +200,15 @@ def main(argv=None):
     links = [net.parse_rate(b) for b in args.bandwidth.split(",")]
     counts = sorted({int(n) for n in args.standbys.split(",")} | {1})
     methods = args.methods.split(",") if args.methods else list(METHODS)
-    unknown = [m for m in methods if m not in METHODS]
+    scaling = args.scaling.split(",") if args.scaling else [DEFAULT_METHOD,
+                                                             "fab full" + FAN_OUT_OFF]
+    unknown = [m for m in methods + scaling if m not in METHODS]
     if unknown:
         parser.error(f"unknown methods {unknown}; known: {list(METHODS)}")
     others = (args.other_methods.split(",") if args.other_methods else
               [m for m in dict.fromkeys((GUIDE, DEFAULT_METHOD, *map(fab_name, FAB_METHODS),
                                          *OPTION_ROWS, BASEBACKUP, RAW))
-               if m in methods and m != FAN_OUT_OFF])
+               if m in methods and not m.endswith(FAN_OUT_OFF)])
     out = Path(args.out) if args.out else (QUICK_RESULTS if args.quick else
                                            DATASET_RESULTS[args.dataset])
 
@@ -233,12 +237,12 @@ def main(argv=None):
                 link_rates[net.label(bits)] = round(rate)
                 log(f"-- link {net.label(bits)}: SSH moves {rate:.0f} MB/s primary -> standby --")
                 # Fan-out off is the default with one standby: scaling rows only.
-                runs = [(m, 1) for m in (methods if main else others) if m != FAN_OUT_OFF]
+                runs = [(m, 1) for m in (methods if main else others)
+                        if not m.endswith(FAN_OUT_OFF)]
                 if main:
                     # Scaling with standby count: the default method (fan-out),
                     # and each standby copied from the primary.
-                    runs += [(m, n) for n in counts if n > 1 for m in (DEFAULT_METHOD, FAN_OUT_OFF)
-                             if m in methods]
+                    runs += [(m, n) for n in counts if n > 1 for m in scaling if m in methods]
                 rows = {}
                 for rep in range(max(reps, args.other_reps) if main else args.other_reps):
                     for method, n in runs:

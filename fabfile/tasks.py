@@ -37,8 +37,8 @@ COPY = {**FORCE, "method": "how to copy a running primary: " + "; ".join(
         "compress": "compress each copy: none, lz4, zstd, zstd:LEVEL or auto (where the "
                     "copying program can: pg_basebackup from 15, rsync 3.2 on both hosts)",
         "max_rate": "cap each copy's rate on the wire, kB/s with k or M (e.g. 50M)",
-        "fan_out": "auto (basebackup, 2 standbys or more: in waves, the primary and each "
-                   "finished copy copy to one more standby each) or off (all from the "
+        "fan_out": "auto (basebackup, 3 standbys or more: in waves, each finished copy and "
+                   "the primary copy to one more standby each) or off (all from the "
                    "primary)"}
 
 

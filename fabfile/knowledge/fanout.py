@@ -6,9 +6,8 @@ end), and a byte copy of a base backup is one too.  So every standby with a
 finished copy becomes a source.  Each wave, the primary and every source copy
 to one more standby each (a standby's copy by rsync over the tool's confined
 SSH login), so the standbys holding a copy double: n standbys take
-ceil(log2(n + 1)) waves, and the primary sends at most one copy per wave
-instead of n (1 of 2, 2 of 3, 3 of 7), each over a link no other copy of the
-wave shares.
+ceil(log2(n + 1)) waves, and the primary sends one copy per wave instead of
+n (2 of 3, 3 of 7), each over a link no other copy of the wave shares.
 
 A standby copied from another streams from the primary like any other,
 through its own slot there.  That slot must have reserved WAL from before
@@ -20,8 +19,11 @@ cannot be made or fails is made from the primary instead.  Pure.
 import re
 
 CHOICES = ("auto", "off")
-# `auto` fans out from this many standbys copied in one run.
-MIN_STANDBYS = 2
+# `auto` fans out from this many standbys copied in one run: the first count
+# whose waves (ceil(log2(n + 1))) are fewer than its copies through one link
+# (n).  Two standbys would take two waves either way, one after the other
+# instead of side by side: the primary would send half, but nothing is faster.
+MIN_STANDBYS = 3
 
 
 class BadValue(ValueError):

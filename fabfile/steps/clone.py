@@ -65,8 +65,9 @@ def cold(cluster, report, targets, second_pass=False):
 
 def from_running_primary(cluster, report, targets, how, program, copy):
     """copy(standby, primary state) to each standby, stopped for it: all at
-    once, or fanned out (pg_basebackup).  how: the method's name for such a copy (a plan prints it); program: the
-    program that copies (pg_basebackup or rsync)."""
+    once, or fanned out (pg_basebackup).  how: the method's name for such a
+    copy (a plan prints it); program: the program that copies (pg_basebackup
+    or rsync)."""
     p = cluster.primary
     pstate = server.read_state(p)
     if not pstate.running:

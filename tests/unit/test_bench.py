@@ -175,14 +175,17 @@ def test_fan_out_rows_show_what_the_primary_sent_and_compare_with_one_standby():
     default = "fab full --method basebackup"
     rows = [result(default, [20.0], [0.3]),
             result(default, [27.0], [0.3], standbys=3),
-            result(report.FAN_OUT_OFF, [45.0], [0.3], standbys=3)]
+            result("fab full --fan-out off", [45.0], [0.3], standbys=3),
+            result("fab full --compress none", [22.0], [0.3]),
+            result("fab full --compress none --fan-out off", [44.0], [0.3], standbys=3)]
     rows[1]["reps"][0]["primary_bytes"] = 450e6
     rows[2]["reps"][0]["primary_bytes"] = 1350e6
     notes = dict(((r[0], r[1]), r[-1]) for r in report.table_rows(rows))
     assert notes[default, "3"] == "1.35× the time of 1 standby; the primary sent 450 MB"
     # Without fan-out, set beside the default's one-standby row (the same run).
-    assert notes[report.FAN_OUT_OFF, "3"] == "2.25× the time of 1 standby; the primary sent " \
-                                             "1350 MB"
+    assert notes["fab full --fan-out off", "3"] == "2.25× the time of 1 standby; the primary " \
+                                                   "sent 1350 MB"
+    assert notes["fab full --compress none --fan-out off", "3"] == "2.00× the time of 1 standby"
     lines = report.targets(rows, default)
     assert any(line.startswith("- met: fab full --method basebackup (3 standbys)")
                and "(#15, fan-out) 1.35 (target ≤ 1.40)" in line for line in lines), lines

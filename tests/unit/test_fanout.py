@@ -7,13 +7,14 @@ from fabfile.knowledge import fanout
 
 @pytest.mark.parametrize("choice, basebackup, count, identity, fans", [
     ("auto", True, 3, None, True),
-    ("auto", True, 2, None, True),
-    ("auto", True, 1, None, False),      # one standby: from the primary
+    ("auto", True, 7, None, True),
+    ("auto", True, 2, None, False),      # two waves either way: side by side, from the primary
+    ("auto", True, 1, None, False),
     ("off", True, 3, None, False),
     ("auto", False, 3, None, False),     # rsync methods copy from the primary
     ("auto", True, 3, "/root/.ssh/id_ed25519", False),
 ])
-def test_fan_out_applies_from_two_standbys_with_basebackup(choice, basebackup, count,
+def test_fan_out_applies_from_three_standbys_with_basebackup(choice, basebackup, count,
                                                           identity, fans):
     applies, why = fanout.applies(choice, basebackup, count, identity)
     assert applies is fans
