@@ -9,6 +9,7 @@ import datetime
 import json
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import time
@@ -277,7 +278,8 @@ def main(argv=None):
 
 
 def report_run(results, out, args, argv, links, reps, link_rates, ratios, started):
-    meta = {"command": " ".join(["inv bench"] + (argv if argv is not None else sys.argv[1:])),
+    meta = {"command": shlex.join(["inv", "bench", *argv]) if argv is not None
+            else shlex.join(["python3", "-m", "bench", *sys.argv[1:]]),
             "machine": machine(), "pg": args.pg, "bandwidths": [net.label(b) for b in links],
             "dataset": args.dataset, "ratios": ratios,
             "reps": reps, "other_reps": args.other_reps, "link_rates": link_rates,
