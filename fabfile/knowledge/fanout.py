@@ -58,7 +58,8 @@ def applies(choice, basebackup, count, identity_file):
 def wave(pending, sources):
     """The next wave: [(standby, source)] pairing each source (a standby with
     a finished copy), then the primary (None), with one pending standby each,
-    in order: standbys first, so that two standbys cost the primary one copy."""
+    in order: standbys first, so that the primary sends a copy only where no
+    standby can."""
     return list(zip(pending, [*sources, None]))
 
 
