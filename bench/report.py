@@ -101,6 +101,9 @@ def table_rows(results):
         if result.get("skipped"):
             notes.append(f"not run: {result['skipped']}")
         notes += [f"failed: {e}" for e in agg["errors"]]
+        warned = [w for r in result["reps"] for w in r.get("warnings", ())]
+        if warned:
+            notes.append(f"{len(warned)} warning(s) from fab, the first: {warned[0]}")
         if agg["fab_downtime"]:
             notes.append(f"fab's own downtime figure {fmt(agg['fab_downtime'])} s")
         cap, rate_seen = rate_cap(result["method"]), copy_rate(result)
@@ -197,11 +200,14 @@ def where_time_goes(results):
 
 def parse_fab_summary(out):
     """fab full's summary: its own downtime figure and seconds per step
-    (lines such as "  sync (second pass)          1.2 s  3 changes")."""
+    (lines such as "  sync (second pass)          1.2 s  3 changes"), and its
+    warnings ("!! " lines: a copy that failed or fell back to the primary)."""
     found = re.search(r"primary downtime: (?:at most )?([\d.]+) s", out)
     steps = {name: float(sec) for name, sec in
              re.findall(r"^ {2}(\S.*?) +([\d.]+) s +\d+ changes?$", out, re.M)}
-    return {"fab_downtime": float(found.group(1)) if found else 0.0, "steps": steps}
+    warnings = [line[3:203] for line in out.splitlines() if line.startswith("!! ")]
+    return {"fab_downtime": float(found.group(1)) if found else 0.0, "steps": steps,
+            "warnings": warnings}
 
 
 # Issues #7's and #15's targets; the benchmark reports them, nothing enforces them.

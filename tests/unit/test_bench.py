@@ -147,7 +147,10 @@ def test_parse_fab_summary():
            "  primary downtime: at most 2.4 s; total 17.0 s; 12 changes\n")
     assert report.parse_fab_summary(out) == {
         "fab_downtime": 2.4,
-        "steps": {"preflight": 0.4, "sync (first pass)": 2.0, "sync (second pass)": 1.2}}
+        "steps": {"preflight": 0.4, "sync (first pass)": 2.0, "sync (second pass)": 1.2},
+        "warnings": []}
+    fallback = "!! standby2: copy from standby failed: rsync exit 20; copying from the primary"
+    assert report.parse_fab_summary(out + fallback + "\n")["warnings"] == [fallback[3:]]
     assert report.parse_fab_summary("  primary downtime: none; total 3.0 s")["fab_downtime"] == 0.0
 
 
@@ -180,11 +183,13 @@ def test_fan_out_rows_show_what_the_primary_sent_and_compare_with_one_standby():
             result("fab full --compress none --fan-out off", [44.0], [0.3], standbys=3)]
     rows[1]["reps"][0]["primary_bytes"] = 450e6
     rows[2]["reps"][0]["primary_bytes"] = 1350e6
+    rows[2]["reps"][0]["warnings"] = ["standby2: copy from standby failed: why"]
     notes = dict(((r[0], r[1]), r[-1]) for r in report.table_rows(rows))
     assert notes[default, "3"] == "1.35× the time of 1 standby; the primary sent 450 MB"
     # Without fan-out, set beside the default's one-standby row (the same run).
-    assert notes["fab full --fan-out off", "3"] == "2.25× the time of 1 standby; the primary " \
-                                                   "sent 1350 MB"
+    assert notes["fab full --fan-out off", "3"] == (
+        "1 warning(s) from fab, the first: standby2: copy from standby failed: why; "
+        "2.25× the time of 1 standby; the primary sent 1350 MB")
     assert notes["fab full --compress none --fan-out off", "3"] == "2.00× the time of 1 standby"
     lines = report.targets(rows, default)
     assert any(line.startswith("- met: fab full --method basebackup (3 standbys)")
