@@ -8,7 +8,7 @@ the standby unless `hotstandby.tablespace_mapping` names another, and points
 the standby's symlink at it.  The swap happens inside the location, so a
 location that is a mount point of its own works too.  Pure.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from . import values, versions
 
@@ -28,7 +28,7 @@ class TablespaceError(ValueError):
 class Tablespace:
     oid: str
     name: str
-    location: str        # on the primary
+    location: str        # on the copy's source: the primary (see from_standby)
     target: str          # on the standby
     version_dir: str     # PG_<major>_<catalog version>
 
@@ -83,6 +83,12 @@ def parse(rows, major, catalog_version, mapping=None):
         spaces.append(Tablespace(oid, name, location, mapping.get(location, location),
                                  version_dir(major, catalog_version)))
     return spaces
+
+
+def from_standby(spaces):
+    """The tablespaces as a copy from a standby's finished copy reads them
+    (fan-out): each one's files are where standbys keep it, its target."""
+    return [replace(t, location=t.target) for t in spaces]
 
 
 def mapping_options(spaces):

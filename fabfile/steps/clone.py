@@ -20,7 +20,6 @@ aside, never deleted; an earlier copy of this primary is replaced.  Standbys
 are copied at the same time, each in a thread of its own: one failing does
 not stop the others, and each step returns {standby name: why it failed}.
 """
-import dataclasses
 import time
 
 from . import (access, checks, server, service, standby as standby_step,
@@ -270,7 +269,7 @@ def copy_to(cluster, s, pstate, report, first_pass=False, source=None):
     earlier_copy = server.is_copy_of(sstate, pstate)
     spaces = tablespace_step.of(cluster, pstate)
     if source:   # its tablespaces are where every standby keeps them
-        spaces = [dataclasses.replace(t, location=t.target) for t in spaces]
+        spaces = tablespaces.from_standby(spaces)
     owned = tablespace_step.earlier_copies(s, spaces, earlier_copy)
     if sstate.exists and not earlier_copy:
         kept = move_aside(s)

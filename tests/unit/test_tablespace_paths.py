@@ -16,6 +16,13 @@ def test_same_location_by_default_and_mapped_where_asked():
     assert two.describe() == "tablespace deep (/srv/ts/deep/ts2)"
 
 
+def test_a_copy_from_a_standby_reads_each_where_standbys_keep_it():
+    one, two = tablespaces.from_standby(
+        tablespaces.parse(ROWS, 150000, "202209061", {"/srv/ts1": "/data/ts1"}))
+    assert (one.source, one.dest) == ("/data/ts1/PG_15_202209061", "/data/ts1/PG_15_202209061")
+    assert two.source == two.dest == "/srv/ts/deep/ts2/PG_15_202209061"
+
+
 def test_pg_basebackup_writes_each_into_its_incoming_directory():
     spaces = tablespaces.parse(ROWS, 170000, "202406281")
     assert tablespaces.mapping_options(spaces) == [
