@@ -17,7 +17,7 @@ from pathlib import Path
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
-from .hosts import shell
+from .knowledge import shell
 from .knowledge import fanout, tablespaces, tls, transfer, values
 from .steps.methods import METHODS
 

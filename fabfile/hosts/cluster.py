@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from ..knowledge import passwords, render, tls, values, versions
 from ..knowledge.layout import LayoutError
-from . import shell
+from ..knowledge import shell
 from .hostkeys import HostKeyRefused
 from .remote import Host, RemoteError
 

@@ -27,7 +27,7 @@ from paramiko.ssh_exception import SSHException
 
 from ..knowledge.diagnose import failure_line
 from ..knowledge.layout import choose_layout, discovery_script, parse_facts
-from . import shell
+from ..knowledge import shell
 from .hostkeys import guard
 
 

@@ -16,7 +16,7 @@ before any copy), else the WAL the standby needs first may be gone: checked
 before each copy from a standby (`covers`).  A copy from a standby that
 cannot be made or fails is made from the primary instead.  Pure.
 """
-import re
+from .lsn import Lsn
 
 CHOICES = ("auto", "off")
 # `auto` fans out from this many standbys copied in one run: the first count
@@ -76,36 +76,18 @@ def schedule(names):
     return order
 
 
-LSN = re.compile(r"([0-9A-F]{1,8})/([0-9A-F]{1,8})\Z")
-
-
-def lsn(text):
-    """'0/3000028' -> 50331688; ValueError for anything else."""
-    found = LSN.match(str(text).strip().upper())
-    if not found:
-        raise ValueError(f"not a WAL location: {text!r}")
-    return (int(found.group(1), 16) << 32) + int(found.group(2), 16)
-
-
 def backup_start(label):
     """The WAL location a base backup starts at, from its backup_label
     ('START WAL LOCATION: 0/3000028 (file ...)'); None when not there."""
     for line in (label or "").splitlines():
         key, _, value = line.partition(":")
         if key.strip() == "START WAL LOCATION" and value.split():
-            try:
-                return lsn(value.split()[0])
-            except ValueError:
-                return None
+            return Lsn.parse_or_none(value.split()[0])
     return None
 
 
 def covers(restart_lsn, start):
     """Whether a slot whose restart_lsn is this (text, or '' when it holds
     none) keeps every WAL a copy starting at `start` needs."""
-    if start is None or not restart_lsn:
-        return False
-    try:
-        return lsn(restart_lsn) <= start
-    except ValueError:
-        return False
+    held = Lsn.parse_or_none(restart_lsn)
+    return start is not None and held is not None and held <= start

@@ -19,7 +19,7 @@ reads them and `choose_layout()` turns them into a `Layout`.  All pure.
 import re
 from dataclasses import dataclass
 
-from ..hosts import shell
+from . import shell
 from . import values, versions
 
 DROPIN_NAME = "pg-hotstandby.conf"

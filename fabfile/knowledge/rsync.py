@@ -1,6 +1,6 @@
 """What a file copy of a data directory must leave out, and the rsync
 command that does the copy.  Pure: unit-tested for every major."""
-from ..hosts import shell
+from . import shell
 from . import versions
 
 # Runtime state a copy must not carry over (PostgreSQL docs, "Backup

@@ -19,7 +19,7 @@ import ipaddress
 import re
 import shlex
 
-from ..hosts import shell
+from . import shell
 
 
 class TempKeyError(Exception):

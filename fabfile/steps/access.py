@@ -18,7 +18,7 @@ from contextlib import contextmanager
 
 from ..hosts.cluster import ClusterError, RunEnding, parse_routes
 from ..hosts.remote import RemoteError
-from ..hosts.shell import sh
+from ..knowledge.shell import sh
 from ..knowledge import rsync, tempkey
 # A setup step runs one command at a time; the run's end waits this long for
 # it before giving up and naming what to remove by hand.

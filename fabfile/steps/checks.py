@@ -7,7 +7,7 @@ each failure names the host, the cause and the fix.
 from . import primary as primary_step, server, service, slots, tablespaces as tablespace_step
 from ..knowledge import render
 from ..hosts.cluster import ClusterError
-from ..hosts.shell import sh
+from ..knowledge.shell import sh
 
 MARGIN = 1.10            # the standby needs the primary's size plus 10%
 FIRST_USER_OID = 16384   # PostgreSQL's FirstNormalObjectId: initdb's objects are below
@@ -166,16 +166,10 @@ def replication_login(cluster, standby):
     return result.stdout.split("|")[0].strip(), None
 
 
-def lsn(text):
-    """'16/B374D848' -> an integer WAL position."""
-    high, low = text.split("/")
-    return (int(high, 16) << 32) + int(low, 16)
-
-
 def attach_problem(name, primary_state, standby_state, primary_lsn=None):
     """Why starting this stopped standby against the primary would be wrong, or None.
 
-    primary_lsn: the running primary's current WAL position; else its last
+    primary_lsn: the running primary's current WAL position (an Lsn); else its last
     checkpoint (a cleanly stopped primary has written nothing after it).
     """
     if standby_state.copying_from:
@@ -187,8 +181,9 @@ def attach_problem(name, primary_state, standby_state, primary_lsn=None):
     if int(standby_state.timeline or 0) > int(primary_state.timeline or 0):
         return (f"{name}: its timeline {standby_state.timeline} is ahead of the primary's "
                 f"{primary_state.timeline} (it was promoted): run sync to copy it again")
-    reference = primary_lsn or primary_state.checkpoint
-    if standby_state.checkpoint and reference and lsn(standby_state.checkpoint) > lsn(reference):
+    reference = primary_state.checkpoint if primary_lsn is None else primary_lsn
+    if standby_state.checkpoint is not None and reference is not None \
+            and standby_state.checkpoint > reference:
         return (f"{name}: its WAL position {standby_state.checkpoint} is ahead of the primary's "
                 f"{reference}: it was written to as a primary (split brain); refusing to "
                 "attach it: run sync (--force keeps the old directory)")

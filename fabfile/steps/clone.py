@@ -27,7 +27,7 @@ from . import (access, checks, server, service, standby as standby_step,
 from ..knowledge import fanout, progress, render, rsync, tablespaces, transfer
 from ..hosts.cluster import ClusterError, at_once
 from ..hosts.remote import RemoteError
-from ..hosts.shell import join, sh
+from ..knowledge.shell import join, sh
 
 
 def all_copied(failed):

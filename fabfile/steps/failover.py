@@ -13,7 +13,7 @@ from . import (clone, lifecycle, methods, primary as primary_step, rewind, serve
                standby as standby_step, tls)
 from ..hosts.cluster import ClusterError, HostKeyError, open_host
 from ..hosts.remote import RemoteError
-from ..hosts.shell import sh
+from ..knowledge.shell import sh
 
 
 def candidate_name(standby_names, wanted):
@@ -60,8 +60,8 @@ def promote(config, settings, primary_name, standby_name, force, report):
         if server.in_recovery(s) is False:
             raise ClusterError(f"{s.name} is already a primary")
         received, replayed = server.received_and_replayed(s)
-        report.note(s.name, f"received WAL up to {received or 'nothing'}, replayed up to "
-                            f"{replayed}")
+        report.note(s.name, f"received WAL up to {'nothing' if received is None else received}, "
+                            f"replayed up to {'nothing' if replayed is None else replayed}")
         lay = s.layout
         s.change(sh("{pg_ctl} promote -D {data}", pg_ctl=lay.pg("pg_ctl"), data=lay.data_dir),
                  user="postgres")

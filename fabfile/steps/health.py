@@ -11,8 +11,8 @@ import re
 from dataclasses import dataclass, field
 
 from ..knowledge import diagnose, values, versions
+from ..knowledge.lsn import Lsn
 from . import server, service
-from .checks import lsn
 from ..hosts.cluster import ClusterError, open_host
 from ..hosts.remote import RemoteError
 from ..knowledge.render import slot_name
@@ -109,7 +109,7 @@ def look(name, expected, config, settings):
 
 
 def _diff(high, low):
-    return lsn(high) - lsn(low) if high and low else None
+    return Lsn.parse(high) - Lsn.parse(low) if high and low else None
 
 
 def assess(views, warn_lag_bytes, warn_lag_seconds, tls_mode="verify"):

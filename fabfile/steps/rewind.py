@@ -6,7 +6,7 @@ data directory kept before it is rewound, and the rewind itself."""
 from . import checks, clone, server
 from ..hosts.cluster import ClusterError
 from ..knowledge import render, versions
-from ..hosts.shell import sh
+from ..knowledge.shell import sh
 
 
 def grant(cluster, report):

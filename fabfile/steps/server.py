@@ -8,9 +8,10 @@ from dataclasses import dataclass
 
 from ..knowledge import render, versions
 from ..knowledge.layout import UNIT_OF_POSTMASTER
+from ..knowledge.lsn import Lsn
 from ..knowledge.values import UNIT
 from ..knowledge.rsync import COPYING_MARKER
-from ..hosts.shell import join, sh
+from ..knowledge.shell import join, sh
 
 CONTROL_FIELDS = {
     "Database system identifier": "system_id",
@@ -27,7 +28,7 @@ class ServerState:
     running: bool = False
     system_id: str = ""
     cluster_state: str = ""
-    checkpoint: str = ""
+    checkpoint: Lsn = None   # the latest checkpoint's location
     timeline: str = ""
     catalog_version: str = ""
     standby_marker: bool = False
@@ -74,7 +75,9 @@ def parse_state(text):
             continue
         key, sep, value = line.partition(":")
         if sep and key.strip() in CONTROL_FIELDS:
-            setattr(state, CONTROL_FIELDS[key.strip()], value.strip())
+            name = CONTROL_FIELDS[key.strip()]
+            setattr(state, name, Lsn.parse_or_none(value) if name == "checkpoint"
+                    else value.strip())
     return state
 
 
@@ -155,15 +158,16 @@ def in_recovery(host):
 
 
 def current_lsn(host):
-    """The running primary's current WAL write position ('X/Y')."""
+    """The running primary's current WAL write position."""
     function = versions.fact("current_lsn_function", host.layout.major)
-    return host.psql(f"select {function}()")[0][0]
+    return Lsn.parse(host.psql(f"select {function}()")[0][0])
 
 
 def received_and_replayed(host):
-    """A standby's last received and replayed WAL positions."""
+    """A standby's last received and replayed WAL positions (None: none yet)."""
     f = lambda name: versions.fact(name, host.layout.major)  # noqa: E731
-    return host.psql(f"select {f('receive_lsn_function')}(), {f('replay_lsn_function')}()")[0]
+    row = host.psql(f"select {f('receive_lsn_function')}(), {f('replay_lsn_function')}()")[0]
+    return tuple(Lsn.parse_or_none(value) for value in row)
 
 
 def log_tail(host, lines=300):

@@ -12,7 +12,7 @@ import time
 
 from . import server
 from ..hosts.remote import RemoteError, as_user
-from ..hosts.shell import sh
+from ..knowledge.shell import sh
 
 
 def control(host, action, warn=False, direct=False):

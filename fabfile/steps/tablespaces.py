@@ -11,7 +11,7 @@ postgres, who owns it; root only creates a location that does not exist.
 import time
 
 from ..hosts.cluster import ClusterError
-from ..hosts.shell import join, sh
+from ..knowledge.shell import join, sh
 from ..knowledge import rsync, tablespaces
 
 

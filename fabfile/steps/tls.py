@@ -7,7 +7,7 @@ import datetime
 from pathlib import Path
 
 from ..hosts.cluster import ClusterError, home
-from ..hosts.shell import sh
+from ..knowledge.shell import sh
 from ..knowledge import tls
 from . import server
 

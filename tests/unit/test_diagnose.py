@@ -1,5 +1,6 @@
 import pytest
 
+from fabfile.knowledge.lsn import Lsn
 from fabfile.steps import checks
 from fabfile.knowledge import diagnose
 
@@ -122,17 +123,18 @@ def test_user_data_detection_from_base_listing():
 def state(system_id="7", timeline="1", checkpoint="0/3000060", copying_from=""):
     from fabfile.steps.server import ServerState
     return ServerState(exists=True, system_id=system_id, timeline=timeline,
-                       checkpoint=checkpoint, copying_from=copying_from)
+                       checkpoint=Lsn.parse(checkpoint), copying_from=copying_from)
 
 
 def test_lsn_order():
-    assert checks.lsn("0/3000060") < checks.lsn("0/30000A0") < checks.lsn("1/0")
-    assert checks.lsn("16/B374D848") == (0x16 << 32) + 0xB374D848
+    assert Lsn.parse("0/3000060") < Lsn.parse("0/30000A0") < Lsn.parse("1/0")
+    assert Lsn.parse("16/B374D848") == (0x16 << 32) + 0xB374D848
 
 
 def test_attach_copy_of_primary_is_fine():
     assert checks.attach_problem("s", state(), state()) is None
-    assert checks.attach_problem("s", state(), state(checkpoint="0/2000000"), "0/5000000") is None
+    assert checks.attach_problem("s", state(), state(checkpoint="0/2000000"),
+                                 Lsn.parse("0/5000000")) is None
 
 
 @pytest.mark.parametrize("standby,primary_lsn,message", [
@@ -143,6 +145,7 @@ def test_attach_copy_of_primary_is_fine():
     (state(copying_from="7"), None, "copy of the primary is unfinished"),
 ])
 def test_attach_refused(standby, primary_lsn, message):
+    primary_lsn = primary_lsn and Lsn.parse(primary_lsn)
     assert message in checks.attach_problem("s", state(), standby, primary_lsn)
 
 

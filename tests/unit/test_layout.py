@@ -108,7 +108,7 @@ Latest checkpoint's TimeLineID:       1
     st = server.parse_state(text)
     assert st.exists and st.running and st.standby_marker
     assert st.system_id == "7712361193934983198" and st.timeline == "1"
-    assert st.checkpoint == "0/3000060"
+    assert str(st.checkpoint) == "0/3000060"
     assert not server.parse_state("exists=no\n").exists
 
 

@@ -4,7 +4,7 @@ import pytest
 from fabric import Config
 
 from fabfile.hosts.remote import Host
-from fabfile.hosts.shell import sh
+from fabfile.knowledge.shell import sh
 from fabfile.knowledge.layout import Layout
 from fabfile.steps import config as config_step
 

@@ -3,7 +3,7 @@ import shlex
 
 import pytest
 
-from fabfile.hosts import shell
+from fabfile.knowledge import shell
 
 HOSTILE = ["a b", "x;id>/tmp/pwn", "$(id)", "`id`", "it's", "line\nnext", "-rf", "*", ""]
 
