@@ -30,6 +30,10 @@ def render_settings(settings, purpose):
     return "\n".join(lines) + "\n"
 
 
+# What primary_settings reads from a server's config first (values only go up).
+PRIMARY_SETTINGS_READ = ("wal_level", "max_wal_senders", "max_replication_slots", "data_checksums")
+
+
 def primary_settings(major, current, standbys, listen_addresses="*", slot_wal_keep=None):
     """Settings a primary needs for `standbys` standbys.
 

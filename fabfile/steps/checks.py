@@ -5,47 +5,10 @@ version, and compared majors (cluster.connect).  These checks cover the rest;
 each failure names the host, the cause and the fix.
 """
 from . import primary as primary_step, server, service, slots, tablespaces as tablespace_step
-from ..knowledge import render
+from ..knowledge import datadir, render
 from ..hosts.cluster import ClusterError
 from ..knowledge.shell import sh
 
-MARGIN = 1.10            # the standby needs the primary's size plus 10%
-FIRST_USER_OID = 16384   # PostgreSQL's FirstNormalObjectId: initdb's objects are below
-
-
-def holds_user_data(listing):
-    """From `base/` paths (DBOID/RELFILENODE...), whether any user object exists.
-
-    Databases and relations created after initdb get OIDs from 16384 on, so a
-    stock cluster has none: moving it aside loses nothing anybody made.
-    """
-    for path in listing.split():
-        parts = path.split("/")
-        numbers = [p.split("_")[0].split(".")[0] for p in parts[:2]]
-        if any(n.isdigit() and int(n) >= FIRST_USER_OID for n in numbers):
-            return True
-    return False
-
-
-def user_data(host):
-    listing = host.query(sh("cd {base} 2>/dev/null && find . -mindepth 1 -maxdepth 2 "
-                            "-name '[0-9]*' -printf '%P\\n'",
-                            base=f"{host.layout.data_dir}/base"),
-                         user="postgres", warn=True).stdout
-    return holds_user_data(listing)
-
-
-def standby_data_problem(standby, primary_state, force, state=None):
-    """Why copying over this standby's data directory must not happen, or None.
-    state: the standby's, if just read."""
-    state = state or server.read_state(standby)
-    if state.exists and not server.is_copy_of(state, primary_state) \
-            and not force and user_data(standby):
-        return (f"{standby.name}: its data directory {standby.layout.data_dir} holds another "
-                f"cluster (system identifier {state.system_id}) with databases or tables in "
-                "it: check that this is the right host, then run again with --force "
-                "(the old directory is moved aside, not deleted)")
-    return None
 
 
 def room_problems(s, size, spaces, space_sizes):
@@ -55,7 +18,7 @@ def room_problems(s, size, spaces, space_sizes):
     needs += [(t.target, space_sizes.get(t.oid, 0)) for t in spaces]
     results = []
     for index, (mount, avail, wanted) in enumerate(server.room(s, needs)):
-        need = int(wanted * MARGIN)
+        need = int(wanted * datadir.ROOM_MARGIN)
         if index == 0:   # the data directory's own file system
             results.append((s.name, f"room for the primary's {wanted / 1e6:.0f} MB",
                             None if avail >= need else
@@ -102,7 +65,7 @@ def checks(cluster, states):
                         "name the primary's key file, or leave it empty for a temporary key"))
     for s in cluster.standbys:
         # Where the copy is written: beside the data directory, or inside it
-        # when it is a mount point (clone.incoming_path).
+        # when it is a mount point (knowledge/datadir.incoming_path).
         data = s.layout.data_dir
         # access(2) answers EROFS for a read-only mount: nothing is written to know.
         answer = s.query(sh('if mountpoint -q {data}; then echo mount; w={data}; else w={parent}; '
@@ -118,7 +81,7 @@ def checks(cluster, states):
                              "fix the mount"))
         states[s.name] = server.read_state(s)
         results.append((s.name, "no other cluster's data would be replaced",
-                        standby_data_problem(s, pstate, force, states[s.name])))
+                        server.standby_data_problem(s, pstate, force, states[s.name])))
     return results
 
 

@@ -22,9 +22,9 @@ not stop the others, and each step returns {standby name: why it failed}.
 """
 import time
 
-from . import (access, checks, server, service, standby as standby_step,
+from . import (access, server, service, standby as standby_step,
                tablespaces as tablespace_step)
-from ..knowledge import fanout, progress, render, rsync, tablespaces, transfer
+from ..knowledge import datadir, fanout, progress, render, rsync, tablespaces, transfer
 from ..hosts.cluster import ClusterError, at_once
 from ..hosts.remote import RemoteError
 from ..knowledge.shell import join, sh
@@ -141,7 +141,7 @@ def refuse_foreign_data(s, pstate, force, state=None):
     """Refuses a standby whose data is not ours to replace; else its state
     (state: if just read)."""
     state = state or server.read_state(s)
-    problem = checks.standby_data_problem(s, pstate, force, state)
+    problem = server.standby_data_problem(s, pstate, force, state)
     if problem:
         raise ClusterError(problem)
     return state
@@ -186,7 +186,7 @@ def describe_copy(cluster, s, pstate, report, program, how=None, source=None):
     sstate = server.read_state(s)
     earlier_copy = server.is_copy_of(sstate, pstate)
     if sstate.exists and not earlier_copy:
-        kept = aside_path(s.layout.data_dir, server.is_mount_point(s, s.layout.data_dir))
+        kept = datadir.aside_path(s.layout.data_dir, server.is_mount_point(s, s.layout.data_dir))
         report.change(s.name, f"move its own cluster (system identifier {sstate.system_id}) "
                               f"aside to {kept}")
     how = how or ("update, --checksum" if earlier_copy else "fresh copy")
@@ -204,7 +204,7 @@ def backup_to(cluster, s, pstate, report):
     lay = s.layout
     data = lay.data_dir
     mount = server.is_mount_point(s, data)
-    incoming, kept = incoming_path(data, mount), aside_path(data, mount)
+    incoming, kept = datadir.incoming_path(data, mount), datadir.aside_path(data, mount)
     sstate = server.read_state(s)
     ours = server.is_copy_of(sstate, pstate)
     spaces = tablespace_step.of(cluster, pstate)
@@ -239,8 +239,8 @@ def backup_to(cluster, s, pstate, report):
     # one that a boot would start as a second primary.
     marked = standby_step.write_marker(cluster, s, data=incoming)
     keep = sstate.exists and not ours
-    s.change(join([*keep_own_configs(lay.own_config_files, data, incoming),
-                   *swap_script(data, incoming, kept if keep else None, mount)], " && "))
+    s.change(join([*datadir.keep_own_configs(lay.own_config_files, data, incoming),
+                   *datadir.swap_script(data, incoming, kept if keep else None, mount)], " && "))
     if keep:   # said once done, not before
         report.change(s.name, f"moved its own cluster (system identifier {sstate.system_id}) "
                               f"aside to {kept}")
@@ -333,70 +333,16 @@ def with_tablespaces(spaces):
     return "; with " + ", ".join(t.describe() for t in spaces) if spaces else ""
 
 
-def aside_path(data, mount=False):
-    """Where a data directory's previous contents are kept: beside it, or
-    inside it when it is a mount point (the same file system either way)."""
-    stamp = time.strftime('%Y%m%d-%H%M%S')
-    return f"{data}/{INSIDE}kept-{stamp}" if mount else f"{data}.pg-hotstandby-{stamp}"
-
-
 def move_aside(s):
     """Keep the data directory's contents aside (a rename: beside it, or
     inside it when it is a mount point); the host's own config files stay."""
     data = s.layout.data_dir
     mount = server.is_mount_point(s, data)
-    kept = aside_path(data, mount)
-    s.change(join([*clear_script(data, kept, mount),
+    kept = datadir.aside_path(data, mount)
+    s.change(join([*datadir.clear_script(data, kept, mount),
                    sh("install -d -o postgres -g postgres -m 700 {dir}", dir=data),
-                   *keep_own_configs(s.layout.own_config_files, kept, data)], " && "))
+                   *datadir.keep_own_configs(s.layout.own_config_files, kept, data)], " && "))
     return kept
-
-
-# A data directory that is a mount point (a volume of its own) cannot be
-# renamed: what would go beside it goes inside it, under these names (which
-# rsync's filters and the moves below leave alone), and its contents move
-# one by one: global/ (pg_control) out first and in last, so that no boot
-# finds a half-moved cluster it would start.
-INSIDE = ".pg-hotstandby-"
-LEFT_IN_PLACE = ["!", "-name", f"{INSIDE}*", "!", "-name", "lost+found"]
-
-
-def incoming_path(data, mount):
-    """Where pg_basebackup writes before the copy is swapped in."""
-    return f"{data}/{INSIDE}incoming" if mount else f"{data}.pg-hotstandby-incoming"
-
-
-def clear_script(data, kept, mount):
-    """Shell steps that empty the data directory: into `kept`, or deleted
-    (kept None: an earlier copy of this primary)."""
-    if not mount:
-        return [sh("mv {d} {k}", d=data, k=kept) if kept else sh("rm -rf {d}", d=data)]
-    if not kept:
-        return [sh("rm -rf {g}", g=f"{data}/global"),
-                sh("find {d} -mindepth 1 -maxdepth 1 {left} -exec rm -rf {{}} +", d=data,
-                   left=LEFT_IN_PLACE)]
-    return [sh("mkdir -m 700 {k}", k=kept),
-            sh("{{ [ ! -e {g} ] || mv {g} {k}/; }}", g=f"{data}/global", k=kept),
-            sh("find {d} -mindepth 1 -maxdepth 1 {left} -exec mv -t {k} {{}} +", d=data,
-               left=LEFT_IN_PLACE, k=kept)]
-
-
-def swap_script(data, incoming, kept, mount):
-    """Shell steps that put the complete copy in `incoming` in the data
-    directory's place, its old contents kept in `kept` (or deleted: None)."""
-    if not mount:
-        return [*clear_script(data, kept, mount), sh("mv {i} {d}", i=incoming, d=data)]
-    return [*clear_script(data, kept, mount),
-            sh("find {i} -mindepth 1 -maxdepth 1 ! -name global -exec mv -t {d} {{}} +",
-               i=incoming, d=data),
-            sh("mv {g} {d}/", g=f"{incoming}/global", d=data), sh("rmdir {i}", i=incoming)]
-
-
-def keep_own_configs(names, source, target):
-    """Shell steps that carry the host's own config files (generic layout)
-    from its old data directory into the new one."""
-    return [sh("{{ [ ! -e {old} ] || cp -p {old} {new}; }}", old=f"{source}/{name}",
-               new=f"{target}/{name}") for name in names]
 
 
 def check_control_file(p, s):

@@ -1,11 +1,8 @@
 """The guide's "Changes to the master": settings, the replication role, a
 pg_hba entry per standby, and a replication slot per standby."""
-from ..knowledge import blocks, passwords, render, versions
-from . import config, rewind, server, slots, tls
+from ..knowledge import blocks, render
+from . import config, role, server, slots, tls
 from ..hosts.cluster import ClusterError
-
-SETTINGS_READ = ("wal_level", "max_wal_senders", "max_replication_slots", "data_checksums")
-
 
 def configure(cluster, report):
     """Configure the primary; returns the settings that wait for a restart."""
@@ -14,7 +11,7 @@ def configure(cluster, report):
         raise ClusterError(f"PostgreSQL is not running on the primary {p.name}: start it "
                            f"(fab -H {p.name},... start-standby-then-master) and run again")
     plan = cluster.tls   # decided (and refused, if it must be) before any change
-    current = server.config_values(p, SETTINGS_READ)
+    current = server.config_values(p, render.PRIMARY_SETTINGS_READ)
     settings = {**render.primary_settings(p.layout.major, current, len(cluster.standbys),
                                           cfg.listen_addresses, cfg.max_slot_wal_keep_size),
                 **plan.settings}
@@ -34,8 +31,8 @@ def configure(cluster, report):
                               + (" over TLS only" if plan.hba_type == "hostssl" else "")
                               + (f", no longer from {', '.join(removed)}" if removed else "")
                               + f": {hba_changed}")
-    ensure_role(cluster, report)
-    rewind.grant(cluster, report)
+    role.ensure(cluster, report)
+    role.grant(cluster, report)
     if changed or hba_changed or plan.install:
         server.reload(p)
     slots.ensure(cluster, report)
@@ -46,30 +43,6 @@ def configure(cluster, report):
     elif not (changed or hba_changed or plan.install):
         report.note(p.name, "already configured")
     return pending
-
-
-def ensure_role(cluster, report):
-    """The replication role exists and has the run's password (set only if not)."""
-    p, cfg = cluster.primary, cluster.settings
-    role = cfg.replication_role
-    if cluster.role_ensured:
-        return
-    cluster.role_ensured = True
-    rows = p.psql("select rolreplication, rolcanlogin, coalesce(rolpassword, '') "
-                  f"from pg_authid where rolname = {render.sql_literal(role)}")
-    password = cluster.password
-    for name, path in cluster.state.ignored_passfiles:
-        report.note(name, f"the password in {path} is not one this tool makes: "
-                          "not used, a new one is set")
-    # md5 pg_hba lines accept a SCRAM verifier, scram-sha-256 lines no md5 one.
-    kind = versions.fact("password_verifier", p.layout.major)
-    stored = rows[0][2] if rows else None
-    if rows and rows[0][:2] == ["t", "t"] and passwords.kind(stored) == kind \
-            and passwords.matches(stored, role, password):
-        return
-    p.psql_secret(render.role_sql(role, passwords.verifier(kind, role, password),
-                                  exists=bool(rows)))
-    report.change(p.name, f"{'updated' if rows else 'created'} replication role {role}")
 
 
 def removed_standbys(cluster, hba_text=config.UNREAD):

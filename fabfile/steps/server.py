@@ -6,7 +6,7 @@ and parsed by pure functions.
 """
 from dataclasses import dataclass
 
-from ..knowledge import render, versions
+from ..knowledge import datadir, render, versions
 from ..knowledge.layout import UNIT_OF_POSTMASTER
 from ..knowledge.lsn import Lsn
 from ..knowledge.values import UNIT
@@ -83,6 +83,27 @@ def parse_state(text):
 
 def read_state(host):
     return parse_state(host.query(state_script(host.layout), user="postgres").stdout)
+
+
+def user_data(host):
+    listing = host.query(sh("cd {base} 2>/dev/null && find . -mindepth 1 -maxdepth 2 "
+                            "-name '[0-9]*' -printf '%P\\n'",
+                            base=f"{host.layout.data_dir}/base"),
+                         user="postgres", warn=True).stdout
+    return datadir.holds_user_data(listing)
+
+
+def standby_data_problem(standby, primary_state, force, state=None):
+    """Why copying over this standby's data directory must not happen, or None.
+    state: the standby's, if just read."""
+    state = state or read_state(standby)
+    if state.exists and not is_copy_of(state, primary_state) \
+            and not force and user_data(standby):
+        return (f"{standby.name}: its data directory {standby.layout.data_dir} holds another "
+                f"cluster (system identifier {state.system_id}) with databases or tables in "
+                "it: check that this is the right host, then run again with --force "
+                "(the old directory is moved aside, not deleted)")
+    return None
 
 
 def config_values(host, names):

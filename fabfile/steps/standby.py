@@ -5,13 +5,13 @@ and the marker that makes the server start as a standby.  A standby also gets
 the primary's own settings, so that once promoted it serves its standbys."""
 from . import config, server, tls
 from ..knowledge import render, versions
-from .primary import SETTINGS_READ, ensure_role
+from . import role
 
 
 def configure(cluster, report):
     """Configure every standby; returns {name: its settings} for those that changed."""
     cfg = cluster.settings
-    ensure_role(cluster, report)   # a new password must reach the primary too
+    role.ensure(cluster, report)   # a new password must reach the primary too
     names = versions.standby_minimums(cluster.major)
     primary_values = server.config_values(cluster.primary, names)
     pstate = None   # read when a standby needs it
@@ -20,7 +20,7 @@ def configure(cluster, report):
         changes = []
         current = s.read(config.settings_file(s))
         pinned = render.settings_in(config.owned_text(s, current))
-        own = server.config_values(s, [*names, *SETTINGS_READ])
+        own = server.config_values(s, [*names, *render.PRIMARY_SETTINGS_READ])
         settings = {**render.primary_settings(s.layout.major, own, len(cluster.standbys),
                                               cfg.listen_addresses,
                                               cfg.max_slot_wal_keep_size),

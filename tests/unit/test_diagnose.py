@@ -2,7 +2,7 @@ import pytest
 
 from fabfile.knowledge.lsn import Lsn
 from fabfile.steps import checks
-from fabfile.knowledge import diagnose
+from fabfile.knowledge import datadir, diagnose
 
 LOGS = {
     "no pg_hba.conf entry": 'FATAL:  no pg_hba.conf entry for replication connection from '
@@ -114,10 +114,10 @@ def test_unknown_log_shows_its_tail():
 
 def test_user_data_detection_from_base_listing():
     stock = "1\n1/1259\n4\n4/2619\n5\n5/16_fsm\n5/2608.1\n13100/1259\n"
-    assert not checks.holds_user_data(stock)
-    assert checks.holds_user_data(stock + "5/16385\n")        # a table in postgres
-    assert checks.holds_user_data(stock + "16384\n16384/1259\n")  # a new database
-    assert checks.holds_user_data(stock + "5/16385_vm\n")
+    assert not datadir.holds_user_data(stock)
+    assert datadir.holds_user_data(stock + "5/16385\n")        # a table in postgres
+    assert datadir.holds_user_data(stock + "16384\n16384/1259\n")  # a new database
+    assert datadir.holds_user_data(stock + "5/16385_vm\n")
 
 
 def state(system_id="7", timeline="1", checkpoint="0/3000060", copying_from=""):
