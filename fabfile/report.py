@@ -2,7 +2,7 @@
 copies, and a closing summary.  A plan's report marks each change as planned,
 and counts instead of timing.  Copies to several standbys run in threads:
 printing holds a lock.  The printer keeps no state that control flow reads:
-failed copies and downtime are the run's state (hosts.cluster.RunState)."""
+failed copies and downtime are the run's state (steps/run.py RunState)."""
 import sys
 import threading
 import time
@@ -87,19 +87,19 @@ class Report:
             changed = len(self.changes) - before
             self.steps.append((name, time.monotonic() - started, changed))
 
-    def summary(self, cluster):
-        state = cluster.state
+    def summary(self, run):
+        state = run.state
         lines = ["== summary =="]
-        p = cluster.primary
-        lines.append(f"  primary  {p.name} ({cluster.primary_address()}) PostgreSQL "
+        p = run.primary
+        lines.append(f"  primary  {p.name} ({run.primary_address()}) PostgreSQL "
                      f"{p.layout.version}, {p.layout.kind} layout{run_by(p)}")
-        for s in cluster.standbys:
-            lines.append(f"  standby  {s.name} ({cluster.addresses[s.name]}) PostgreSQL "
+        for s in run.standbys:
+            lines.append(f"  standby  {s.name} ({run.addresses[s.name]}) PostgreSQL "
                          f"{s.layout.version}, {s.layout.kind} layout{run_by(s)}"
                          + (f": COPY FAILED: {state.failed[s.name]}" if s.name in state.failed
                             else ""))
-        if "tls" in vars(cluster):   # decided in this run (the property reads hosts)
-            lines.append(f"  replication: {cluster.tls.describe()}")
+        if run.tls_decided():
+            lines.append(f"  replication: {run.tls_decided().describe()}")
         for name, seconds, changed in self.steps:
             lines.append(f"  {name:<26} " + ("" if self.plan else f"{seconds:6.1f} s  ")
                          + f"{changed} change{'s' if changed != 1 else ''}")

@@ -1,6 +1,7 @@
 """The tasks: each step of the guide, `full` (every step), `plan`, and day-two
-tasks.  Thin: each makes the run's context (context.py), opens the hosts and
-calls the steps.
+tasks.  Thin: each makes the run (its settings and options: context.py; its
+hosts: hosts/cluster.py; steps/run.py), calls the steps, and turns known
+failures into one line.
 
     fab -H master,standby full
 
@@ -10,20 +11,19 @@ back to `hotstandby.*` in fabfile/defaults.yaml, fabric.yaml or a `fab -f FILE`.
 import json as jsonlib
 import logging
 import sys
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
 from invoke import Collection, Exit, task
 
 from .context import Options, Settings, SettingsError, as_number
-from .hosts.cluster import ClusterError, connect, roles
+from .hosts.cluster import ClusterError, connect, each, roles
 from .hosts.remote import RemoteError
-from .knowledge import diagnose
 from .report import Report
-from .steps import (checks, clone, failover, health, lifecycle, methods, primary, server,
-                    smoke, standby)
+from .steps import (checks, failover, health, lifecycle, methods, primary, standby,
+                    workflow)
+from .steps.run import Run
 
 DEFAULTS = Path(__file__).resolve().parent / "defaults.yaml"
 # paramiko logs a closed tunnel socket as an error on stderr; failures that
@@ -61,9 +61,10 @@ def session(c, quiet=False, dry=False, force=False, method=None, compress=None,
     try:
         options = Options.resolve(settings, method=method, force=force, dry=dry, quiet=quiet,
                                   compress=compress, max_rate=max_rate, fan_out=fan_out)
-        cluster = connect(c.config, settings, options)
-        with lifecycle.cleaned_up(cluster, report):
-            yield cluster, report
+        cluster = connect(c.config, settings, dry)
+        run = Run(cluster, settings, options)
+        with lifecycle.cleaned_up(run, report):
+            yield run, report
     except (SettingsError, ClusterError, RemoteError) as exc:
         raise Exit(f"error: {exc}", code=1) from None
     finally:
@@ -73,14 +74,14 @@ def session(c, quiet=False, dry=False, force=False, method=None, compress=None,
 
 def one_step(c, quiet, name, step, **options):
     """A task that is one step: connect, run it under its header, close."""
-    with session(c, quiet, **options) as (cluster, report), report.step(name):
-        step(cluster, report)
+    with session(c, quiet, **options) as (run, report), report.step(name):
+        step(run, report)
 
 
 @task(help=FORCE)
 def preflight(c, quiet=False, force=False):
     """Check every host before changing anything: what full would refuse, and why."""
-    one_step(c, quiet, "preflight", checks.run, force=force)
+    one_step(c, quiet, "preflight", checks.preflight, force=force)
 
 
 @task(help=QUIET)
@@ -110,9 +111,7 @@ def sync(c, quiet=False, force=False, method=None, compress=None, max_rate=None,
     With the primary running: basebackup copies it as it runs; rsync makes
     the first (bulk) pass, and sync after stop-all the second.
     """
-    def step(cluster, report):
-        clone.all_copied(methods.sync(cluster, report))
-    one_step(c, quiet, "sync", step, force=force, method=method, compress=compress,
+    one_step(c, quiet, "sync", workflow.sync, force=force, method=method, compress=compress,
              max_rate=max_rate, fan_out=fan_out)
 
 
@@ -125,35 +124,7 @@ def start_standby_then_master(c, quiet=False):
 @task(help=QUIET)
 def smoke_test(c, quiet=False):
     """Check rows replicate, standbys refuse writes and stream; exit 1 on a failure."""
-    one_step(c, quiet, "smoke-test", check_smoke)
-
-
-def check_smoke(cluster, report):
-    if not cluster.standbys:   # every copy failed: nothing was checked, nothing passed
-        report.say("  smoke test: no standby to check (every copy failed)")
-        return
-    results = smoke.run_checks(cluster, report)
-    failed = [r for r in results if not r[2]]
-    if not results:
-        raise ClusterError("smoke test ran no check")
-    if failed:
-        causes = [diagnose.explain(s.name, server.log_tail(s), ignore=(smoke.ROLE,))
-                  for s in cluster.standbys
-                  if any(r[0] == s.name for r in failed)]
-        raise ClusterError(f"smoke test: {len(failed)} check(s) failed: "
-                           + "; ".join(f"{h}: {name}" for h, name, _, _ in failed)
-                           + ("; " + "; ".join(causes) if causes else ""))
-    report.say("  smoke test passed")
-
-
-def check_replication_login(cluster, report):
-    """Before stopping anything: each standby can log in for replication."""
-    for s in cluster.standbys:
-        system_id, error = checks.replication_login(cluster, s)
-        if error:
-            raise ClusterError("replication login from a standby fails: "
-                               + diagnose.explain(s.name, error))
-        report.note(s.name, f"replication login to the primary works (system {system_id})")
+    one_step(c, quiet, "smoke-test", workflow.check_smoke)
 
 
 @task(help=COPY)
@@ -161,8 +132,8 @@ def full(c, quiet=False, force=False, method=None, compress=None, max_rate=None,
          fan_out=None):
     """Every step in order: a streaming hot standby on each standby host."""
     with session(c, quiet, force=force, method=method, compress=compress,
-                 max_rate=max_rate, fan_out=fan_out) as (cluster, report):
-        every_step(cluster, report)
+                 max_rate=max_rate, fan_out=fan_out) as (run, report):
+        workflow.full(run, report)
 
 
 @task(help=COPY)
@@ -172,56 +143,8 @@ def plan(c, quiet=False, force=False, method=None, compress=None, max_rate=None,
     slots, restarts, servers stopped and data copied (with its size, compression
     and rate cap)."""
     with session(c, quiet, dry=True, force=force, method=method, compress=compress,
-                 max_rate=max_rate, fan_out=fan_out) as (cluster, report):
-        every_step(cluster, report)
-
-
-def every_step(cluster, report):
-    """full's steps in order; on dry hosts, what they would do.  With the
-    basebackup method the primary is not stopped for the copy."""
-    dry = cluster.options.dry
-    with report.step("preflight"):
-        checks.run(cluster, report)
-    with report.step("configure-master"):
-        if primary.configure(cluster, report):
-            # Now, so that the standbys' login is proven (listen_addresses)
-            # before anything is stopped.
-            with lifecycle.primary_kept_up(cluster, report):
-                lifecycle.restart_primary(cluster, report)
-    with report.step("configure-standby"):
-        reconfigured = standby.configure(cluster, report)
-        if not dry:   # needs what configure-master would write
-            check_replication_login(cluster, report)
-    streaming = server.streaming_standbys(cluster)
-    applied = set()
-    if not dry:
-        back, applied = lifecycle.reconnect(cluster, report, reconfigured, streaming)
-        streaming |= back
-    targets = [s for s in cluster.standbys if s.name not in streaming]
-    if targets:
-        methods.copy_standbys(cluster, report, targets, settle=False)
-    else:
-        report.say("== stop-all, sync, start-standby-then-master ==")
-        report.note(cluster.primary.name, "every standby already streams from it: "
-                                          "nothing to stop or copy")
-    for s in cluster.standbys:
-        if s.name in reconfigured and s not in targets and s.name not in applied:
-            lifecycle.apply_standby_settings(s, reconfigured[s.name], report)
-    if not dry:
-        # The units of the standbys just started finish starting during the
-        # smoke test (Debian's probes for 2 s after the server accepts
-        # connections): the run ends with each one active.
-        started = [s for s in targets if s.name not in cluster.state.failed]
-        with report.step("smoke-test"):
-            try:
-                check_smoke(cluster.without(cluster.state.failed), report)
-            except Exception:
-                with suppress(ClusterError, RemoteError):   # the smoke test's error is the one
-                    lifecycle.settle_standbys(cluster, started)
-                raise
-            lifecycle.settle_standbys(cluster, started)
-    report.summary(cluster)
-    clone.all_copied(cluster.state.failed)
+                 max_rate=max_rate, fan_out=fan_out) as (run, report):
+        workflow.full(run, report)
 
 
 @task(help={"json": "print one JSON document instead of the table (scripts, monitoring)",
@@ -244,9 +167,12 @@ def status(c, json=False, warn_lag_bytes=None, warn_lag_seconds=None, quiet=Fals
         raise Exit(f"error: {exc}", code=3) from None
     names = [primary_name, *standby_names]
     expected = ["primary"] + ["standby"] * len(standby_names)
-    with ThreadPoolExecutor(len(names)) as pool:
-        views = list(pool.map(lambda name, role: health.look(name, role, c.config, settings),
-                              names, expected))
+    looked = each(list(zip(names, expected)),
+                  lambda pair: health.look(*pair, c.config, settings))
+    for outcome in looked:   # look reports a broken host in its view: this is a bug
+        if outcome.error is not None:
+            raise outcome.error
+    views = [outcome.value for outcome in looked]
     rows, problems = health.assess(views, settings.status.warn_lag_bytes,
                                    settings.status.warn_lag_seconds, settings.tls.mode)
     code = health.level(problems)
@@ -296,12 +222,12 @@ def rejoin(c, resync=False, quiet=False):
     old timeline), rewinds it with pg_rewind, starts it as a standby and runs
     the smoke test.
     """
-    with session(c, quiet) as (cluster, report):
+    with session(c, quiet) as (run, report):
         with report.step("rejoin"):
-            failover.rejoin(cluster, report, resync)
+            failover.rejoin(run, report, resync)
         with report.step("smoke-test"):
-            check_smoke(cluster, report)
-        report.summary(cluster)
+            workflow.check_smoke(run, report)
+        report.summary(run)
 
 
 ns = Collection(preflight, configure_master, configure_standby, stop_all, sync,

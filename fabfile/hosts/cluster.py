@@ -1,17 +1,12 @@
 """The hosts of one run: which is the primary, which are standbys, how they
 reach each other.  Role and address logic is pure; `connect` does the I/O.
 """
-import dataclasses
-import functools
 import re
 import threading
-import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from ..knowledge import passwords, render, tls, values, versions
+from ..knowledge import render, shell, values, versions
 from ..knowledge.layout import LayoutError
-from ..knowledge import shell
 from .hostkeys import HostKeyRefused
 from .remote import Host, RemoteError
 
@@ -75,68 +70,13 @@ def pick_route(routes):
     return addr, src
 
 
-class RunEnding(ClusterError):
-    """A change that needs undoing was asked for while the run is ending."""
-
-
-@dataclass
-class RunState:
-    """What happened so far in this run, for the steps after and the summary."""
-    failed: dict = field(default_factory=dict)   # standby name -> why its copy failed
-    downtime: float = None                       # seconds the primary was stopped
-    stopped_at: float = None
-    # (host name, path): passfiles whose password was not in the shape this
-    # tool makes, so not believed (a standby's postgres user can write one)
-    ignored_passfiles: list = field(default_factory=list)
-    # What must be undone before the run ends (each has an idempotent
-    # undo(report)): undone by the thread that set it up, or, when the run is
-    # cut short, by the main thread (worker threads are daemons and die with
-    # the process).
-    cleanups: list = field(default_factory=list)
-    ending: bool = False
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def register(self, cleanup):
-        """Before making a change that cleanup undoes; refused once ending."""
-        with self.lock:
-            if self.ending:
-                raise RunEnding("the run is ending: nothing more is set up")
-            self.cleanups.append(cleanup)
-
-    def unregister(self, cleanup):
-        with self.lock:
-            self.cleanups = [c for c in self.cleanups if c is not cleanup]
-
-    def end(self):
-        """The run ends: every cleanup still registered (some may be being
-        undone by their thread); none is registered after."""
-        with self.lock:
-            self.ending = True
-            taken, self.cleanups = self.cleanups, []
-            return taken
-
-    def primary_stopped(self):
-        self.stopped_at = time.monotonic()
-
-    def primary_started(self):
-        if self.stopped_at is not None:
-            self.downtime = (self.downtime or 0) + time.monotonic() - self.stopped_at
-            self.stopped_at = None
-
-
 @dataclass
 class Cluster:
-    """The run's hosts and its context: settings (context.Settings), options
-    (context.Options) and state (RunState)."""
+    """The run's hosts: the primary, the standbys, and the address each is
+    reached at by the others (host name -> address)."""
     primary: Host
     standbys: list
-    settings: object
-    options: object
-    state: RunState = field(default_factory=RunState)
-    addresses: dict = field(default_factory=dict)   # host name -> address
-    tablespace_names: dict = field(default_factory=dict)   # oid -> name, read while it ran
-    role_ensured: bool = False   # the replication role was checked (or planned) this run
-    tls_installed: bool = False  # the primary serves cluster.tls's certificate (or will: plan)
+    addresses: dict = field(default_factory=dict)
 
     @property
     def hosts(self):
@@ -148,54 +88,6 @@ class Cluster:
 
     def primary_address(self):
         return self.addresses[self.primary.name]
-
-    def slot(self, standby):
-        return render.slot_name(standby.name)
-
-    def passfile(self, standby):
-        if not versions.fact("conninfo_passfile", standby.layout.major):
-            return f"{home(standby)}/.pgpass"   # before 10 libpq reads only the default file
-        return f"{home(standby)}/.pg-hotstandby.pgpass"
-
-    def pinned_path(self, standby):
-        """The primary's certificate as the standby pins it (sslrootcert)."""
-        return f"{home(standby)}/{tls.PINNED}"
-
-    @functools.cached_property
-    def tls(self):
-        """This run's TLS for replication (knowledge.tls.Plan), decided once
-        from what the primary serves."""
-        from ..steps import tls as tls_step   # the steps build on this module, not it on them
-        return tls_step.decide(self)
-
-    def conninfo(self, standby, **keywords):
-        """The standby's connection string to the primary (primary_conninfo);
-        keywords add to it or replace its own (dbname=..., connect_timeout=...)."""
-        plan = self.tls
-        if plan.install and not self.tls_installed:
-            raise ClusterError(f"{self.primary.name} does not serve the certificate its "
-                               "standbys are to pin yet: run configure-master first")
-        binding = tls.channel_binding(plan, self.major,
-                                      render.auth_method(self.major, self.settings.auth_method))
-        return render.conninfo({
-            **render.replication_keywords(self.major, self.primary_address(),
-                                          self.primary.layout.port,
-                                          self.settings.replication_role, self.slot(standby),
-                                          self.passfile(standby)),
-            **plan.keywords(self.pinned_path(standby), binding),
-            **keywords})
-
-    def without(self, names):
-        """This cluster less the standbys named (those whose copy failed)."""
-        if not names:
-            return self
-        return dataclasses.replace(self, standbys=[s for s in self.standbys
-                                                   if s.name not in names])
-
-    @functools.cached_property
-    def password(self):
-        """The replication password for this run (never printed)."""
-        return replication_password(self)
 
     def close(self):
         for host in self.hosts:
@@ -228,39 +120,33 @@ def open_host(name, config, settings, dry=False):
     return host
 
 
-def connect(config, settings, options):
+def connect(config, settings, dry=False):
     """Open every host, discover PostgreSQL and check they fit together."""
     primary_name, standby_names = roles(settings)
     names = [primary_name, *standby_names]
     # At once: each host's SSH handshake and discovery take several round trips.
-    with ThreadPoolExecutor(len(names)) as pool:
-        opening = [pool.submit(open_host, name, config, settings, options.dry)
-                   for name in names]
-    hosts, failures = [], []
-    for future in opening:
-        try:
-            hosts.append(future.result())
-        except BaseException as exc:
-            failures.append(exc)
+    opened = each(names, lambda name: open_host(name, config, settings, dry))
+    hosts = [o.value for o in opened if o.error is None]
+    failures = [o.error for o in opened if o.error is not None]
     if failures:   # the first host's in the list order, as when opened one by one
         for host in hosts:
             host.close()
         raise failures[0]
     primary, standbys = hosts[0], hosts[1:]
-    cluster = Cluster(primary, standbys, settings, options)
+    cluster = Cluster(primary, standbys)
     for standby in standbys:
         if standby.layout.major != primary.layout.major:
             cluster.close()
             raise ClusterError(
                 f"{standby.name} runs PostgreSQL {standby.layout.version} but the primary "
                 f"{primary.name} runs {primary.layout.version}: install the same major on both")
-    find_addresses(cluster)
+    find_addresses(cluster, settings.addresses)
     return cluster
 
 
-def find_addresses(cluster):
-    """Fill cluster.addresses from config, else from the hosts' own routes."""
-    configured = cluster.settings.addresses
+def find_addresses(cluster, configured):
+    """Fill cluster.addresses from config (configured: host name -> address),
+    else from the hosts' own routes."""
     primary = cluster.primary
     candidates = [configured[primary.name]] if primary.name in configured \
         else primary.facts["address"]
@@ -282,46 +168,47 @@ def find_addresses(cluster):
         cluster.addresses[standby.name] = own
 
 
-def replication_password(cluster):
-    """The configured password, else the one a host already holds (after a
-    failover the new primary holds it, from its days as a standby) if it has
-    the shape this tool makes, else a new one."""
-    if cluster.settings.replication_password:
-        return cluster.settings.replication_password
-    role = cluster.settings.replication_role
-    for host in [*cluster.standbys, cluster.primary]:
-        path = cluster.passfile(host)
-        found = render.passfile_password(host.read(path) or "", role)
-        if found and passwords.generated(found):
-            return found
-        if found:
-            cluster.state.ignored_passfiles.append((host.name, path))
-    return passwords.new()
+@dataclass
+class Outcome:
+    """What work on one host gave: its value, or the exception it raised."""
+    value: object = None
+    error: BaseException = None
 
 
-def at_once(hosts, work):
-    """work(host) for every host, each in a thread; {name: error} for the hosts
-    where it failed with a RemoteError or ClusterError.  Anything else is a
-    bug, raised here.
+def each(items, work):
+    """work(item) for every item (hosts, or host names) at once, each in a
+    thread of its own; an Outcome per item, in the items' order.  The one way
+    per-host work runs in parallel.
 
     Daemon threads, joined in short waits: Ctrl-C reaches the main thread at
     once, so a caller restarts the primary without waiting for the others;
-    what they set up that must not outlive the run is in RunState.cleanups.
+    what they set up that must not outlive the run is in the run's cleanups
+    (steps/run.py RunState).
     """
-    errors = {}
+    outcomes = [Outcome() for _ in items]
 
-    def run(host):
+    def run(item, outcome):
         try:
-            work(host)
-        except BaseException as exc:   # sorted out below, in the main thread
-            errors[host.name] = exc
-    threads = [threading.Thread(target=run, args=(h,), name=f"on-{h.name}", daemon=True)
-               for h in hosts]
+            outcome.value = work(item)
+        except BaseException as exc:   # the caller sorts it out, in the main thread
+            outcome.error = exc
+    threads = [threading.Thread(target=run, args=(item, outcome), daemon=True,
+                                name=f"on-{getattr(item, 'name', item)}")
+               for item, outcome in zip(items, outcomes)]
     for thread in threads:
         thread.start()
     for thread in threads:
         while thread.is_alive():
             thread.join(0.2)
+    return outcomes
+
+
+def at_once(hosts, work):
+    """work(host) for every host at once; {name: error} for the hosts where it
+    failed with a RemoteError or ClusterError.  Anything else is a bug, raised
+    here."""
+    errors = {host.name: outcome.error for host, outcome in zip(hosts, each(hosts, work))
+              if outcome.error is not None}
     for exc in errors.values():
         if not isinstance(exc, (ClusterError, RemoteError)):
             raise exc

@@ -16,10 +16,11 @@ import secrets
 import threading
 from contextlib import contextmanager
 
-from ..hosts.cluster import ClusterError, RunEnding, parse_routes
+from ..hosts.cluster import ClusterError, parse_routes
 from ..hosts.remote import RemoteError
 from ..knowledge.shell import sh
 from ..knowledge import rsync, tempkey
+from .run import RunEnding
 # A setup step runs one command at a time; the run's end waits this long for
 # it before giving up and naming what to remove by hand.
 SETUP_WAIT = 60
@@ -69,10 +70,10 @@ class TempAccess:
         finally:
             self.lock.release()
 
-    def set_up(self, cluster, targets):
+    def set_up(self, run, targets):
         """Make the login: (ssh command for rsync's -e, user@address)."""
-        p, s, cfg = self.source, self.standby, cluster.settings
-        address, port = cluster.addresses[s.name], cfg.ssh_port
+        p, s, cfg = self.source, self.standby, run.settings
+        address, port = run.addresses[s.name], cfg.ssh_port
         self.source_dir = tempkey.safe_path(p.change(
             sh("umask 077 && mktemp -d"), user=self.user, timeout=COMMAND_TIMEOUT).stdout.strip())
         host_keys = s.query(sh("cat /etc/ssh/ssh_host_*_key.pub")).stdout.splitlines()
@@ -110,19 +111,19 @@ class TempAccess:
 
 
 @contextmanager
-def host_to_host_ssh(cluster, s, report, targets, source):
+def host_to_host_ssh(run, s, report, targets, source):
     """SSH from source (the primary, or a standby: fan-out) to a standby for
     rsync: yields (ssh, target, user).  targets: the paths on the standby the
     copy writes (directories, files)."""
-    user = "root" if cluster.settings.sync_identity_file else "postgres"
+    user = "root" if run.settings.sync_identity_file else "postgres"
     access = TempAccess(source, s, user)
-    cluster.state.register(access)
+    run.state.register(access)
     try:
         with access.lock:
-            if cluster.state.ending:
+            if run.state.ending:
                 raise RunEnding("the run is ending: no copy is started")
             try:
-                ssh, target = access.set_up(cluster, targets)
+                ssh, target = access.set_up(run, targets)
             except tempkey.TempKeyError as exc:
                 raise ClusterError(f"{s.name}: cannot confine the copy's key: {exc}") from None
         yield ssh, target, user
@@ -130,4 +131,4 @@ def host_to_host_ssh(cluster, s, report, targets, source):
         # This thread, or the main thread at the run's end, whichever comes
         # first.  Failures are reported, never raised over the original error.
         access.undo(report)
-        cluster.state.unregister(access)
+        run.state.unregister(access)

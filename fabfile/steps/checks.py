@@ -1,7 +1,7 @@
 """Checks made before anything is changed on any host.
 
 Connecting already proved SSH and sudo on every host, found PostgreSQL and its
-version, and compared majors (cluster.connect).  These checks cover the rest;
+version, and compared majors (run.connect).  These checks cover the rest;
 each failure names the host, the cause and the fix.
 """
 from . import primary as primary_step, server, service, slots, tablespaces as tablespace_step
@@ -32,38 +32,38 @@ def room_problems(s, size, spaces, space_sizes):
     return results
 
 
-def checks(cluster, states):
+def checks(run, states):
     """[(host, check, problem-or-None)] for every check; fills states
     {host name: its server's state}."""
-    p, force = cluster.primary, cluster.options.force
+    p, force = run.primary, run.options.force
     results = []
     pstate = states[p.name] = server.read_state(p)
     results.append((p.name, "PostgreSQL runs on the primary", None if pstate.running else
                     f"{p.name}: PostgreSQL is not running on the primary: start it and run again"))
-    results.extend(unlisted_streaming(cluster))
+    results.extend(unlisted_streaming(run))
     try:   # the certificate to serve and pin, before anything changes
-        results.append((p.name, f"replication TLS ({cluster.tls.mode}): "
-                                f"{cluster.tls.cert.subject if cluster.tls.cert else 'none'}",
+        results.append((p.name, f"replication TLS ({run.tls.mode}): "
+                                f"{run.tls.cert.subject if run.tls.cert else 'none'}",
                         None))
     except ClusterError as exc:
         results.append((p.name, "replication TLS", str(exc)))
     size = server.data_size(p)
-    spaces = tablespace_step.of(cluster, pstate)
+    spaces = tablespace_step.of(run, pstate)
     space_sizes = tablespace_step.sizes(p, spaces)
     # What the copy method needs beyond the server's packages (pg_basebackup
     # comes with them; rsync may not).
-    for program in cluster.options.method.needs:
-        for host in cluster.hosts:
+    for program in run.options.method.needs:
+        for host in run.hosts:
             results.append((host.name, f"{program} installed", None if host.facts.get(program)
                             else f"{host.name}: {program} is not installed: install it "
                                  f"(apt-get install {program} / dnf install {program})"))
-    key = cluster.settings.sync_identity_file
-    if key and "rsync" in cluster.options.method.needs:
+    key = run.settings.sync_identity_file
+    if key and "rsync" in run.options.method.needs:
         found = p.query(sh("test -f {key} && test ! -L {key}", key=key), warn=True).exited == 0
         results.append((p.name, f"key file {key}", None if found else
                         f"{p.name}: hotstandby.sync_identity_file {key} is not a file there: "
                         "name the primary's key file, or leave it empty for a temporary key"))
-    for s in cluster.standbys:
+    for s in run.standbys:
         # Where the copy is written: beside the data directory, or inside it
         # when it is a mount point (knowledge/datadir.incoming_path).
         data = s.layout.data_dir
@@ -85,29 +85,29 @@ def checks(cluster, states):
     return results
 
 
-def unlisted_streaming(cluster):
+def unlisted_streaming(run):
     """A standby that streams from the primary but is not listed would lose
     its pg_hba entry and slot: the hosts given are the standbys."""
-    p = cluster.primary
-    removed = primary_step.removed_standbys(cluster)
+    p = run.primary
+    removed = primary_step.removed_standbys(run)
     if not removed:
         return []
     names = {render.slot_name(n): n for n in removed}
     active = slots.existing(p, active_only=True)
-    listed = ",".join(h.name for h in cluster.hosts)
+    listed = ",".join(h.name for h in run.hosts)
     return [(p.name, f"{names[slot]}, no longer listed, does not stream",
              f"{names[slot]} streams from {p.name} but is not in the host list: list it "
              f"(-H {listed},{names[slot]}) to keep it, or stop it to remove it")
             for slot in names if slot in active]
 
 
-def run(cluster, report):
+def preflight(run, report):
     failed, states = [], {}
-    for host, name, problem in checks(cluster, states):
+    for host, name, problem in checks(run, states):
         report.say(f"  {'ok  ' if problem is None else 'FAIL'}  {host}: {name}")
         if problem:
             failed.append(problem)
-    for host in cluster.hosts:   # not a refusal: the run itself can put it right
+    for host in run.hosts:   # not a refusal: the run itself can put it right
         outside = service.outside_unit(host, states[host.name])
         if outside:
             report.say(f"  warn  {outside}")
@@ -116,11 +116,11 @@ def run(cluster, report):
     report.say("  preflight passed")
 
 
-def replication_login(cluster, standby):
+def replication_login(run, standby):
     """From the standby, a replication connection to the primary authenticates
     (IDENTIFY_SYSTEM).  Returns the primary's system identifier it reported."""
     lay = standby.layout
-    info = cluster.conninfo(standby, dbname="replication", replication="true",
+    info = run.conninfo(standby, dbname="replication", replication="true",
                             connect_timeout=10)
     result = standby.query(sh("{psql} -X -At {info} -c IDENTIFY_SYSTEM", psql=lay.pg("psql"),
                               info=info), user="postgres", warn=True)

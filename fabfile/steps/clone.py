@@ -38,46 +38,46 @@ def all_copied(failed):
                            + "; fix the cause and run again")
 
 
-def cold(cluster, report, targets, second_pass=False):
+def cold(run, report, targets, second_pass=False):
     """rsync with both servers stopped (rsync-cold, and rsync's second pass)."""
-    p = cluster.primary
+    p = run.primary
     pstate = server.read_state(p)
-    if pstate.running and not cluster.options.dry:
+    if pstate.running and not run.options.dry:
         raise ClusterError(f"PostgreSQL is running on the primary {p.name}: a file copy of a "
                            "running server is not consistent; run stop-all first")
     for s in targets:
         state = server.read_state(s)
-        if state.running and not cluster.options.dry:
+        if state.running and not run.options.dry:
             raise ClusterError(f"PostgreSQL is running on {s.name}: its data directory is in "
                                "use; run stop-all first")
-        refuse_foreign_data(s, pstate, cluster.options.force, state)
-    if cluster.options.dry:
+        refuse_foreign_data(s, pstate, run.options.force, state)
+    if run.options.dry:
         for s in targets:
             if second_pass:
                 report.change(s.name, f"copy what changed on {p.name} since the first pass "
-                                      f"(--checksum; {describe_travel(cluster, s, 'rsync')})")
+                                      f"(--checksum; {describe_travel(run, s, 'rsync')})")
             else:
-                describe_copy(cluster, s, pstate, report, "rsync")
+                describe_copy(run, s, pstate, report, "rsync")
         return {}
-    return each_standby(cluster, targets, lambda s: copy_to(cluster, s, pstate, report), report)
+    return each_standby(run, targets, lambda s: copy_to(run, s, pstate, report), report)
 
 
-def from_running_primary(cluster, report, targets, how, program, copy):
+def from_running_primary(run, report, targets, how, program, copy):
     """copy(standby, primary state) to each standby, stopped for it: all at
     once, or fanned out (pg_basebackup).  how: the method's name for such a
     copy (a plan prints it); program: the program that copies (pg_basebackup
     or rsync)."""
-    p = cluster.primary
+    p = run.primary
     pstate = server.read_state(p)
     if not pstate.running:
         raise ClusterError(f"PostgreSQL is not running on the primary {p.name}: a copy by "
                            f"{how} is made from a running server; start it")
-    states = {s.name: refuse_foreign_data(s, pstate, cluster.options.force) for s in targets}
-    fans_out, why = fanout.applies(cluster.options.fan_out, program == "pg_basebackup",
-                                   len(targets), cluster.settings.sync_identity_file)
+    states = {s.name: refuse_foreign_data(s, pstate, run.options.force) for s in targets}
+    fans_out, why = fanout.applies(run.options.fan_out, program == "pg_basebackup",
+                                   len(targets), run.settings.sync_identity_file)
     if why and len(targets) >= fanout.MIN_STANDBYS:
         report.note(p.name, f"every standby is copied from the primary ({why})")
-    if cluster.options.dry:
+    if run.options.dry:
         by_name = {s.name: s for s in targets}
         order = fanout.schedule([s.name for s in targets]) if fans_out \
             else [(s.name, None) for s in targets]
@@ -85,10 +85,10 @@ def from_running_primary(cluster, report, targets, how, program, copy):
             if states[name].running:
                 report.change(name, "stop PostgreSQL")
             if source:
-                describe_copy(cluster, by_name[name], pstate, report, "rsync",
+                describe_copy(run, by_name[name], pstate, report, "rsync",
                               source=by_name[source])
             else:
-                describe_copy(cluster, by_name[name], pstate, report, program, how=how)
+                describe_copy(run, by_name[name], pstate, report, program, how=how)
         return {}
 
     def stop_and_copy(s, source=None):
@@ -97,17 +97,17 @@ def from_running_primary(cluster, report, targets, how, program, copy):
         if source is None:
             return copy(s, pstate)
         try:
-            from_standby(cluster, s, source, pstate, report)
+            from_standby(run, s, source, pstate, report)
         except (ClusterError, RemoteError) as exc:
             report.say(f"!! {s.name}: copy from {source.name} failed: {exc}; "
                        f"copying from the primary {p.name} instead")
             copy(s, pstate)
     if not fans_out:
-        return each_standby(cluster, targets, stop_and_copy, report)
-    return fanned_out(cluster, targets, stop_and_copy, report)
+        return each_standby(run, targets, stop_and_copy, report)
+    return fanned_out(run, targets, stop_and_copy, report)
 
 
-def fanned_out(cluster, targets, copy, report):
+def fanned_out(run, targets, copy, report):
     """copy(standby, source) in waves (knowledge/fanout.py): the primary
     (source None) and each standby whose copy is finished copy to one more
     standby each; {name: why} for those that failed."""
@@ -116,25 +116,25 @@ def fanned_out(cluster, targets, copy, report):
         pairs = fanout.wave(pending, sources)
         source_of = {s.name: source for s, source in pairs}
         wave = [s for s, _ in pairs]
-        failed = each_standby(cluster, wave, lambda s: copy(s, source_of[s.name]), report)
+        failed = each_standby(run, wave, lambda s: copy(s, source_of[s.name]), report)
         failures.update(failed)
         pending = [s for s in pending if s not in wave]
         sources += [s for s in wave if s.name not in failed]
     return failures
 
 
-def from_standby(cluster, s, source, pstate, report):
+def from_standby(run, s, source, pstate, report):
     """rsync the finished copy on `source` (a base backup, not started yet)
     to s, once the primary's slot for s is seen to hold the WAL s will need."""
-    slot = cluster.slot(s)
+    slot = run.slot(s)
     start = fanout.backup_start(source.read(f"{source.layout.data_dir}/backup_label"))
-    held = cluster.primary.psql("select coalesce(restart_lsn::text, '') from "
+    held = run.primary.psql("select coalesce(restart_lsn::text, '') from "
                                 f"pg_replication_slots where slot_name = {render.sql_literal(slot)}")
     if not fanout.covers(held[0][0] if held else "", start):
         raise ClusterError(f"the primary's slot {slot} does not hold WAL from where "
                            f"{source.name}'s copy begins")
     report.note(s.name, f"copying from {source.name}, whose copy is finished (fan-out)")
-    copy_to(cluster, s, pstate, report, source=source)
+    copy_to(run, s, pstate, report, source=source)
 
 
 def refuse_foreign_data(s, pstate, force, state=None):
@@ -147,42 +147,42 @@ def refuse_foreign_data(s, pstate, force, state=None):
     return state
 
 
-def each_standby(cluster, targets, copy, report):
+def each_standby(run, targets, copy, report):
     """copy(standby) for every standby at once; {name: why} for those that
     failed, also kept in the run's state."""
-    def run(s):
+    def copy_one(s):
         try:
             copy(s)
         finally:
             report.copy_done(s.name)
-    failures = {name: str(exc) for name, exc in at_once(targets, run).items()}
+    failures = {name: str(exc) for name, exc in at_once(targets, copy_one).items()}
     for name, why in failures.items():
         report.say(f"!! {name}: copy failed: {why}")
-    cluster.state.failed.update(failures)
+    run.state.failed.update(failures)
     return failures
 
 
-def travel(cluster, s, program, source=None):
+def travel(run, s, program, source=None):
     """(Compression, why not) of a copy to s by `program` (pg_basebackup or
     rsync) from the primary (or source), for the compression this run asks for."""
-    asked, lists = cluster.options.compress, ()
+    asked, lists = run.options.compress, ()
     if program == "rsync" and asked != transfer.NONE:
         # Both ends of the copy must know the algorithm.  No rsync at all is
         # preflight's to report (or the copy's): here it lists nothing.
         lists = tuple(transfer.rsync_compress_list(
             host.query(sh("rsync --version"), warn=True).stdout)
-            for host in (source or cluster.primary, s))
-    return transfer.choose(asked, program, cluster.primary.layout.major, lists)
+            for host in (source or run.primary, s))
+    return transfer.choose(asked, program, run.primary.layout.major, lists)
 
 
-def describe_travel(cluster, s, program, source=None):
-    return transfer.describe(*travel(cluster, s, program, source), cluster.options.max_rate)
+def describe_travel(run, s, program, source=None):
+    return transfer.describe(*travel(run, s, program, source), run.options.max_rate)
 
 
-def describe_copy(cluster, s, pstate, report, program, how=None, source=None):
+def describe_copy(run, s, pstate, report, program, how=None, source=None):
     """What copy_to or backup_to would do (plan); source: the standby whose
     finished copy it would be copied from (fan-out)."""
-    p = cluster.primary
+    p = run.primary
     sstate = server.read_state(s)
     earlier_copy = server.is_copy_of(sstate, pstate)
     if sstate.exists and not earlier_copy:
@@ -194,20 +194,20 @@ def describe_copy(cluster, s, pstate, report, program, how=None, source=None):
     if source:
         origin = f"{source.name}:{source.layout.data_dir} (fan-out: its finished copy of {p.name})"
     report.change(s.name, f"copy {origin} ({server.data_size(p) / 1e6:.0f} "
-                          f"MB, {how}; {describe_travel(cluster, s, program, source)})")
-    spaces = tablespace_step.of(cluster, pstate)
+                          f"MB, {how}; {describe_travel(run, s, program, source)})")
+    spaces = tablespace_step.of(run, pstate)
     for line in tablespace_step.describe(s, spaces, tablespace_step.sizes(p, spaces)):
         report.change(s.name, line)
 
 
-def backup_to(cluster, s, pstate, report):
+def backup_to(run, s, pstate, report):
     lay = s.layout
     data = lay.data_dir
     mount = server.is_mount_point(s, data)
     incoming, kept = datadir.incoming_path(data, mount), datadir.aside_path(data, mount)
     sstate = server.read_state(s)
     ours = server.is_copy_of(sstate, pstate)
-    spaces = tablespace_step.of(cluster, pstate)
+    spaces = tablespace_step.of(run, pstate)
     owned = tablespace_step.earlier_copies(s, spaces, ours)
     # A leftover incoming directory is an earlier backup cut short: ours to remove.
     s.change(sh("rm -rf {dir} && install -d -o postgres -g postgres -m 700 {dir}", dir=incoming))
@@ -215,16 +215,16 @@ def backup_to(cluster, s, pstate, report):
     # Keepalives: a primary that vanishes fails the backup instead of hanging it.
     # Its own application_name: while it copies, the primary must not list it
     # as the standby streaming.
-    source = cluster.conninfo(s, connect_timeout=15, keepalives_idle=10,
+    source = run.conninfo(s, connect_timeout=15, keepalives_idle=10,
                               keepalives_interval=5, keepalives_count=3,
                               application_name="pg_basebackup")
-    compression, why = travel(cluster, s, "pg_basebackup")
-    max_rate = cluster.options.max_rate
+    compression, why = travel(run, s, "pg_basebackup")
+    max_rate = run.options.max_rate
     started = time.monotonic()
     done = s.change(
         sh("{basebackup} -D {dir} -X stream -c fast -P -S {slot} -d {source} {travel} "
            "{mappings}", basebackup=lay.pg("pg_basebackup"), dir=incoming,
-           slot=cluster.slot(s), source=source,
+           slot=run.slot(s), source=source,
            travel=transfer.basebackup_options(compression, max_rate),
            mappings=tablespaces.mapping_options(spaces)), user="postgres",
         output=progress.Stream(report, s.name, progress.basebackup_line,
@@ -237,7 +237,7 @@ def backup_to(cluster, s, pstate, report):
     size = copied[0] if copied else server.data_size(s, incoming)
     # The standby marker before the swap: a data directory swapped in is never
     # one that a boot would start as a second primary.
-    marked = standby_step.write_marker(cluster, s, data=incoming)
+    marked = standby_step.write_marker(run, s, data=incoming)
     keep = sstate.exists and not ours
     s.change(join([*datadir.keep_own_configs(lay.own_config_files, data, incoming),
                    *datadir.swap_script(data, incoming, kept if keep else None, mount)], " && "))
@@ -246,8 +246,8 @@ def backup_to(cluster, s, pstate, report):
                               f"aside to {kept}")
     for change in tablespace_step.swap_in(s, spaces, owned):
         report.change(s.name, change)
-    tablespace_step.check(cluster.primary, s, spaces, exact=False)
-    report.change(s.name, f"copied {cluster.primary.name} with pg_basebackup (primary running): "
+    tablespace_step.check(run.primary, s, spaces, exact=False)
+    report.change(s.name, f"copied {run.primary.name} with pg_basebackup (primary running): "
                           f"{size / 1e6:.1f} MB in {time.monotonic() - started:.1f} s, "
                           + transfer.describe(compression, why, max_rate)
                           + with_tablespaces(spaces))
@@ -255,7 +255,7 @@ def backup_to(cluster, s, pstate, report):
         report.change(s.name, change.replace(incoming, data))
 
 
-def copy_to(cluster, s, pstate, report, first_pass=False, source=None):
+def copy_to(run, s, pstate, report, first_pass=False, source=None):
     """rsync the primary's data directory into the standby's.
 
     first_pass: the primary runs; files change under the copy, so it is only
@@ -263,11 +263,11 @@ def copy_to(cluster, s, pstate, report, first_pass=False, source=None):
     source: a standby whose finished copy is sent instead (fan-out), WAL
     included: it is part of that base backup.
     """
-    p = source or cluster.primary
+    p = source or run.primary
     data = s.layout.data_dir
     sstate = server.read_state(s)
     earlier_copy = server.is_copy_of(sstate, pstate)
-    spaces = tablespace_step.of(cluster, pstate)
+    spaces = tablespace_step.of(run, pstate)
     if source:   # its tablespaces are where every standby keeps them
         spaces = tablespaces.from_standby(spaces)
     owned = tablespace_step.earlier_copies(s, spaces, earlier_copy)
@@ -283,8 +283,8 @@ def copy_to(cluster, s, pstate, report, first_pass=False, source=None):
         report.change(s.name, change)
     rules = rsync.filters(p.layout.major, s.layout.own_config_files, wal=bool(source)) \
         + [rsync.CONTROL_LAST]
-    compression, why = travel(cluster, s, "rsync", source)
-    max_rate = cluster.options.max_rate
+    compression, why = travel(run, s, "rsync", source)
+    max_rate = run.options.max_rate
     options = transfer.rsync_options(compression, max_rate)
     started = time.monotonic()
     # Checksums wherever the target may hold files already (see rsync.command);
@@ -292,7 +292,7 @@ def copy_to(cluster, s, pstate, report, first_pass=False, source=None):
     update = (earlier_copy or not sstate.exists) and not first_pass
     # What the copy's key may write into: nothing else on the standby.
     targets = [data, f"{data}/{rsync.CONTROL_FILE}", *(t.dest for t in spaces)]
-    with access.host_to_host_ssh(cluster, s, report, targets, p) as (ssh, target, user):
+    with access.host_to_host_ssh(run, s, report, targets, p) as (ssh, target, user):
         cmd = rsync.command(p.layout.data_dir, f"{target}:{data}", rules, ssh,
                             checksum=update, transfer=options)
         done = p.change(cmd, user=user, warn=first_pass,
@@ -306,14 +306,14 @@ def copy_to(cluster, s, pstate, report, first_pass=False, source=None):
         if not first_pass:
             # The standby marker before pg_control: once a boot could start
             # this directory, it starts a standby.
-            marked = standby_step.write_marker(cluster, s)
+            marked = standby_step.write_marker(run, s)
             p.change(rsync.control_file_command(p.layout.data_dir, f"{target}:{data}", ssh),
                      user=user)
     stats = rsync.parse_stats(done.stdout)
     how = "first pass, primary running" if first_pass else \
         "update, --checksum" if update else "fresh copy"
     if source:
-        how = f"fan-out: its finished copy of {cluster.primary.name}; {how}"
+        how = f"fan-out: its finished copy of {run.primary.name}; {how}"
     report.change(s.name, f"copied {p.name}:{p.layout.data_dir} ({how}): "
                           f"{stats.get('Number of regular files transferred', '?')} files, "
                           f"{stats.get('Total bytes sent', 0) / 1e6:.1f} MB in "

@@ -2,8 +2,8 @@
 primary back as a standby of the new one (rejoin, with pg_rewind).
 
 Promote works when the old primary is down or unreachable (that is when it is
-needed), so it opens hosts one by one (cluster.open_host) instead of through
-cluster.connect.
+needed), so it opens hosts one by one (run.open_host) instead of through
+run.connect.
 Rejoin keeps a copy of the former primary's data directory before rewinding
 it: transactions it took after the failover live only there.
 """
@@ -82,26 +82,26 @@ def wait_writable(host, timeout):
     return False
 
 
-def rejoin(cluster, report, resync=False):
-    """Bring each former primary (cluster.standbys) back as a standby of the
+def rejoin(run, report, resync=False):
+    """Bring each former primary (run.standbys) back as a standby of the
     primary, keeping a copy of its old data directory."""
-    p = cluster.primary
+    p = run.primary
     pstate = server.read_state(p)
     if not pstate.running or server.in_recovery(p) is not False:
         raise ClusterError(f"{p.name} is not a running primary: promote it first "
                            f"(fab -H <old primary>,{p.name} promote)")
-    for s in cluster.standbys:
+    for s in run.standbys:
         state = server.read_state(s)
         if state.system_id != pstate.system_id:
             raise ClusterError(f"{s.name} holds another cluster (system identifier "
                                f"{state.system_id}), not a former primary of {p.name}: use full")
-    if primary_step.configure(cluster, report):
-        with lifecycle.primary_kept_up(cluster, report):
-            lifecycle.restart_primary(cluster, report)
-    streaming = server.streaming_standbys(cluster)
+    if primary_step.configure(run, report):
+        with lifecycle.primary_kept_up(run, report):
+            lifecycle.restart_primary(run, report)
+    streaming = server.streaming_standbys(run)
     for name in streaming:
         report.note(name, f"already a standby streaming from {p.name}: nothing to rewind")
-    targets = [s for s in cluster.standbys if s.name not in streaming]
+    targets = [s for s in run.standbys if s.name not in streaming]
     # pg_rewind reads the source's timeline from its last checkpoint; right
     # after a promotion that can still be the old one ("no rewind required").
     p.psql("checkpoint")
@@ -111,9 +111,9 @@ def rejoin(cluster, report, resync=False):
             report.change(s.name, "stopped PostgreSQL (the former primary)")
         kept = rewind.keep_copy(s)
         report.change(s.name, f"kept a copy of its data directory (the old timeline) in {kept}")
-        standby_step.write_passfile(cluster, s)
-        tls.pin(cluster, s)   # pg_rewind checks the new primary's certificate
-        error = rewind.run(cluster, s)
+        standby_step.write_passfile(run, s)
+        tls.pin(run, s)   # pg_rewind checks the new primary's certificate
+        error = rewind.onto_primary(run, s)
         if error:
             failed.append((s, error, kept))
         else:
@@ -124,10 +124,10 @@ def rejoin(cluster, report, resync=False):
                            f"--resync to copy {p.name}'s data instead ({p.name} is stopped for "
                            f"the copy); {s.name} stays stopped, its old data directory is kept "
                            f"in {kept}")
-    standby_step.configure(cluster, report)
+    standby_step.configure(run, report)
     if failed:
         copies = [s for s, _, _ in failed]
-        methods.copy_standbys(cluster, report, copies, methods.METHODS["rsync-cold"])
-        clone.all_copied({name: why for name, why in cluster.state.failed.items()
+        methods.copy_standbys(run, report, copies, methods.METHODS["rsync-cold"])
+        clone.all_copied({name: why for name, why in run.state.failed.items()
                           if name in {s.name for s in copies}})
-    lifecycle.start_standbys_then_primary(cluster, report)
+    lifecycle.start_standbys_then_primary(run, report)

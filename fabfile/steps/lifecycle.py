@@ -10,31 +10,31 @@ from ..knowledge import diagnose, versions
 from ..hosts.cluster import ClusterError, at_once
 
 
-def stop_all(cluster, report, standbys=None):
+def stop_all(run, report, standbys=None):
     """Stop the standbys (at once), then the primary: fast, clean shutdowns.
     The primary last, so that its downtime does not include theirs."""
-    standbys = cluster.standbys if standbys is None else standbys
+    standbys = run.standbys if standbys is None else standbys
 
     def stop(host):
-        if host is cluster.primary and server.read_state(host).running:
-            cluster.state.primary_stopped()
+        if host is run.primary and server.read_state(host).running:
+            run.state.primary_stopped()
         if service.stop(host):
             report.change(host.name, "stopped PostgreSQL")
         else:
             report.note(host.name, "PostgreSQL already stopped")
     for error in at_once(standbys, stop).values():
         raise error
-    stop(cluster.primary)
+    stop(run.primary)
 
 
-def start_standbys_then_primary(cluster, report, standbys=None, settle=True):
+def start_standbys_then_primary(run, report, standbys=None, settle=True):
     """Start standbys first, then the primary; judge by polling, not exit codes.
     settle: wait until each standby's unit, too, says it started; else the
     caller does (settle_standbys) once it has used the time."""
-    standbys = cluster.standbys if standbys is None else standbys
-    timeout = cluster.settings.timeouts.start
-    p = cluster.primary
-    if cluster.options.dry:   # the checks below need what the earlier steps would write
+    standbys = run.standbys if standbys is None else standbys
+    timeout = run.settings.timeouts.start
+    p = run.primary
+    if run.options.dry:   # the checks below need what the earlier steps would write
         for host in [*standbys, p]:
             report.change(host.name, f"start PostgreSQL ({'primary' if host is p else 'standby'})")
         return
@@ -65,8 +65,8 @@ def start_standbys_then_primary(cluster, report, standbys=None, settle=True):
     if not service.wait_ready(p, timeout):
         raise ClusterError(f"the primary does not accept connections after {timeout} s: "
                            + diagnose.explain(p.name, server.log_tail(p)))
-    cluster.state.primary_started()
-    slots.ensure(cluster, report)
+    run.state.primary_started()
+    slots.ensure(run, report)
     for s in standbys:
         if not service.wait_ready(s, timeout, settled=settle):
             raise ClusterError(f"a standby does not accept connections after {timeout} s: "
@@ -76,10 +76,10 @@ def start_standbys_then_primary(cluster, report, standbys=None, settle=True):
         report.note(s.name, "accepts read-only connections")
 
 
-def settle_standbys(cluster, standbys):
+def settle_standbys(run, standbys):
     """Wait until each standby's unit says it started (see service.ready_script):
     the end of start_standbys_then_primary(settle=False)."""
-    timeout = cluster.settings.timeouts.start
+    timeout = run.settings.timeouts.start
     for s in standbys:
         if not service.wait_ready(s, timeout):
             raise ClusterError(f"{s.name}: its unit {s.layout.service} has not finished "
@@ -106,7 +106,7 @@ def apply_standby_settings(standby, settings, report):
 RECONNECT_SECONDS = 15
 
 
-def reconnect(cluster, report, reconfigured, streaming):
+def reconnect(run, report, reconfigured, streaming):
     """Standbys that run as copies of the primary but do not stream, whose
     settings this run changed (a certificate pinned anew, a new password):
     they take the settings and reconnect by themselves, so no copy is needed
@@ -114,13 +114,13 @@ def reconnect(cluster, report, reconfigured, streaming):
     settings were applied)."""
     pstate = None   # read when a standby needs it
     waiting = set()
-    for s in cluster.standbys:
+    for s in run.standbys:
         if s.name in streaming or s.name not in reconfigured:
             continue
         state = server.read_state(s)
         if not state.running:
             continue
-        pstate = pstate or server.read_state(cluster.primary)
+        pstate = pstate or server.read_state(run.primary)
         if state.system_id == pstate.system_id and server.in_recovery(s):
             apply_standby_settings(s, reconfigured[s.name], report)
             waiting.add(s.name)
@@ -128,23 +128,23 @@ def reconnect(cluster, report, reconfigured, streaming):
     back = set()
     while waiting - back and time.monotonic() < deadline:
         time.sleep(0.5)
-        back = server.streaming_standbys(cluster) & waiting
+        back = server.streaming_standbys(run) & waiting
     for name in sorted(back):
         report.note(name, "streams again with its new settings: no copy needed")
     return back, waiting
 
 
-def restart_primary(cluster, report):
+def restart_primary(run, report):
     """Restart the primary for settings that wait for it; slots follow."""
-    p = cluster.primary
-    cluster.state.primary_stopped()
+    p = run.primary
+    run.state.primary_stopped()
     service.restart(p)
-    if not service.wait_ready(p, cluster.settings.timeouts.start):
+    if not service.wait_ready(p, run.settings.timeouts.start):
         raise ClusterError("the primary does not accept connections after its restart: "
                            + diagnose.explain(p.name, server.log_tail(p)))
-    cluster.state.primary_started()
+    run.state.primary_started()
     report.change(p.name, "restarted PostgreSQL for its new settings")
-    slots.ensure(cluster, report)
+    slots.ensure(run, report)
 
 
 class Interrupted(BaseException):
@@ -156,7 +156,7 @@ def _raise_interrupted(signum, frame):
 
 
 @contextmanager
-def cleaned_up(cluster, report):
+def cleaned_up(run, report):
     """A task's whole run: SIGTERM interrupts it as Ctrl-C does, and whatever
     ends it, what the copies set up (their temporary keys) is removed here, in
     the main thread, before the process exits: the copies' threads are daemons
@@ -165,29 +165,29 @@ def cleaned_up(cluster, report):
     try:
         yield
     finally:
-        for cleanup in cluster.state.end():
+        for cleanup in run.state.end():
             cleanup.undo(report)
         signal.signal(signal.SIGTERM, previous)
 
 
 @contextmanager
-def primary_kept_up(cluster, report):
+def primary_kept_up(run, report):
     """Whatever happens inside, the primary is running when this exits."""
     try:
         yield
     except BaseException as exc:
         report.say(f"!! {exc.__class__.__name__}: starting the primary again")
-        restore_primary(cluster, report)
+        restore_primary(run, report)
         raise
 
 
-def restore_primary(cluster, report):
-    p = cluster.primary
+def restore_primary(run, report):
+    p = run.primary
     try:
         if service.start(p):
             report.change(p.name, "started PostgreSQL again after the failure")
-        ready = service.wait_ready(p, cluster.settings.timeouts.start)
-        cluster.state.primary_started()
+        ready = service.wait_ready(p, run.settings.timeouts.start)
+        run.state.primary_started()
         report.say(f"  {p.name}: primary {'accepts connections' if ready else 'DID NOT START'}")
     except Exception as exc:  # report, and let the original error propagate
         report.say(f"  {p.name}: could not start the primary again: {exc}")

@@ -20,7 +20,7 @@ class CopyMethod:
     primary_stops = ""           # what the primary is stopped for, or "" (never)
     swaps_in = False             # the copy is made beside the data directory, then renamed
 
-    def copy_one(self, cluster, standby, primary_state, report):
+    def copy_one(self, run, standby, primary_state, report):
         """Copy the running primary to one standby (stopped for it)."""
         raise NotImplementedError
 
@@ -32,8 +32,8 @@ class Basebackup(CopyMethod):
     program = "pg_basebackup"
     swaps_in = True
 
-    def copy_one(self, cluster, standby, primary_state, report):
-        clone.backup_to(cluster, standby, primary_state, report)
+    def copy_one(self, run, standby, primary_state, report):
+        clone.backup_to(run, standby, primary_state, report)
 
 
 class Rsync(CopyMethod):
@@ -43,8 +43,8 @@ class Rsync(CopyMethod):
     running_copy = "first pass, primary running"
     primary_stops = "the second pass"
 
-    def copy_one(self, cluster, standby, primary_state, report):
-        clone.copy_to(cluster, standby, primary_state, report, first_pass=True)
+    def copy_one(self, run, standby, primary_state, report):
+        clone.copy_to(run, standby, primary_state, report, first_pass=True)
 
 
 class RsyncCold(CopyMethod):
@@ -57,49 +57,49 @@ class RsyncCold(CopyMethod):
 METHODS = {m.name: m for m in (RsyncCold(), Rsync(), Basebackup())}
 
 
-def copy_running(method, cluster, report, targets):
+def copy_running(method, run, report, targets):
     """Each standby stopped and copied from the running primary, at once."""
-    return clone.from_running_primary(cluster, report, targets, method.running_copy,
-                                      method.program, lambda s, pstate: method.copy_one(cluster, s, pstate,
+    return clone.from_running_primary(run, report, targets, method.running_copy,
+                                      method.program, lambda s, pstate: method.copy_one(run, s, pstate,
                                                                         report))
 
 
-def sync(cluster, report, targets=None):
+def sync(run, report, targets=None):
     """The sync task, run alone: the method says how to copy a running primary;
     a stopped one (after stop-all, the guide's order) is copied cold.  So with
     rsync the primary's state says which pass is due.  {name: why} for failures."""
-    method = cluster.options.method
-    targets = cluster.standbys if targets is None else targets
-    if method.running_copy and server.read_state(cluster.primary).running:
-        return copy_running(method, cluster, report, targets)
-    return clone.cold(cluster, report, targets)
+    method = run.options.method
+    targets = run.standbys if targets is None else targets
+    if method.running_copy and server.read_state(run.primary).running:
+        return copy_running(method, run, report, targets)
+    return clone.cold(run, report, targets)
 
 
-def copy_standbys(cluster, report, targets, method=None, settle=True):
+def copy_standbys(run, report, targets, method=None, settle=True):
     """stop-all, sync and start-standby-then-master for `targets`, the primary
     down no longer than the method needs.  A standby whose copy fails is left
-    out of the later steps (cluster.state.failed says why).  settle: see
+    out of the later steps (run.state.failed says why).  settle: see
     lifecycle.start_standbys_then_primary."""
-    method = method or cluster.options.method
+    method = method or run.options.method
 
     def left(failed):
         return [s for s in targets if s.name not in failed]
     if not method.primary_stops:
         with report.step("sync"):
-            targets = left(copy_running(method, cluster, report, targets))
+            targets = left(copy_running(method, run, report, targets))
         with report.step("start-standby-then-master"):
-            lifecycle.start_standbys_then_primary(cluster, report, targets, settle)
+            lifecycle.start_standbys_then_primary(run, report, targets, settle)
         return
-    with lifecycle.primary_kept_up(cluster, report):
+    with lifecycle.primary_kept_up(run, report):
         if method.running_copy:
             with report.step("sync (first pass)"):
-                targets = left(copy_running(method, cluster, report, targets))
+                targets = left(copy_running(method, run, report, targets))
             if not targets:
                 return
         with report.step("stop-all"):
-            lifecycle.stop_all(cluster, report, targets)
+            lifecycle.stop_all(run, report, targets)
         with report.step("sync (second pass)" if method.running_copy else "sync"):
-            targets = left(clone.cold(cluster, report, targets,
+            targets = left(clone.cold(run, report, targets,
                                       second_pass=bool(method.running_copy)))
         with report.step("start-standby-then-master"):
-            lifecycle.start_standbys_then_primary(cluster, report, targets, settle)
+            lifecycle.start_standbys_then_primary(run, report, targets, settle)

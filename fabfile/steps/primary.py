@@ -4,25 +4,25 @@ from ..knowledge import blocks, render
 from . import config, role, server, slots, tls
 from ..hosts.cluster import ClusterError
 
-def configure(cluster, report):
+def configure(run, report):
     """Configure the primary; returns the settings that wait for a restart."""
-    p, cfg = cluster.primary, cluster.settings
+    p, cfg = run.primary, run.settings
     if not server.read_state(p).running:
         raise ClusterError(f"PostgreSQL is not running on the primary {p.name}: start it "
                            f"(fab -H {p.name},... start-standby-then-master) and run again")
-    plan = cluster.tls   # decided (and refused, if it must be) before any change
+    plan = run.tls   # decided (and refused, if it must be) before any change
     current = server.config_values(p, render.PRIMARY_SETTINGS_READ)
-    settings = {**render.primary_settings(p.layout.major, current, len(cluster.standbys),
+    settings = {**render.primary_settings(p.layout.major, current, len(run.standbys),
                                           cfg.listen_addresses, cfg.max_slot_wal_keep_size),
                 **plan.settings}
-    tls.install(cluster, report)   # before the settings that name its files
+    tls.install(run, report)   # before the settings that name its files
     changed = config.write(p, settings, "primary of streaming standbys", cfg.backup_dir)
     if changed:
         report.change(p.name, changed)
     method = render.auth_method(p.layout.major, cfg.auth_method)
-    addresses = {s.name: cluster.addresses[s.name] for s in cluster.standbys}
+    addresses = {s.name: run.addresses[s.name] for s in run.standbys}
     hba_text = p.read(p.layout.hba_file)
-    removed = removed_standbys(cluster, hba_text)
+    removed = removed_standbys(run, hba_text)
     hba = render.hba_lines(cfg.replication_role, addresses, method, plan.hba_type)
     hba_changed = config.ensure_block(p, p.layout.hba_file, hba, "postgres", "640",
                                       cfg.backup_dir, at="start", current=hba_text)
@@ -31,12 +31,12 @@ def configure(cluster, report):
                               + (" over TLS only" if plan.hba_type == "hostssl" else "")
                               + (f", no longer from {', '.join(removed)}" if removed else "")
                               + f": {hba_changed}")
-    role.ensure(cluster, report)
-    role.grant(cluster, report)
+    role.ensure(run, report)
+    role.grant(run, report)
     if changed or hba_changed or plan.install:
         server.reload(p)
-    slots.ensure(cluster, report)
-    slots.drop(cluster, report, removed)
+    slots.ensure(run, report)
+    slots.drop(run, report, removed)
     pending = server.pending_restart(p, settings)
     if pending:
         report.note(p.name, f"restart needed for {', '.join(pending)}")
@@ -45,13 +45,13 @@ def configure(cluster, report):
     return pending
 
 
-def removed_standbys(cluster, hba_text=config.UNREAD):
+def removed_standbys(run, hba_text=config.UNREAD):
     """Standbys this primary was configured for that are no longer listed: the
     hosts given are the standbys (its pg_hba block names those it serves).
     hba_text: pg_hba.conf's text, if just read."""
-    p = cluster.primary
+    p = run.primary
     if hba_text is config.UNREAD:
         hba_text = p.read(p.layout.hba_file)
     served = render.hba_standbys(blocks.block_lines(hba_text))
-    listed = {s.name for s in cluster.standbys}
+    listed = {s.name for s in run.standbys}
     return [name for name in served if name not in listed]

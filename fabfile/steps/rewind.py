@@ -5,7 +5,7 @@ replication role (role.grant, 11+) and wal_log_hints or data checksums
 
 from . import server
 from ..hosts.cluster import ClusterError
-from ..knowledge import datadir, render, versions
+from ..knowledge import datadir, versions
 from ..knowledge.shell import sh
 
 
@@ -22,14 +22,14 @@ def keep_copy(host):
     return kept
 
 
-def run(cluster, s):
+def onto_primary(run, s):
     """pg_rewind s's data directory onto the primary's timeline, keeping s's own
     config files; the error's last line, or None on success."""
     lay = s.layout
     if not versions.fact("rewind_functions", lay.major):
         return "before PostgreSQL 11 it needs a superuser's connection"
     own = {name: s.read(f"{lay.data_dir}/{name}") for name in lay.own_config_files}
-    source = cluster.conninfo(s, dbname="postgres")
+    source = run.conninfo(s, dbname="postgres")
     result = s.change(sh("{rewind} -D {data} --source-server={source}",
                          rewind=lay.pg("pg_rewind"), data=lay.data_dir, source=source),
                       user="postgres", warn=True)

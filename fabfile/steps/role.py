@@ -5,17 +5,17 @@ a standby without a superuser."""
 from ..knowledge import passwords, render, versions
 
 
-def ensure(cluster, report):
+def ensure(run, report):
     """The replication role exists and has the run's password (set only if not)."""
-    p, cfg = cluster.primary, cluster.settings
+    p, cfg = run.primary, run.settings
     role = cfg.replication_role
-    if cluster.role_ensured:
+    if run.state.role_ensured:
         return
-    cluster.role_ensured = True
+    run.state.role_ensured = True
     rows = p.psql("select rolreplication, rolcanlogin, coalesce(rolpassword, '') "
                   f"from pg_authid where rolname = {render.sql_literal(role)}")
-    password = cluster.password
-    for name, path in cluster.state.ignored_passfiles:
+    password = run.password
+    for name, path in run.state.ignored_passfiles:
         report.note(name, f"the password in {path} is not one this tool makes: "
                           "not used, a new one is set")
     # md5 pg_hba lines accept a SCRAM verifier, scram-sha-256 lines no md5 one.
@@ -29,10 +29,10 @@ def ensure(cluster, report):
     report.change(p.name, f"{'updated' if rows else 'created'} replication role {role}")
 
 
-def grant(cluster, report):
+def grant(run, report):
     """What pg_rewind reads from this server (11+), granted to the replication
     role, so that a former primary can rejoin as its standby without a superuser."""
-    p, role = cluster.primary, cluster.settings.replication_role
+    p, role = run.primary, run.settings.replication_role
     functions = versions.fact("rewind_functions", p.layout.major)
     if not functions:
         return
@@ -44,3 +44,20 @@ def grant(cluster, report):
         return
     p.psql_change(render.grant_execute(functions, role))
     report.change(p.name, f"granted {role} what pg_rewind reads (rejoin after a failover)")
+
+
+def password(run):
+    """The configured password, else the one a host already holds (after a
+    failover the new primary holds it, from its days as a standby) if it has
+    the shape this tool makes, else a new one."""
+    if run.settings.replication_password:
+        return run.settings.replication_password
+    role = run.settings.replication_role
+    for host in [*run.standbys, run.primary]:
+        path = run.passfile(host)
+        found = render.passfile_password(host.read(path) or "", role)
+        if found and passwords.generated(found):
+            return found
+        if found:
+            run.state.ignored_passfiles.append((host.name, path))
+    return passwords.new()

@@ -202,11 +202,11 @@ def log_tail(host, lines=300):
     return host.query(script, user="postgres", warn=True).stdout
 
 
-def streaming_standbys(cluster):
+def streaming_standbys(run):
     """Names of the standbys the primary is streaming to right now (none when
     it is down: psql fails)."""
-    p = cluster.primary
+    p = run.primary
     rows = p.psql("select application_name from pg_stat_replication "
                   "where state = 'streaming'", warn=True) or []
     names = {r[0] for r in rows}
-    return {s.name for s in cluster.standbys if cluster.slot(s) in names}
+    return {s.name for s in run.standbys if run.slot(s) in names}

@@ -10,19 +10,19 @@ def existing(primary, active_only=False):
     return {r[0] for r in primary.psql(f"select slot_name from pg_replication_slots{where}")}
 
 
-def ensure(cluster, report):
+def ensure(run, report):
     """One physical slot per standby, reserving WAL from now on.
 
     Skipped while the running server has too few slots: the start step comes
     back here once the primary runs with the new max_replication_slots.
     """
-    p = cluster.primary
+    p = run.primary
     # One query: the slots there (names of [a-z0-9_]) and how many the running
     # server allows.
     limit, names = p.psql("select current_setting('max_replication_slots'), "
                           "coalesce(string_agg(slot_name, ' '), '') from pg_replication_slots")[0]
     have, limit = set(names.split()), int(limit)
-    wanted = [cluster.slot(s) for s in cluster.standbys]
+    wanted = [run.slot(s) for s in run.standbys]
     missing = [slot for slot in wanted if slot not in have]
     if missing and len(have) + len(missing) > limit:
         report.note(p.name, f"slots {', '.join(missing)} wait for a restart "
@@ -34,11 +34,11 @@ def ensure(cluster, report):
         report.change(p.name, f"created replication slot {slot}")
 
 
-def drop(cluster, report, names):
+def drop(run, report, names):
     """Drop the slots of standbys no longer listed, so they hold no WAL."""
     if not names:
         return
-    p = cluster.primary
+    p = run.primary
     have = existing(p)
     for slot in [render.slot_name(n) for n in names]:
         if slot in have:

@@ -86,9 +86,10 @@ def setup_sql(verifier, stats_role):
             f"CREATE SCHEMA {ROLE} AUTHORIZATION {ROLE};\n{grant}")
 
 
-def run_checks(cluster, report):
-    """Returns [(host, check, ok, detail)]; the tables and role are removed after."""
-    p = cluster.primary
+def run_checks(run, report, standbys):
+    """Returns [(host, check, ok, detail)] for the primary and these standbys;
+    the tables and role are removed after."""
+    p = run.primary
     password = passwords.new()
     major = p.layout.major
     p.psql_secret(setup_sql(passwords.verifier(versions.fact("password_verifier", major),
@@ -103,7 +104,7 @@ def run_checks(cluster, report):
 
     try:
         with ExitStack() as stack:
-            timeout = cluster.settings.timeouts.stream
+            timeout = run.settings.timeouts.stream
             try:
                 conn = connect(stack.enter_context(forwarded(p.conn, p.layout.port)),
                                password, timeout)
@@ -112,8 +113,8 @@ def run_checks(cluster, report):
                                    f"{first_line(exc)}; check pg_hba.conf allows "
                                    "password logins from 127.0.0.1") from None
             stack.callback(conn.close)
-            primary_checks(cluster, conn, check)
-            for s in cluster.standbys:
+            primary_checks(run, standbys, conn, check)
+            for s in standbys:
                 try:
                     conn = connect(stack.enter_context(forwarded(s.conn, s.layout.port)),
                                    password, timeout)
@@ -123,22 +124,22 @@ def run_checks(cluster, report):
                           first_line(exc))
                     continue
                 stack.callback(conn.close)
-                standby_checks(cluster, s, conn, check)
+                standby_checks(run, s, conn, check)
     finally:
         p.psql(f"DROP SCHEMA IF EXISTS {ROLE} CASCADE; DROP ROLE IF EXISTS {ROLE}", warn=True)
     return results
 
 
-def primary_checks(cluster, conn, check):
-    p = cluster.primary
+def primary_checks(run, standbys, conn, check):
+    p = run.primary
     with conn.cursor() as cur:
         cur.execute(f"create table {ROLE}.rows (id int primary key, note text)")
         cur.execute(f"insert into {ROLE}.rows select g, 'row ' || g "
                     f"from generate_series(1, {ROWS}) g")
         cur.execute("select pg_is_in_recovery()")
         check(p, "accepts writes (not in recovery)", cur.fetchone()[0] is False)
-        wanted = {cluster.slot(s) for s in cluster.standbys}
-        deadline = time.monotonic() + cluster.settings.timeouts.stream
+        wanted = {run.slot(s) for s in standbys}
+        deadline = time.monotonic() + run.settings.timeouts.stream
         while True:
             cur.execute("select application_name from pg_stat_replication "
                         "where state = 'streaming'")
@@ -146,13 +147,13 @@ def primary_checks(cluster, conn, check):
             if wanted <= streaming or time.monotonic() > deadline:
                 break
             time.sleep(0.1)   # a query on an open connection: cheap
-        for s in cluster.standbys:
+        for s in standbys:
             check(p, f"lists {s.name} in pg_stat_replication as streaming",
-                  cluster.slot(s) in streaming)
+                  run.slot(s) in streaming)
 
 
-def standby_checks(cluster, s, conn, check):
-    deadline = time.monotonic() + cluster.settings.timeouts.stream
+def standby_checks(run, s, conn, check):
+    deadline = time.monotonic() + run.settings.timeouts.stream
     count = None
     with conn.cursor() as cur:
         while time.monotonic() < deadline:

@@ -8,32 +8,32 @@ from ..knowledge import render, versions
 from . import role
 
 
-def configure(cluster, report):
+def configure(run, report):
     """Configure every standby; returns {name: its settings} for those that changed."""
-    cfg = cluster.settings
-    role.ensure(cluster, report)   # a new password must reach the primary too
-    names = versions.standby_minimums(cluster.major)
-    primary_values = server.config_values(cluster.primary, names)
+    cfg = run.settings
+    role.ensure(run, report)   # a new password must reach the primary too
+    names = versions.standby_minimums(run.major)
+    primary_values = server.config_values(run.primary, names)
     pstate = None   # read when a standby needs it
     changed_hosts = {}
-    for s in cluster.standbys:
+    for s in run.standbys:
         changes = []
         current = s.read(config.settings_file(s))
         pinned = render.settings_in(config.owned_text(s, current))
         own = server.config_values(s, [*names, *render.PRIMARY_SETTINGS_READ])
-        settings = {**render.primary_settings(s.layout.major, own, len(cluster.standbys),
+        settings = {**render.primary_settings(s.layout.major, own, len(run.standbys),
                                               cfg.listen_addresses,
                                               cfg.max_slot_wal_keep_size),
                     **render.standby_settings(s.layout.major, primary_values, own,
-                                              cluster.conninfo(s), cluster.slot(s), pinned)}
-        changes.append(config.write(s, settings, "standby of " + cluster.primary.name,
+                                              run.conninfo(s), run.slot(s), pinned)}
+        changes.append(config.write(s, settings, "standby of " + run.primary.name,
                                     cfg.backup_dir, current))
-        changes.append(write_passfile(cluster, s))
-        changes.append(tls.pin(cluster, s))
+        changes.append(write_passfile(run, s))
+        changes.append(tls.pin(run, s))
         state = server.read_state(s)
-        pstate = pstate or (server.read_state(cluster.primary) if state.exists else None)
+        pstate = pstate or (server.read_state(run.primary) if state.exists else None)
         if state.exists and state.system_id == pstate.system_id:
-            changes.extend(write_marker(cluster, s))
+            changes.extend(write_marker(run, s))
         else:
             report.note(s.name, "holds no copy of the primary yet: the standby marker is "
                                 "written after sync")
@@ -47,19 +47,19 @@ def configure(cluster, report):
     return changed_hosts
 
 
-def write_passfile(cluster, standby):
+def write_passfile(run, standby):
     """The replication password, in a 0600 file owned by postgres and nowhere else."""
-    p = cluster.primary
-    line = render.passfile_line(cluster.primary_address(), p.layout.port,
-                                cluster.settings.replication_role, cluster.password)
-    path = cluster.passfile(standby)
+    p = run.primary
+    line = render.passfile_line(run.primary_address(), p.layout.port,
+                                run.settings.replication_role, run.password)
+    path = run.passfile(standby)
     if standby.read(path) == line:
         return None
     standby.install(path, line, owner="postgres", mode="600")
     return f"wrote passfile {path} (0600, postgres)"
 
 
-def write_marker(cluster, standby, data=None):
+def write_marker(run, standby, data=None):
     """Make the data directory (or a copy on its way there) start as a
     standby of this primary.
 
@@ -68,7 +68,7 @@ def write_marker(cluster, standby, data=None):
     """
     lay, changes = standby.layout, []
     data = data or lay.data_dir
-    recovery = render.recovery_conf(lay.major, cluster.conninfo(standby), cluster.slot(standby))
+    recovery = render.recovery_conf(lay.major, run.conninfo(standby), run.slot(standby))
     marker = versions.fact("standby_signal", lay.major)
     wanted = recovery if recovery is not None else ""
     if standby.read(f"{data}/{marker}") != wanted:

@@ -15,23 +15,23 @@ from ..knowledge.shell import join, sh
 from ..knowledge import rsync, tablespaces
 
 
-def of(cluster, primary_state):
+def of(run, primary_state):
     """The primary's tablespaces, read from its data directory's pg_tblspc
     (a stopped primary too); names from the server when it runs."""
-    p = cluster.primary
+    p = run.primary
     listing = p.query(sh('cd {dir} 2>/dev/null || exit 0; '
                          'for l in *; do [ -L "$l" ] && echo "$l|$(readlink "$l")"; done; exit 0',
                          dir=f"{p.layout.data_dir}/pg_tblspc"), user="postgres").stdout
     links = [line.split("|", 1) for line in listing.splitlines() if "|" in line]
     if not links:
         return []
-    names = cluster.tablespace_names
+    names = run.state.tablespace_names
     if primary_state.running and not names:
         names.update(p.psql("select oid, spcname from pg_tablespace") or [])
     try:
         return tablespaces.parse([(oid, names.get(oid, oid), location) for oid, location in links],
                                  p.layout.major, primary_state.catalog_version,
-                                 cluster.settings.tablespace_mapping)
+                                 run.settings.tablespace_mapping)
     except tablespaces.TablespaceError as exc:
         raise ClusterError(f"{p.name}: {exc}") from None
 

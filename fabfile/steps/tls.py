@@ -12,9 +12,9 @@ from ..knowledge import tls
 from . import server
 
 
-def decide(cluster):
-    """The run's tls.Plan (cluster.tls calls this once)."""
-    p, cfg = cluster.primary, cluster.settings.tls
+def decide(run):
+    """The run's tls.Plan (run.tls calls this once)."""
+    p, cfg = run.primary, run.settings.tls
     if cfg.mode == "off":
         return tls.Plan("off", {})
     values = server.config_values(p, ["ssl", "ssl_cert_file"])
@@ -29,7 +29,7 @@ def decide(cluster):
                             user="postgres", warn=True).exited == 0)
     try:
         return tls.decide(cfg.mode, served, own_files(cfg), home(p), p.name,
-                          cluster.primary_address(), p.facts.get("address", []),
+                          run.primary_address(), p.facts.get("address", []),
                           datetime.datetime.now(datetime.timezone.utc), p.layout.major)
     except tls.TlsError as exc:
         raise ClusterError(f"{p.name}: {exc}") from None
@@ -43,10 +43,10 @@ def own_files(cfg):
                    key_text=text(cfg.key_file))
 
 
-def install(cluster, report):
+def install(run, report):
     """The primary's certificate and key in its postgres home (key 0600,
     written before the certificate that names it)."""
-    plan, p = cluster.tls, cluster.primary
+    plan, p = run.tls, run.primary
     if plan.install:
         cert_pem, key_pem = plan.install
         ours = tls.server_settings(home(p))
@@ -56,20 +56,20 @@ def install(cluster, report):
             else "the certificate and key of hotstandby.tls.cert_file/key_file"
         report.change(p.name, f"TLS: {what}, {plan.cert.describe()}, in "
                               f"{ours['ssl_cert_file']} (key: {ours['ssl_key_file']}, 0600)")
-    cluster.tls_installed = True
+    run.state.tls_served = True
 
 
-def pin(cluster, standby):
+def pin(run, standby):
     """The certificate the standby checks its primary with; a change, or None."""
-    plan = cluster.tls
+    plan = run.tls
     if not plan.pin:
         return None
-    path = cluster.pinned_path(standby)
+    path = run.pinned_path(standby)
     if standby.read(path) == plan.pin:
         return None
     standby.install(path, plan.pin, owner="postgres", mode="644")
-    what = f"{cluster.primary.name}'s certificate"
-    if cluster.settings.tls.ca_file:
+    what = f"{run.primary.name}'s certificate"
+    if run.settings.tls.ca_file:
         what = f"hotstandby.tls.ca_file, the CA of {what}"
     elif plan.pin != plan.cert.pem:
         what = f"the root of the chain of {what}"

@@ -6,7 +6,8 @@ from types import SimpleNamespace
 import pytest
 
 from fabfile.steps.clone import each_standby
-from fabfile.hosts.cluster import ClusterError, RunState
+from fabfile.hosts.cluster import ClusterError
+from fabfile.steps.run import RunState
 from fabfile.hosts.remote import RemoteError
 from fabfile.report import Report
 

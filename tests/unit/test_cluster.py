@@ -2,6 +2,7 @@ import pytest
 
 from fabfile.context import Settings
 from fabfile.hosts import cluster
+from fabfile.steps.run import RunEnding, RunState
 
 
 def roles(cli_hosts, **config):
@@ -47,7 +48,7 @@ class Undo:
 
 
 def test_the_run_end_takes_what_the_threads_have_not_undone():
-    state = cluster.RunState()
+    state = RunState()
     mine, other = Undo(), Undo()
     state.register(mine)
     state.register(other)
@@ -57,9 +58,9 @@ def test_the_run_end_takes_what_the_threads_have_not_undone():
 
 
 def test_nothing_is_set_up_once_the_run_is_ending():
-    state = cluster.RunState()
+    state = RunState()
     assert state.end() == []
-    with pytest.raises(cluster.RunEnding):
+    with pytest.raises(RunEnding):
         state.register(Undo())
     assert state.cleanups == []
 
@@ -76,6 +77,5 @@ def test_hosts_are_opened_at_once_and_a_failure_closes_the_others(monkeypatch):
         return SimpleNamespace(name=name, close=lambda: closed.append(name))
     monkeypatch.setattr(cluster, "open_host", open_host)
     with pytest.raises(cluster.ClusterError, match="cannot reach s1"):   # the list's order
-        cluster.connect(None, Settings(cli_hosts=("p", "s1", "s2")),
-                        SimpleNamespace(dry=False))
+        cluster.connect(None, Settings(cli_hosts=("p", "s1", "s2")))
     assert closed == ["p"]

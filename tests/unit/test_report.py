@@ -2,15 +2,15 @@
 import io
 from types import SimpleNamespace
 
-from fabfile.hosts.cluster import RunState
+from fabfile.steps.run import Run, RunState
 from fabfile.report import Report
 
 
 def cluster(state=None):
     layout = SimpleNamespace(version="15", kind="debian", service="")
-    return SimpleNamespace(primary=SimpleNamespace(name="master", layout=layout), standbys=[],
-                           primary_address=lambda: "10.0.0.2", addresses={},
-                           state=state or RunState())
+    hosts = SimpleNamespace(primary=SimpleNamespace(name="master", layout=layout), standbys=[],
+                            primary_address=lambda: "10.0.0.2", addresses={})
+    return Run(hosts, settings=None, options=None, state=state or RunState())
 
 
 def printed(plan, changes):
