@@ -64,12 +64,14 @@ def wave(pending, sources):
 
 
 def schedule(names):
-    """[(standby, source or None)] in the order of copy when every copy
-    succeeds: what a plan says."""
+    """[(standby, source or None, wave)] in the order of copy, each source a
+    standby copied in an earlier wave: the run's plan, made before any copy."""
     pending, sources, order = list(names), [], []
-    while pending:
+    for number in range(len(names)):
+        if not pending:
+            break
         pairs = wave(pending, sources)
-        order += pairs
+        order += [(target, source, number) for target, source in pairs]
         done = [target for target, _ in pairs]
         pending = [name for name in pending if name not in done]
         sources += done

@@ -15,8 +15,15 @@ on the wire, compressed or not, per copy.
 """
 import re
 from dataclasses import dataclass
+from enum import Enum
 
 from . import versions
+
+class Program(Enum):
+    """What copies the data: each compresses its own way."""
+    PG_BASEBACKUP = "pg_basebackup"
+    RSYNC = "rsync"
+
 
 CHOICES = "none, lz4, zstd, zstd:LEVEL (1-19) or auto"
 ZSTD_LEVELS = range(1, 20)    # what pg_basebackup's and rsync's zstd both take
@@ -82,14 +89,14 @@ def rate_label(kb):
 
 
 def choose(asked, program, major, rsync_lists=()):
-    """(Compression, why): what a copy by `program` (pg_basebackup or rsync)
+    """(Compression, why): what a copy by `program` (a Program)
     sends for the `asked` choice; `why` says why it is not compressed when
     it was asked to be (else "").  rsync_lists: each host's rsync compress list
     (rsync_compress_list), primary's and standby's."""
     if asked == NONE:
         return NONE, ""
     wanted = AUTO if asked == "auto" else asked
-    if program == "pg_basebackup":
+    if program is Program.PG_BASEBACKUP:
         if wanted.algorithm in versions.fact("basebackup_compress", major):
             return wanted, ""
         return NONE, (f"pg_basebackup compresses a plain copy from PostgreSQL 15; this is "

@@ -6,6 +6,7 @@ each failure names the host, the cause and the fix.
 """
 from . import primary as primary_step, server, service, slots, tablespaces as tablespace_step
 from ..knowledge import datadir, render
+from ..knowledge.transfer import Program
 from ..hosts.cluster import ClusterError
 from ..knowledge.shell import sh
 
@@ -52,13 +53,14 @@ def checks(run, states):
     space_sizes = tablespace_step.sizes(p, spaces)
     # What the copy method needs beyond the server's packages (pg_basebackup
     # comes with them; rsync may not).
-    for program in run.options.method.needs:
+    for needed in run.options.method.needs:
+        program = needed.value
         for host in run.hosts:
             results.append((host.name, f"{program} installed", None if host.facts.get(program)
                             else f"{host.name}: {program} is not installed: install it "
                                  f"(apt-get install {program} / dnf install {program})"))
     key = run.settings.sync_identity_file
-    if key and "rsync" in run.options.method.needs:
+    if key and Program.RSYNC in run.options.method.needs:
         found = p.query(sh("test -f {key} && test ! -L {key}", key=key), warn=True).exited == 0
         results.append((p.name, f"key file {key}", None if found else
                         f"{p.name}: hotstandby.sync_identity_file {key} is not a file there: "

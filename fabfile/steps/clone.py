@@ -1,213 +1,271 @@
-"""Copying the primary's data directory to a standby: the mechanics behind the
-copy methods (steps/methods.py).
+"""Copying the primary's data directory to standbys (the copy methods that
+use this: steps/methods.py).
 
-- `cold`: rsync with both servers stopped (rsync-cold, and rsync's second
-  pass).  An earlier copy is updated with --checksum; global/pg_control is
-  checked to be the primary's.
-- `copy_to(first_pass=True)`: rsync's bulk pass while the primary runs.
-- `backup_to`: pg_basebackup run on the standby from the running primary (WAL
-  streamed, through the standby's slot), written beside the data directory and
-  swapped in only when complete.
-- `fanned_out`: in waves (knowledge/fanout.py), the primary by backup_to
-  and each standby whose copy is finished by rsync (`from_standby`, falling
-  back to the primary) copy to one more standby each.
+Each standby's copy is decided once, before any copy starts (`decide`: a
+knowledge.copyplan.CopyPlan: the way, the source, compression and rate,
+tablespaces); `plan` prints it (`describe`) and the copy carries it out
+(`carry_out`).  A way of copying is one class with one contract (`Way`):
+its program, what a plan says of it, and the copy:
+
+- `PgBasebackup`: pg_basebackup run on the standby from the running primary
+  (WAL streamed, through the standby's slot), written beside the data
+  directory and swapped in only when complete;
+- `RsyncFirstPass`: rsync's bulk pass while the primary runs;
+- `RsyncStopped`, `RsyncSecondPass`: rsync with both servers stopped
+  (rsync-cold, rsync's second pass, any copy of a stopped primary); an
+  earlier copy is updated with --checksum; global/pg_control is checked to
+  be the primary's;
+- `RsyncFromStandby`: fan-out (knowledge/fanout.py): a standby's finished
+  copy sent to one more standby, the copy from the primary its fallback.
 
 Every copy is compressed and rate-capped as the run asks, where its program
-can (knowledge/transfer.py; `travel` says what a copy does).
-
-Either way a standby directory that is not a copy of this primary is moved
-aside, never deleted; an earlier copy of this primary is replaced.  Standbys
-are copied at the same time, each in a thread of its own: one failing does
-not stop the others, and each step returns {standby name: why it failed}.
+can (knowledge/transfer.py).  A standby directory that is not a copy of this
+primary is moved aside, never deleted; an earlier copy of this primary is
+replaced.  Standbys are copied at the same time (fan-out: wave by wave), each
+in a thread of its own: one failing does not stop the others, and each step
+returns {standby name: why it failed}.
 """
 import time
 
 from . import (access, server, service, standby as standby_step,
                tablespaces as tablespace_step)
 from ..knowledge import datadir, fanout, progress, render, rsync, tablespaces, transfer
+from ..knowledge.copyplan import CopyPlan
+from ..knowledge.transfer import Program
 from ..hosts.cluster import ClusterError, at_once
 from ..hosts.remote import RemoteError
 from ..knowledge.shell import join, sh
 
 
-def all_copied(failed):
-    """A run fails when any standby's copy did (the others went on)."""
-    if failed:
-        raise ClusterError(f"copy failed on {len(failed)} standby(s): "
-                           + "; ".join(f"{name}: {why}" for name, why in failed.items())
-                           + "; fix the cause and run again")
+class Way:
+    """One way of copying a standby: the program that copies, what a plan
+    says of it (`how`, `describe`), and the copy itself (`copy`)."""
+    program = None    # a transfer.Program: what it can compress
+    label = ""        # its name in plan and error lines
+
+    def how(self, plan):
+        """The plan line's words on how it copies."""
+        return "update, --checksum" if plan.earlier_copy else "fresh copy"
+
+    def describe(self, run, plan, report):
+        """What the copy would do (plan): its data directory, then the copy."""
+        s, p = plan.standby, plan.primary
+        if plan.keeps_aside:
+            kept = datadir.aside_path(s.layout.data_dir,
+                                      server.is_mount_point(s, s.layout.data_dir))
+            report.change(s.name, f"move its own cluster (system identifier "
+                                  f"{plan.state.system_id}) aside to {kept}")
+        origin = f"{p.name}:{p.layout.data_dir}"
+        if not plan.from_primary:
+            origin = (f"{plan.source.name}:{plan.source.layout.data_dir} (fan-out: its finished "
+                      f"copy of {p.name})")
+        report.change(s.name, f"copy {origin} ({server.data_size(p) / 1e6:.0f} "
+                              f"MB, {self.how(plan)}; {travelling(plan)})")
+        # The primary's tablespaces (a copy from a standby reads them where it keeps them).
+        spaces = plan.tablespaces if plan.from_primary else plan.fallback.tablespaces
+        for line in tablespace_step.describe(s, spaces, tablespace_step.sizes(p, spaces)):
+            report.change(s.name, line)
+
+    def copy(self, run, plan, report):
+        raise NotImplementedError
 
 
-def cold(run, report, targets, second_pass=False):
-    """rsync with both servers stopped (rsync-cold, and rsync's second pass)."""
-    p = run.primary
-    pstate = server.read_state(p)
-    if pstate.running and not run.options.dry:
-        raise ClusterError(f"PostgreSQL is running on the primary {p.name}: a file copy of a "
-                           "running server is not consistent; run stop-all first")
-    for s in targets:
-        state = server.read_state(s)
-        if state.running and not run.options.dry:
-            raise ClusterError(f"PostgreSQL is running on {s.name}: its data directory is in "
-                               "use; run stop-all first")
-        refuse_foreign_data(s, pstate, run.options.force, state)
-    if run.options.dry:
-        for s in targets:
-            if second_pass:
-                report.change(s.name, f"copy what changed on {p.name} since the first pass "
-                                      f"(--checksum; {describe_travel(run, s, 'rsync')})")
-            else:
-                describe_copy(run, s, pstate, report, "rsync")
-        return {}
-    return each_standby(run, targets, lambda s: copy_to(run, s, pstate, report), report)
+class PgBasebackup(Way):
+    program = Program.PG_BASEBACKUP
+    label = "pg_basebackup"
+
+    def how(self, plan):
+        return "pg_basebackup"
+
+    def copy(self, run, plan, report):
+        backup_to(run, plan, report)
 
 
-def from_running_primary(run, report, targets, how, program, copy):
-    """copy(standby, primary state) to each standby, stopped for it: all at
-    once, or fanned out (pg_basebackup).  how: the method's name for such a
-    copy (a plan prints it); program: the program that copies (pg_basebackup
-    or rsync)."""
+class RsyncWay(Way):
+    """rsync from the source's data directory into the standby's (rsync_to).
+    final: the copy is complete once done (the standby may start from it);
+    else the bulk of a running primary, its copying marker left in place."""
+    program = Program.RSYNC
+    final = True
+
+    def copy(self, run, plan, report):
+        rsync_to(run, plan, report, self)
+
+
+class RsyncFirstPass(RsyncWay):
+    label = "first pass, primary running"
+    final = False
+
+    def how(self, plan):
+        return self.label
+
+
+class RsyncStopped(RsyncWay):
+    pass
+
+
+class RsyncSecondPass(RsyncWay):
+    def describe(self, run, plan, report):
+        report.change(plan.standby.name, f"copy what changed on {plan.primary.name} since the "
+                                         f"first pass (--checksum; {travelling(plan)})")
+
+
+class RsyncFromStandby(RsyncWay):
+    def copy(self, run, plan, report):
+        """Once the primary's slot for the standby is seen to hold the WAL it
+        will need (from where the source's copy began)."""
+        s, source = plan.standby, plan.source
+        slot = run.slot(s)
+        start = fanout.backup_start(source.read(f"{source.layout.data_dir}/backup_label"))
+        held = plan.primary.psql("select coalesce(restart_lsn::text, '') from "
+                                 "pg_replication_slots where slot_name = "
+                                 f"{render.sql_literal(slot)}")
+        if not fanout.covers(held[0][0] if held else "", start):
+            raise ClusterError(f"the primary's slot {slot} does not hold WAL from where "
+                               f"{source.name}'s copy begins")
+        report.note(s.name, f"copying from {source.name}, whose copy is finished (fan-out)")
+        rsync_to(run, plan, report, self)
+
+
+PG_BASEBACKUP = PgBasebackup()
+RSYNC_FIRST_PASS = RsyncFirstPass()
+RSYNC_STOPPED = RsyncStopped()
+RSYNC_SECOND_PASS = RsyncSecondPass()
+RSYNC_FROM_STANDBY = RsyncFromStandby()
+
+
+def running(run, report, targets, way, fans_out_with):
+    """Each standby stopped and copied from the running primary by `way`: all
+    at once, or fanned out.  fans_out_with: the method can fan out (its copies
+    from the primary are base backups).  {name: why} for failures."""
     p = run.primary
     pstate = server.read_state(p)
     if not pstate.running:
         raise ClusterError(f"PostgreSQL is not running on the primary {p.name}: a copy by "
-                           f"{how} is made from a running server; start it")
+                           f"{way.label} is made from a running server; start it")
     states = {s.name: refuse_foreign_data(s, pstate, run.options.force) for s in targets}
-    fans_out, why = fanout.applies(run.options.fan_out, program == "pg_basebackup",
-                                   len(targets), run.settings.sync_identity_file)
+    fans_out, why = fanout.applies(run.options.fan_out, fans_out_with, len(targets),
+                                   run.settings.sync_identity_file)
     if why and len(targets) >= fanout.MIN_STANDBYS:
         report.note(p.name, f"every standby is copied from the primary ({why})")
+    plans = decide(run, targets, way, pstate, states, fans_out)
     if run.options.dry:
-        by_name = {s.name: s for s in targets}
-        order = fanout.schedule([s.name for s in targets]) if fans_out \
-            else [(s.name, None) for s in targets]
-        for name, source in order:
-            if states[name].running:
-                report.change(name, "stop PostgreSQL")
-            if source:
-                describe_copy(run, by_name[name], pstate, report, "rsync",
-                              source=by_name[source])
-            else:
-                describe_copy(run, by_name[name], pstate, report, program, how=how)
+        for plan in plans:
+            if plan.state.running:
+                report.change(plan.standby.name, "stop PostgreSQL")
+            plan.way.describe(run, plan, report)
         return {}
+    return carry_out(run, plans, report, stop=True)
 
-    def stop_and_copy(s, source=None):
-        if service.stop(s, states[s.name]):
+
+def stopped(run, report, targets, second_pass=False):
+    """rsync with both servers stopped (rsync-cold, rsync's second pass, any
+    copy of a stopped primary).  {name: why} for failures."""
+    p, dry = run.primary, run.options.dry
+    pstate = server.read_state(p)
+    if pstate.running and not dry:
+        raise ClusterError(f"PostgreSQL is running on the primary {p.name}: a file copy of a "
+                           "running server is not consistent; run stop-all first")
+    states = {}
+    for s in targets:
+        state = server.read_state(s)
+        if state.running and not dry:
+            raise ClusterError(f"PostgreSQL is running on {s.name}: its data directory is in "
+                               "use; run stop-all first")
+        states[s.name] = refuse_foreign_data(s, pstate, run.options.force, state)
+    plans = decide(run, targets, RSYNC_SECOND_PASS if second_pass else RSYNC_STOPPED, pstate,
+                   states)
+    if dry:
+        for plan in plans:
+            plan.way.describe(run, plan, report)
+        return {}
+    return carry_out(run, plans, report, stop=False)
+
+
+def decide(run, targets, way, pstate, states, fans_out=False):
+    """Each standby's CopyPlan, in the order of copy: by `way` from the
+    primary, or (fans_out) in fan-out's waves, a standby copied in an earlier
+    wave as the source and the copy from the primary as the fallback."""
+    p = run.primary
+    spaces = tuple(tablespace_step.of(run, pstate))
+    by_name = {s.name: s for s in targets}
+    order = fanout.schedule(list(by_name)) if fans_out \
+        else [(name, None, 0) for name in by_name]
+
+    def plan(s, way, source, spaces, wave, fallback=None):
+        compression, why = travel(run, s, way.program, source)
+        return CopyPlan(standby=s, way=way, source=source, primary=p, primary_state=pstate,
+                        state=states[s.name],
+                        earlier_copy=server.is_copy_of(states[s.name], pstate),
+                        compression=compression, why_not=why, max_rate=run.options.max_rate,
+                        tablespaces=spaces, wave=wave, fallback=fallback)
+    plans = []
+    for name, source, wave in order:
+        s = by_name[name]
+        direct = plan(s, way, p, spaces, wave)
+        plans.append(direct if source is None else
+                     plan(s, RSYNC_FROM_STANDBY, by_name[source],
+                          tuple(tablespaces.from_standby(spaces)), wave, fallback=direct))
+    return plans
+
+
+def carry_out(run, plans, report, stop):
+    """Each plan's copy, wave by wave, every copy of a wave at once (stop:
+    each standby stopped first).  A copy from a standby whose own copy
+    failed, or that fails, is made from the primary instead.  {name: why}
+    for the standbys whose copy failed."""
+    failures = {}
+    by_name = {plan.standby.name: plan for plan in plans}
+
+    def copy(s):
+        plan = by_name[s.name]
+        if stop and service.stop(s, plan.state):
             report.change(s.name, "stopped PostgreSQL")
-        if source is None:
-            return copy(s, pstate)
+        if plan.fallback is None:
+            return plan.way.copy(run, plan, report)
         try:
-            from_standby(run, s, source, pstate, report)
+            if plan.source.name in failures:
+                raise ClusterError("its own copy failed")
+            plan.way.copy(run, plan, report)
         except (ClusterError, RemoteError) as exc:
-            report.say(f"!! {s.name}: copy from {source.name} failed: {exc}; "
-                       f"copying from the primary {p.name} instead")
-            copy(s, pstate)
-    if not fans_out:
-        return each_standby(run, targets, stop_and_copy, report)
-    return fanned_out(run, targets, stop_and_copy, report)
-
-
-def fanned_out(run, targets, copy, report):
-    """copy(standby, source) in waves (knowledge/fanout.py): the primary
-    (source None) and each standby whose copy is finished copy to one more
-    standby each; {name: why} for those that failed."""
-    pending, sources, failures = list(targets), [], {}
-    while pending:
-        pairs = fanout.wave(pending, sources)
-        source_of = {s.name: source for s, source in pairs}
-        wave = [s for s, _ in pairs]
-        failed = each_standby(run, wave, lambda s: copy(s, source_of[s.name]), report)
-        failures.update(failed)
-        pending = [s for s in pending if s not in wave]
-        sources += [s for s in wave if s.name not in failed]
+            report.say(f"!! {s.name}: copy from {plan.source.name} failed: {exc}; "
+                       f"copying from the primary {plan.primary.name} instead")
+            plan.fallback.way.copy(run, plan.fallback, report)
+    for wave in sorted({plan.wave for plan in plans}):
+        failures.update(each_standby(run, [plan.standby for plan in plans if plan.wave == wave],
+                                     copy, report))
     return failures
 
 
-def from_standby(run, s, source, pstate, report):
-    """rsync the finished copy on `source` (a base backup, not started yet)
-    to s, once the primary's slot for s is seen to hold the WAL s will need."""
-    slot = run.slot(s)
-    start = fanout.backup_start(source.read(f"{source.layout.data_dir}/backup_label"))
-    held = run.primary.psql("select coalesce(restart_lsn::text, '') from "
-                                f"pg_replication_slots where slot_name = {render.sql_literal(slot)}")
-    if not fanout.covers(held[0][0] if held else "", start):
-        raise ClusterError(f"the primary's slot {slot} does not hold WAL from where "
-                           f"{source.name}'s copy begins")
-    report.note(s.name, f"copying from {source.name}, whose copy is finished (fan-out)")
-    copy_to(run, s, pstate, report, source=source)
-
-
-def refuse_foreign_data(s, pstate, force, state=None):
-    """Refuses a standby whose data is not ours to replace; else its state
-    (state: if just read)."""
-    state = state or server.read_state(s)
-    problem = server.standby_data_problem(s, pstate, force, state)
-    if problem:
-        raise ClusterError(problem)
-    return state
-
-
-def each_standby(run, targets, copy, report):
-    """copy(standby) for every standby at once; {name: why} for those that
-    failed, also kept in the run's state."""
-    def copy_one(s):
-        try:
-            copy(s)
-        finally:
-            report.copy_done(s.name)
-    failures = {name: str(exc) for name, exc in at_once(targets, copy_one).items()}
-    for name, why in failures.items():
-        report.say(f"!! {name}: copy failed: {why}")
-    run.state.failed.update(failures)
-    return failures
-
-
-def travel(run, s, program, source=None):
-    """(Compression, why not) of a copy to s by `program` (pg_basebackup or
-    rsync) from the primary (or source), for the compression this run asks for."""
+def travel(run, s, program, source):
+    """(Compression, why not) of a copy to s by `program` from source, for
+    the compression this run asks for."""
     asked, lists = run.options.compress, ()
-    if program == "rsync" and asked != transfer.NONE:
+    if program is Program.RSYNC and asked != transfer.NONE:
         # Both ends of the copy must know the algorithm.  No rsync at all is
         # preflight's to report (or the copy's): here it lists nothing.
         lists = tuple(transfer.rsync_compress_list(
             host.query(sh("rsync --version"), warn=True).stdout)
-            for host in (source or run.primary, s))
-    return transfer.choose(asked, program, run.primary.layout.major, lists)
+            for host in (source, s))
+    return transfer.choose(asked, program, run.major, lists)
 
 
-def describe_travel(run, s, program, source=None):
-    return transfer.describe(*travel(run, s, program, source), run.options.max_rate)
+def travelling(plan):
+    """How the copy travels, in words: compression and the rate cap."""
+    return transfer.describe(plan.compression, plan.why_not, plan.max_rate)
 
 
-def describe_copy(run, s, pstate, report, program, how=None, source=None):
-    """What copy_to or backup_to would do (plan); source: the standby whose
-    finished copy it would be copied from (fan-out)."""
-    p = run.primary
-    sstate = server.read_state(s)
-    earlier_copy = server.is_copy_of(sstate, pstate)
-    if sstate.exists and not earlier_copy:
-        kept = datadir.aside_path(s.layout.data_dir, server.is_mount_point(s, s.layout.data_dir))
-        report.change(s.name, f"move its own cluster (system identifier {sstate.system_id}) "
-                              f"aside to {kept}")
-    how = how or ("update, --checksum" if earlier_copy else "fresh copy")
-    origin = f"{p.name}:{p.layout.data_dir}"
-    if source:
-        origin = f"{source.name}:{source.layout.data_dir} (fan-out: its finished copy of {p.name})"
-    report.change(s.name, f"copy {origin} ({server.data_size(p) / 1e6:.0f} "
-                          f"MB, {how}; {describe_travel(run, s, program, source)})")
-    spaces = tablespace_step.of(run, pstate)
-    for line in tablespace_step.describe(s, spaces, tablespace_step.sizes(p, spaces)):
-        report.change(s.name, line)
-
-
-def backup_to(run, s, pstate, report):
+def backup_to(run, plan, report):
+    """pg_basebackup into an incoming directory beside the data directory,
+    swapped in once complete (PgBasebackup's copy)."""
+    s, pstate, spaces = plan.standby, plan.primary_state, plan.tablespaces
+    compression, max_rate = plan.compression, plan.max_rate
     lay = s.layout
     data = lay.data_dir
     mount = server.is_mount_point(s, data)
     incoming, kept = datadir.incoming_path(data, mount), datadir.aside_path(data, mount)
     sstate = server.read_state(s)
     ours = server.is_copy_of(sstate, pstate)
-    spaces = tablespace_step.of(run, pstate)
     owned = tablespace_step.earlier_copies(s, spaces, ours)
     # A leftover incoming directory is an earlier backup cut short: ours to remove.
     s.change(sh("rm -rf {dir} && install -d -o postgres -g postgres -m 700 {dir}", dir=incoming))
@@ -216,10 +274,8 @@ def backup_to(run, s, pstate, report):
     # Its own application_name: while it copies, the primary must not list it
     # as the standby streaming.
     source = run.conninfo(s, connect_timeout=15, keepalives_idle=10,
-                              keepalives_interval=5, keepalives_count=3,
-                              application_name="pg_basebackup")
-    compression, why = travel(run, s, "pg_basebackup")
-    max_rate = run.options.max_rate
+                          keepalives_interval=5, keepalives_count=3,
+                          application_name="pg_basebackup")
     started = time.monotonic()
     done = s.change(
         sh("{basebackup} -D {dir} -X stream -c fast -P -S {slot} -d {source} {travel} "
@@ -246,30 +302,28 @@ def backup_to(run, s, pstate, report):
                               f"aside to {kept}")
     for change in tablespace_step.swap_in(s, spaces, owned):
         report.change(s.name, change)
-    tablespace_step.check(run.primary, s, spaces, exact=False)
-    report.change(s.name, f"copied {run.primary.name} with pg_basebackup (primary running): "
+    tablespace_step.check(plan.primary, s, spaces, exact=False)
+    report.change(s.name, f"copied {plan.primary.name} with pg_basebackup (primary running): "
                           f"{size / 1e6:.1f} MB in {time.monotonic() - started:.1f} s, "
-                          + transfer.describe(compression, why, max_rate)
+                          + travelling(plan)
                           + with_tablespaces(spaces))
     for change in marked:
         report.change(s.name, change.replace(incoming, data))
 
 
-def copy_to(run, s, pstate, report, first_pass=False, source=None):
-    """rsync the primary's data directory into the standby's.
-
-    first_pass: the primary runs; files change under the copy, so it is only
-    the bulk: no checksums, its copying marker stays, no standby marker.
-    source: a standby whose finished copy is sent instead (fan-out), WAL
-    included: it is part of that base backup.
-    """
-    p = source or run.primary
+def rsync_to(run, plan, report, way):
+    """rsync the source's data directory into the standby's (an RsyncWay's
+    copy).  Not way.final (a first pass): the primary runs and files change
+    under the copy, so it is only the bulk: no checksums, its copying marker
+    stays, no standby marker.  From a standby (fan-out), its finished copy is
+    sent WAL included: it is part of that base backup."""
+    s, p, pstate, spaces = plan.standby, plan.source, plan.primary_state, plan.tablespaces
+    first_pass = not way.final
     data = s.layout.data_dir
+    # What is there now: an earlier pass or a failed copy from a standby
+    # may have changed it since the plan was made.
     sstate = server.read_state(s)
     earlier_copy = server.is_copy_of(sstate, pstate)
-    spaces = tablespace_step.of(run, pstate)
-    if source:   # its tablespaces are where every standby keeps them
-        spaces = tablespaces.from_standby(spaces)
     owned = tablespace_step.earlier_copies(s, spaces, earlier_copy)
     if sstate.exists and not earlier_copy:
         kept = move_aside(s)
@@ -281,10 +335,9 @@ def copy_to(run, s, pstate, report, first_pass=False, source=None):
                 marker=marker, control=f"{data}/{rsync.CONTROL_FILE}"), user="postgres")
     for change in tablespace_step.prepare(s, spaces, owned, incoming=False):
         report.change(s.name, change)
-    rules = rsync.filters(p.layout.major, s.layout.own_config_files, wal=bool(source)) \
+    rules = rsync.filters(p.layout.major, s.layout.own_config_files, wal=not plan.from_primary) \
         + [rsync.CONTROL_LAST]
-    compression, why = travel(run, s, "rsync", source)
-    max_rate = run.options.max_rate
+    compression, max_rate = plan.compression, plan.max_rate
     options = transfer.rsync_options(compression, max_rate)
     started = time.monotonic()
     # Checksums wherever the target may hold files already (see rsync.command);
@@ -310,15 +363,14 @@ def copy_to(run, s, pstate, report, first_pass=False, source=None):
             p.change(rsync.control_file_command(p.layout.data_dir, f"{target}:{data}", ssh),
                      user=user)
     stats = rsync.parse_stats(done.stdout)
-    how = "first pass, primary running" if first_pass else \
-        "update, --checksum" if update else "fresh copy"
-    if source:
-        how = f"fan-out: its finished copy of {run.primary.name}; {how}"
+    how = way.label if first_pass else "update, --checksum" if update else "fresh copy"
+    if not plan.from_primary:
+        how = f"fan-out: its finished copy of {plan.primary.name}; {how}"
     report.change(s.name, f"copied {p.name}:{p.layout.data_dir} ({how}): "
                           f"{stats.get('Number of regular files transferred', '?')} files, "
                           f"{stats.get('Total bytes sent', 0) / 1e6:.1f} MB in "
                           f"{time.monotonic() - started:.1f} s, "
-                          + transfer.describe(compression, why, max_rate)
+                          + travelling(plan)
                           + with_tablespaces(spaces))
     if first_pass:
         return
@@ -327,6 +379,41 @@ def copy_to(run, s, pstate, report, first_pass=False, source=None):
     s.change(sh("rm -f {marker}", marker=marker), user="postgres")
     for change in marked:
         report.change(s.name, change)
+
+
+def all_copied(failed):
+    """A run fails when any standby's copy did (the others went on)."""
+    if failed:
+        raise ClusterError(f"copy failed on {len(failed)} standby(s): "
+                           + "; ".join(f"{name}: {why}" for name, why in failed.items())
+                           + "; fix the cause and run again")
+
+
+
+def refuse_foreign_data(s, pstate, force, state=None):
+    """Refuses a standby whose data is not ours to replace; else its state
+    (state: if just read)."""
+    state = state or server.read_state(s)
+    problem = server.standby_data_problem(s, pstate, force, state)
+    if problem:
+        raise ClusterError(problem)
+    return state
+
+
+def each_standby(run, targets, copy, report):
+    """copy(standby) for every standby at once; {name: why} for those that
+    failed, also kept in the run's state."""
+    def copy_one(s):
+        try:
+            copy(s)
+        finally:
+            report.copy_done(s.name)
+    failures = {name: str(exc) for name, exc in at_once(targets, copy_one).items()}
+    for name, why in failures.items():
+        report.say(f"!! {name}: copy failed: {why}")
+    run.state.failed.update(failures)
+    return failures
+
 
 
 def with_tablespaces(spaces):

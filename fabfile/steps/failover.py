@@ -127,7 +127,7 @@ def rejoin(run, report, resync=False):
     standby_step.configure(run, report)
     if failed:
         copies = [s for s, _, _ in failed]
-        methods.copy_standbys(run, report, copies, methods.METHODS["rsync-cold"])
+        methods.copy_standbys(run, report, copies, methods.COLD)
         clone.all_copied({name: why for name, why in run.state.failed.items()
                           if name in {s.name for s in copies}})
     lifecycle.start_standbys_then_primary(run, report)

@@ -40,17 +40,17 @@ def test_each_wave_pairs_the_primary_and_every_source_with_one_standby():
 def test_the_primary_sends_one_copy_per_wave_and_the_copies_double(count, from_primary):
     names = [f"s{i}" for i in range(count)]
     order = fanout.schedule(names)
-    assert sorted(target for target, _ in order) == sorted(names)
-    assert [source for _, source in order].count(None) == from_primary
-    # A source is always a standby copied before it.
-    copied = set()
-    for target, source in order:
-        assert source is None or source in copied
-        copied.add(target)
+    assert sorted(target for target, _, _ in order) == sorted(names)
+    assert [source for _, source, _ in order].count(None) == from_primary
+    # A source is always a standby copied in an earlier wave.
+    wave_of = {target: number for target, _, number in order}
+    for target, source, number in order:
+        assert source is None or wave_of[source] < number
 
 
 def test_schedule_of_three_standbys():
-    assert fanout.schedule(["s1", "s2", "s3"]) == [("s1", None), ("s2", "s1"), ("s3", None)]
+    assert fanout.schedule(["s1", "s2", "s3"]) == [("s1", None, 0), ("s2", "s1", 1),
+                                                    ("s3", None, 1)]
 
 
 LABEL = ("START WAL LOCATION: 0/5000028 (file 000000010000000000000005)\n"

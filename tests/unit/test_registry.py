@@ -2,7 +2,10 @@
 preflight and the benchmark read."""
 from fabfile import tasks
 from fabfile.context import validate
-from fabfile.steps.methods import METHODS, CopyMethod
+from fabfile.knowledge.copyplan import PrimaryStop
+from fabfile.knowledge.transfer import Program
+from fabfile.steps import clone
+from fabfile.steps.methods import COLD, METHODS, CopyMethod
 
 from bench import run as bench_run
 
@@ -11,18 +14,31 @@ def test_each_method_says_what_it_needs_and_when_the_primary_stops():
     assert list(METHODS) == ["rsync-cold", "rsync", "basebackup"]
     for name, method in METHODS.items():
         assert isinstance(method, CopyMethod) and method.name == name and method.help
-    assert not METHODS["basebackup"].primary_stops and not METHODS["basebackup"].needs
-    assert METHODS["rsync"].running_copy and METHODS["rsync"].primary_stops == "the second pass"
-    assert not METHODS["rsync-cold"].running_copy
-    assert METHODS["rsync-cold"].needs == ("rsync",)
+    assert METHODS["basebackup"].primary_stops is PrimaryStop.NEVER
+    assert not METHODS["basebackup"].needs
+    assert METHODS["rsync"].running and METHODS["rsync"].primary_stops is PrimaryStop.SECOND_PASS
+    assert not METHODS["rsync-cold"].running and COLD is METHODS["rsync-cold"]
+    assert METHODS["rsync-cold"].primary_stops is PrimaryStop.WHOLE_COPY
+    assert METHODS["rsync-cold"].needs == (Program.RSYNC,)
     # What copies says what compression can do (knowledge/transfer.py).
-    assert [m.program for m in METHODS.values()] == ["rsync", "rsync", "pg_basebackup"]
+    assert [m.running.program for m in METHODS.values() if m.running] == \
+        [Program.RSYNC, Program.PG_BASEBACKUP]
+    # Only base backups can be sent on from a standby's finished copy.
+    assert [m.name for m in METHODS.values() if m.fans_out] == ["basebackup"]
 
 
-def test_a_method_that_copies_a_running_primary_copies_one_standby():
+def test_a_method_that_copies_a_running_primary_names_a_way_that_copies():
     for method in METHODS.values():
-        defines = type(method).copy_one is not CopyMethod.copy_one
-        assert defines == bool(method.running_copy), method.name
+        if method.running:
+            assert isinstance(method.running, clone.Way) and method.running.label
+            assert type(method.running).copy is not clone.Way.copy, method.name
+
+
+def test_each_way_of_copying_copies_and_names_its_program():
+    for way in (clone.PG_BASEBACKUP, clone.RSYNC_FIRST_PASS, clone.RSYNC_STOPPED,
+                clone.RSYNC_SECOND_PASS, clone.RSYNC_FROM_STANDBY):
+        assert isinstance(way.program, Program)
+        assert type(way).copy is not clone.Way.copy
 
 
 def test_command_line_config_and_benchmark_read_the_registry():

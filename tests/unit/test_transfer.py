@@ -6,7 +6,7 @@ import shlex
 import pytest
 
 from fabfile.knowledge import rsync, transfer
-from fabfile.knowledge.transfer import NONE, Compression
+from fabfile.knowledge.transfer import NONE, Compression, Program
 
 # `rsync --version` as 3.2.3 (bullseye) and 3.1.3 (buster) print it, trimmed.
 RSYNC_323 = """rsync  version 3.2.3  protocol version 31
@@ -63,24 +63,24 @@ def test_rate_label_in_the_progress_lines_units():
     (150000, NONE, NONE),
 ])
 def test_pg_basebackup_compresses_on_the_server_from_15(major, asked, expected):
-    assert transfer.choose(asked, "pg_basebackup", major) == (expected, "")
+    assert transfer.choose(asked, Program.PG_BASEBACKUP, major) == (expected, "")
 
 
 @pytest.mark.parametrize("major", [90600, 130000, 140000])
 def test_pg_basebackup_before_15_copies_uncompressed_and_says_why(major):
-    chosen, why = transfer.choose("auto", "pg_basebackup", major)
+    chosen, why = transfer.choose("auto", Program.PG_BASEBACKUP, major)
     assert chosen == NONE and "from PostgreSQL 15" in why
 
 
 def test_rsync_compresses_when_both_hosts_know_the_algorithm():
-    assert transfer.choose(Compression("lz4"), "rsync", 130000, (ZSTD, ZSTD)) == \
+    assert transfer.choose(Compression("lz4"), Program.RSYNC, 130000, (ZSTD, ZSTD)) == \
         (Compression("lz4"), "")
-    assert transfer.choose("auto", "rsync", 90600, (ZSTD, ZSTD)) == (transfer.AUTO, "")
+    assert transfer.choose("auto", Program.RSYNC, 90600, (ZSTD, ZSTD)) == (transfer.AUTO, "")
     old = transfer.rsync_compress_list(RSYNC_313)
     assert old == ()
-    chosen, why = transfer.choose("auto", "rsync", 150000, (ZSTD, old))
+    chosen, why = transfer.choose("auto", Program.RSYNC, 150000, (ZSTD, old))
     assert chosen == NONE and "rsync on both hosts (3.2 or later)" in why
-    assert transfer.choose(NONE, "rsync", 150000, ()) == (NONE, "")
+    assert transfer.choose(NONE, Program.RSYNC, 150000, ()) == (NONE, "")
 
 
 def test_pg_basebackup_options():
