@@ -7,7 +7,7 @@
   cap, fan-out, force, plan, quiet).
   A command-line flag wins, else the config's value: the flag is never written
   back into the config;
-- the run's state (failed standbys, downtime) is `hosts.cluster.RunState`.
+- the run's state (failed standbys, downtime) is `steps.run.RunState`.
 
 Pure: no host is touched here.
 """

@@ -2,8 +2,8 @@
 primary back as a standby of the new one (rejoin, with pg_rewind).
 
 Promote works when the old primary is down or unreachable (that is when it is
-needed), so it opens hosts one by one (run.open_host) instead of through
-run.connect.
+needed), so it opens hosts one by one (hosts.cluster.open_host) instead of
+through hosts.cluster.connect.
 Rejoin keeps a copy of the former primary's data directory before rewinding
 it: transactions it took after the failover live only there.
 """
