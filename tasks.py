@@ -1,13 +1,19 @@
-"""Developer tasks (`inv --list`): the Docker lab, the tests, the demo.
+"""Developer tasks (`./dev inv --list`): the Docker lab, the tests, the demo.
 
-The product's own tasks are in fabfile/ and run with `fab`.
+The product's own tasks are in fabfile/ and run with `fab`.  Python is called
+as sys.executable, the one running inv (.venv's under ./dev): a system's
+python3 may have no `python` beside it.
 """
+import shlex
 import sys
 from pathlib import Path
 
 from invoke import Collection, task
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "docker"))
+ROOT = Path(__file__).resolve().parent
+PYTHON = shlex.quote(sys.executable)
+
+sys.path.insert(0, str(ROOT / "docker"))
 import lab as labkit  # noqa: E402
 
 
@@ -56,22 +62,26 @@ def down(c):
 @task(default=True, help={"k": "only tests matching this pytest -k expression"})
 def test_all(c, k=None):
     """Run every test CI runs: unit tests, then the lab tests in Docker."""
-    c.run("python -m pytest -ra --durations=10 tests" + (f" -k '{k}'" if k else ""), pty=False)
+    with c.cd(shlex.quote(str(ROOT))):
+        c.run(f"{PYTHON} -m pytest -ra --durations=10 tests"
+              + (f" -k {shlex.quote(k)}" if k else ""), pty=False)
 
 
 @task
 def unit(c):
     """Run the tests that need no Docker."""
-    c.run("python -m pytest -ra tests/unit", pty=False)
+    with c.cd(shlex.quote(str(ROOT))):
+        c.run(f"{PYTHON} -m pytest -ra tests/unit", pty=False)
 
 
 @task(help={"pg": "PostgreSQL major: 13, 15, 17 or 18"})
 def demo(c, pg=None):
-    """Install what is missing, start the lab and run `fab ... full` against it."""
-    c.run(f"{sys.executable} -m pip install -q -r requirements.txt")
+    """Start the lab and run `fab ... full` against it (`./dev inv demo` installs Fabric)."""
     lab = _lab(c, pg)
     lab.up()
-    c.run(f"fab -S {lab.ssh_config} -H {','.join(lab.hosts)} full", pty=False)
+    # fab of the Python running inv, found whether or not its bin/ is on PATH.
+    c.run(f"{PYTHON} -m fabric -S {shlex.quote(str(lab.ssh_config))} "
+          f"-H {','.join(lab.hosts)} full", pty=False)
 
 
 @task(auto_shortflags=False, help={"quick": "about 100 MB, one repetition (under 10 minutes); results in bench/results/tmp",

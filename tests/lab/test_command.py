@@ -11,8 +11,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 # pip builds in the source tree: installing from a copy keeps build/ out of the
-# repository, and a build/ left there by an earlier install out of the wheel.
-NOT_SOURCE = shutil.ignore_patterns(".git", ".lab", "build", "dist", "*.egg-info",
+# repository, and a build/ left there by an earlier install out of the wheel;
+# ./dev's .venv (some 250 MB) is not source either.
+NOT_SOURCE = shutil.ignore_patterns(".git", ".lab", ".venv", "build", "dist", "*.egg-info",
                                     "__pycache__", ".pytest_cache")
 
 

@@ -7,6 +7,7 @@ from importlib import metadata
 from pathlib import Path
 
 import fabric
+import pytest
 
 from fabfile import cli
 from fabfile.executor import ClusterExecutor
@@ -59,3 +60,25 @@ def test_a_bad_compression_or_rate_flag_is_one_line_before_any_host():
         assert done.returncode == 1 and done.stdout == ""
         assert done.stderr.count("\n") == 1 and done.stderr.startswith(f"error: {args[1]} "), \
             done.stderr
+
+
+def test_fabs_collection_and_search_root_are_refused_with_the_reason(capsys):
+    # Wherever fab's parser takes them: before --list or --version act, or
+    # after a task that has no -c of its own.
+    for args in (["-c", "x", "--list"], ["-r", "/tmp", "--list"], ["--collection=x", "--version"],
+                 ["--search-root", "/tmp", "-H", "a,b", "full"], ["-H", "a,b", "status", "-c", "x"]):
+        with pytest.raises(SystemExit) as exited:
+            cli.make_program().run(["pg-hotstandby", *args])
+        out, err = capsys.readouterr()
+        assert exited.value.code == 1 and out == "", args
+        assert err == cli.LOADER_FLAGS + "\n", (args, err)
+    assert "-c/-r do not apply" in cli.LOADER_FLAGS
+
+
+def test_a_tasks_own_short_c_is_still_the_tasks(capsys):
+    # plan -c is --compress: the task's error, not the refusal.
+    with pytest.raises(SystemExit) as exited:
+        cli.make_program().run(["pg-hotstandby", "-H", "nohost-a.invalid,nohost-b.invalid",
+                                "plan", "-c", "gzip"])
+    assert exited.value.code == 1
+    assert capsys.readouterr().err.startswith("error: --compress 'gzip'")
