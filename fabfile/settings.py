@@ -5,7 +5,8 @@
   a FABRIC_HOTSTANDBY_* variable only onto a key that has a default);
 - the checks: `validate` (the merged section: shapes, then each setting's check);
 - the frozen `Settings` (`Settings.from_config`) and, in context.py, the task
-  flags' fallbacks (`Options`) and, in tasks.py, their --help texts.
+  flags' fallbacks (`Options`) and, in tasks.py, their --help texts;
+- docs/settings.md (docs.py: `python3 -m fabfile.docs > docs/settings.md`).
 
 Pure: no host, no Fabric or Invoke here.
 """

@@ -1,12 +1,29 @@
 """The settings declared once (fabfile/settings.py): the collection's defaults,
-the checks, the frozen Settings, the flags' fallbacks and help all come from
-the one table."""
+the checks, the frozen Settings, the flags' fallbacks and help, and
+docs/settings.md all come from the one table."""
+from pathlib import Path
+
 import fabric
 import pytest
 
-from fabfile import settings, tasks
+from fabfile import docs, settings, tasks
 from fabfile.context import Options, Settings, SettingsError, validate
 from fabfile.tasks import ns
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_docs_settings_md_is_what_the_table_makes():
+    assert (REPO / "docs" / "settings.md").read_text() == docs.markdown(), \
+        "docs/settings.md is out of date: python3 -m fabfile.docs > docs/settings.md"
+
+
+def test_every_user_setting_is_documented_and_cli_hosts_is_not():
+    text = docs.markdown()
+    for s in settings.TABLE:
+        assert (f"| `{s.name}` |" in text) != s.internal, s.name
+        assert s.help and s.shape, s.name
+    assert "cli_hosts" not in text
 
 
 def test_the_collection_defaults_are_the_tables_and_valid():
