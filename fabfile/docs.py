@@ -16,8 +16,8 @@ INTRO = (
     "in a `FABRIC_HOTSTANDBY_<NAME>` environment variable (a dotted name with `_`: "
     "`FABRIC_HOTSTANDBY_TLS_MODE`; lists and mappings only in a file).  A task flag such "
     "as `--method` wins over the setting for its run.  All of it is checked before any "
-    "host is touched: a value of another shape or a bad value is one line naming the "
-    "setting.")
+    "host is touched: a name the tool does not know, a value of another shape or a bad "
+    "value is one line naming the setting.")
 EXAMPLE = """\
 ```yaml
 hotstandby:

@@ -3,13 +3,16 @@
 
 - the collection's defaults (`defaults()`, given to `ns.configure`: Invoke maps
   a FABRIC_HOTSTANDBY_* variable only onto a key that has a default);
-- the checks: `validate` (the merged section: shapes, then each setting's check);
+- the checks: `check_source` (the keys and shapes of one config source, before
+  Invoke merges it: a value of another shape cannot reach Invoke's merge) and
+  `validate` (the merged section: shapes, then each setting's check);
 - the frozen `Settings` (`Settings.from_config`) and, in context.py, the task
   flags' fallbacks (`Options`) and, in tasks.py, their --help texts;
 - docs/settings.md (docs.py: `python3 -m fabfile.docs > docs/settings.md`).
 
-Pure: no host, no Fabric or Invoke here.
+Pure: no host, no Fabric or Invoke here (the executor hands in the sources).
 """
+import difflib
 import ipaddress
 import re
 from collections.abc import Mapping
@@ -19,6 +22,9 @@ from pathlib import Path
 from .hosts import shell
 from .knowledge import fanout, tablespaces, tls, transfer, values
 from .steps.methods import METHODS
+
+ENV_PREFIX = "FABRIC_"   # fab's: FABRIC_HOTSTANDBY_TLS_MODE is hotstandby.tls.mode
+
 
 class SettingsError(ValueError):
     pass
@@ -384,6 +390,15 @@ def _group_shape(group):
     return "a mapping of " + ", ".join(leaves[:-1]) + " and " + leaves[-1]
 
 
+def _unknown(where, key, known, choices=None):
+    near = difflib.get_close_matches(str(key), [k for k in known if k != key], n=1,
+                                     cutoff=0.6)
+    fix = (f"did you mean {near[0]}?" if near else
+           "use " + ", ".join(choices[:-1]) + " or " + choices[-1] if choices else
+           "docs/settings.md lists the settings")
+    return SettingsError(f"{where}.{key}: unknown setting: {fix}")
+
+
 def _fits(s, value):
     """Whether a value has the setting's shape: a list (or null) for a list, a
     mapping for a mapping, neither for a single value."""
@@ -394,11 +409,15 @@ def _fits(s, value):
 
 
 def check_source(section):
-    """The shapes of a `hotstandby` section: SettingsError naming the first
-    value of another shape."""
+    """The keys and shapes of one source's `hotstandby` section (a config file,
+    or the merged config): SettingsError naming the first key the table does
+    not know (and the nearest one it knows) or the first value of another
+    shape.  What passes merges with the defaults as Invoke merges: a mapping
+    only onto a mapping, a list or a single value only onto one."""
     if not _is_mapping(section):
         raise SettingsError(f"hotstandby: a mapping of settings expected, got "
                             f"{describe(section)}")
+    known = [*GROUPS, *(s.name for s in TABLE if not s.internal)]
     for key, value in section.items():
         if key in GROUPS:
             if not _is_mapping(value):
@@ -407,17 +426,43 @@ def check_source(section):
             for leaf, leaf_value in value.items():
                 s = BY_NAME.get(f"{key}.{leaf}")
                 if s is None:
-                    raise SettingsError(f"hotstandby.{key}.{leaf}: unknown setting: use "
-                                        + ", ".join(GROUPS[key][:-1]) + " or "
-                                        + GROUPS[key][-1])
+                    raise _unknown(f"hotstandby.{key}", leaf, GROUPS[key], GROUPS[key])
                 _check_shape(s, leaf_value)
-        elif key in BY_NAME:
-            _check_shape(BY_NAME[key], value)
+            continue
+        s = BY_NAME.get(key)
+        if s is None or "." in str(key):
+            raise _unknown("hotstandby", key, known)
+        _check_shape(s, value)
 
 
 def _check_shape(s, value):
     if not _fits(s, value):
         raise SettingsError(f"hotstandby.{s.name}: {s.shape} expected, got {describe(value)}")
+
+
+def check_environment(section, environ, prefix=ENV_PREFIX):
+    """The FABRIC_HOTSTANDBY_* variables Invoke is about to read into `section`
+    (the merged config so far), as it casts them: to the type of the value
+    each replaces.  A list cannot come from a variable, nor a word where a
+    number is."""
+    for s in TABLE:
+        var = prefix + "HOTSTANDBY_" + s.name.replace(".", "_").upper()
+        if var not in environ:
+            continue
+        group, _, leaf = s.name.rpartition(".")
+        current = section.get(group, {}) if group else section
+        old = current.get(leaf) if _is_mapping(current) else None
+        raw = environ[var]
+        if isinstance(old, (list, tuple)):
+            raise SettingsError(f"hotstandby.{s.name}: {s.shape} expected, got {raw!r} from "
+                                f"{var}: give a list in a config file")
+        if isinstance(old, (int, float)) and not isinstance(old, bool):
+            try:
+                type(old)(raw)
+            except ValueError:
+                expected = "a whole number" if isinstance(old, int) else "a number"
+                raise SettingsError(f"hotstandby.{s.name}: {expected} expected, got {raw!r} "
+                                    f"from {var}") from None
 
 
 def complete(section):
@@ -435,7 +480,7 @@ def complete(section):
 def validate(section):
     """Raise SettingsError naming the setting and the fix; return None when
     fine.  section: the `hotstandby` mapping (settings not given are at their
-    defaults): its shapes, then each setting's check, then RULES."""
+    defaults): its keys and shapes, then each setting's check, then RULES."""
     check_source(section)
     full = complete(section)
     for s in TABLE:

@@ -256,6 +256,9 @@ def status(c, json=False, warn_lag_bytes=None, warn_lag_seconds=None, quiet=Fals
         raise Exit(code=code)
 
 
+status.bad_input_exit = STATUS_BAD_INPUT   # a config refused before it runs (executor.py)
+
+
 @task(help={**QUIET, "standby": "the standby to promote, when several are given",
             "force": "promote even though the old primary still accepts writes (split brain)"})
 def promote(c, standby=None, force=False, quiet=False):

@@ -8,6 +8,7 @@ import pytest
 
 from fabfile import docs, settings, tasks
 from fabfile.context import Options, Settings, SettingsError, validate
+from fabfile.executor import ClusterExecutor
 from fabfile.tasks import ns
 
 REPO = Path(__file__).resolve().parents[2]
@@ -50,6 +51,27 @@ def test_a_flag_that_falls_back_to_a_setting_says_what_the_setting_says():
 
 
 @pytest.mark.parametrize("section, message", [
+    ({"methd": "rsync"}, "hotstandby.methd: unknown setting: did you mean method?"),
+    ({"standby": ["db2"]}, "hotstandby.standby: unknown setting: did you mean standbys?"),
+    ({"tls_mode": "require"}, "hotstandby.tls_mode: unknown setting: did you mean tls.mode?"),
+    ({"timeout": {"start": 5}}, "hotstandby.timeout: unknown setting: did you mean timeouts?"),
+    ({"tls": {"cafile": "x"}}, "hotstandby.tls.cafile: unknown setting: did you mean ca_file?"),
+    ({"tls": {"pin": "x"}},
+     "hotstandby.tls.pin: unknown setting: use mode, ca_file, cert_file or key_file"),
+    ({"frobnicate": 1}, "hotstandby.frobnicate: unknown setting: docs/settings.md lists the "
+                        "settings"),
+])
+def test_an_unknown_setting_is_refused_naming_the_nearest_known_one(section, message):
+    with pytest.raises(SettingsError) as err:
+        validate(section)
+    assert str(err.value) == message
+
+
+def test_cli_hosts_is_the_executors_and_allowed():
+    assert Settings.from_config({"cli_hosts": ["db1", "db2"]}).cli_hosts == ("db1", "db2")
+
+
+@pytest.mark.parametrize("section, message", [
     ({"standbys": {"a": "b"}}, "hotstandby.standbys: a list of host names expected, got a "
                                "mapping"),
     ({"standbys": "db2"}, "hotstandby.standbys: a list of host names expected, got 'db2'"),
@@ -77,14 +99,47 @@ def test_a_list_setting_may_be_null():
     assert Settings.from_config({"standbys": None}).standbys == ()
 
 
+def executor(tmp_path=None, text=None):
+    """The executor on fab's config, with `text` as the -f file."""
+    config = fabric.Config(lazy=True)
+    if text is not None:
+        (tmp_path / "run.yaml").write_text(text)
+        config.set_runtime_path(str(tmp_path / "run.yaml"))
+        config.load_runtime()
+    return ClusterExecutor(ns, config)
+
+
 def test_environment_variables_reach_the_settings(monkeypatch):
     monkeypatch.setenv("FABRIC_HOTSTANDBY_TLS_MODE", "require")
     monkeypatch.setenv("FABRIC_HOTSTANDBY_METHOD", "rsync")
     monkeypatch.setenv("FABRIC_HOTSTANDBY_PORT", "5433")
     monkeypatch.setenv("FABRIC_HOTSTANDBY_STATUS_WARN_LAG_SECONDS", "5")
-    config = fabric.Config(lazy=True)
-    config.load_collection(ns.configuration())
-    config.load_shell_env()
-    made = Settings.from_config(config.hotstandby)
+    run = executor()
+    run.load_config(["db1", "db2"])
+    made = Settings.from_config(run.config.hotstandby)
     assert (made.tls.mode, made.method, made.port) == ("require", "rsync", 5433)
-    assert made.status.warn_lag_seconds == 5
+    assert made.status.warn_lag_seconds == 5 and made.cli_hosts == ("db1", "db2")
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("STANDBYS", "db2", "hotstandby.standbys: a list of host names expected, got 'db2' from "
+                        "FABRIC_HOTSTANDBY_STANDBYS: give a list in a config file"),
+    ("PORT", "abc", "hotstandby.port: a whole number expected, got 'abc' from "
+                    "FABRIC_HOTSTANDBY_PORT"),
+])
+def test_an_environment_variable_invoke_cannot_cast_is_one_line(monkeypatch, name, value,
+                                                               message):
+    monkeypatch.setenv(f"FABRIC_HOTSTANDBY_{name}", value)
+    with pytest.raises(SettingsError) as err:
+        executor().load_config([])
+    assert str(err.value) == message
+
+
+def test_a_config_file_is_checked_before_invoke_merges_it(tmp_path):
+    # Merged onto the defaults' [] it would be Invoke's AmbiguousMergeError.
+    run = executor(tmp_path, "hotstandby:\n  standbys: {a: b}\n")
+    with pytest.raises(SettingsError, match="hotstandby.standbys: a list of host names"):
+        run.load_config(["db1", "db2"])
+    run = executor(tmp_path, "hotstandby:\n  method: rsync\n  standbys: [db2]\n")
+    run.load_config([])
+    assert Settings.from_config(run.config.hotstandby).standbys == ("db2",)
