@@ -6,6 +6,7 @@ import sys
 import tomllib
 from importlib import metadata
 from pathlib import Path
+from types import SimpleNamespace
 
 import fabric
 import pytest
@@ -103,3 +104,20 @@ def test_a_list_in_an_environment_variable_is_one_line_before_any_host():
                            "'db2' from FABRIC_HOTSTANDBY_STANDBYS: give a list in a config "
                            "file\n")
 
+
+def test_two_config_files_that_disagree_on_a_shape_are_one_line(tmp_path):
+    # ~/.fabric.yaml a list, the -f file a mapping: the installed command
+    # merges them before its executor (plain fab too, inside Invoke: left as is).
+    (tmp_path / ".fabric.yaml").write_text("hotstandby:\n  standbys: [a]\n")
+    (tmp_path / "bad.yaml").write_text("hotstandby:\n  standbys: {a: b}\n")
+    done = fab("-f", str(tmp_path / "bad.yaml"), "-H", NO_HOSTS, "plan", cwd=tmp_path,
+               env={**os.environ, "HOME": str(tmp_path), "PYTHONPATH": str(REPO)},
+               program=("-c", "from fabfile.cli import main; main()"))
+    assert (done.returncode, done.stderr) == (
+        1, "error: hotstandby.standbys: a list of host names expected, got a mapping\n")
+
+
+def test_a_clash_in_one_of_fabs_own_settings_is_named():
+    config = SimpleNamespace(_defaults={"run": {"echo": False, "pty": False}},
+                             _user={"run": {"pty": True}}, _runtime={"run": 5})
+    assert cli.clash(config) == ("run", {"echo": False, "pty": True}, 5)
