@@ -16,10 +16,10 @@ import time
 import traceback
 from pathlib import Path
 
-import yaml
+from fabfile.settings import setting
 
 from . import net, report, stats
-from .benchlab import BENCH_DIR, REPO, BenchLab, Probe, RateWatch, StreamWatch, log
+from .benchlab import BENCH_DIR, BenchLab, Probe, RateWatch, StreamWatch, log
 from .dataset import DATASETS
 from .methods import (COPY_METHODS, METHODS, NO_STREAMING, OPTION_ROWS, SETUP, MethodFailed,
                       fab_name)
@@ -31,8 +31,7 @@ QUICK_RESULTS = RESULTS / "tmp"      # git-ignored: quick runs are not the recor
 DATASET_RESULTS = {"pgbench": RESULTS, "realistic": RESULTS / "realistic"}
 # full's default method, as the product's defaults say.
 FAB_METHODS = tuple(COPY_METHODS)
-DEFAULT_METHOD = fab_name(yaml.safe_load((REPO / "fabfile" / "defaults.yaml").read_text())
-                          ["hotstandby"]["method"])
+DEFAULT_METHOD = fab_name(setting("method").default)
 SCALE_MB = 15   # pgbench data per scale unit, with indexes: for labels only
 
 

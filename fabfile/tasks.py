@@ -6,40 +6,37 @@ failures into one line.
     fab -H master,standby full
 
 The first host is the primary, every further host a standby.  Options fall
-back to `hotstandby.*` in fabfile/defaults.yaml, fabric.yaml or a `fab -f FILE`.
+back to `hotstandby.*` in fabric.yaml or a `fab -f FILE`, else to the settings'
+defaults (settings.py, docs/settings.md).
 """
 import json as jsonlib
 import logging
 import sys
 from contextlib import contextmanager
-from pathlib import Path
 
-import yaml
 from invoke import Collection, Exit, task
 
+from . import settings as table
 from .context import Options, Settings, SettingsError, as_number
 from .hosts.cluster import ClusterError, connect, each, roles
 from .hosts.remote import RemoteError
 from .report import Report
-from .steps import (checks, failover, health, lifecycle, methods, primary, standby,
-                    workflow)
+from .steps import checks, failover, health, lifecycle, primary, standby, workflow
 from .steps.run import Run
 
-DEFAULTS = Path(__file__).resolve().parent / "defaults.yaml"
 # paramiko logs a closed tunnel socket as an error on stderr; failures that
 # matter reach us as exceptions, so keep its log out of the user's output.
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
 QUIET = {"quiet": "print only errors (for scripts)"}
-FORCE = {**QUIET, "force": "replace a standby's data directory even when it holds another "
-                           "cluster's databases (it is moved aside, not deleted)"}
-COPY = {**FORCE, "method": "how to copy a running primary: " + "; ".join(
-    f"{m.name} ({m.help})" for m in reversed(methods.METHODS.values())),
-        "compress": "compress each copy: none, lz4, zstd, zstd:LEVEL or auto (where the "
-                    "copying program can: pg_basebackup from 15, rsync 3.2 on both hosts)",
-        "max_rate": "cap each copy's rate on the wire, kB/s with k or M (e.g. 50M)",
-        "fan_out": "auto (basebackup, 3 standbys or more: in waves, each finished copy and "
-                   "the primary copy to one more standby each) or off (all from the "
-                   "primary)"}
+# A flag that falls back to a setting says what the setting's help says.
+FORCE = {**QUIET, "force": table.help_of("force")}
+COPY = {**FORCE, **{name: table.help_of(name)
+                    for name in ("method", "compress", "max_rate", "fan_out")}}
+STATUS = {"json": "print one JSON document instead of the table (scripts, monitoring)",
+          "warn_lag_bytes": table.help_of("status.warn_lag_bytes"),
+          "warn_lag_seconds": table.help_of("status.warn_lag_seconds"),
+          "quiet": "print only the problems (the exit code tells the rest)"}
+STATUS_BAD_INPUT = 3   # status's exit code for bad input, a bad config included
 
 
 def settings_of(c, code=1, **overrides):
@@ -147,24 +144,21 @@ def plan(c, quiet=False, force=False, method=None, compress=None, max_rate=None,
         workflow.full(run, report)
 
 
-@task(help={"json": "print one JSON document instead of the table (scripts, monitoring)",
-            "warn_lag_bytes": "a standby further behind than this many bytes is a warning",
-            "warn_lag_seconds": "a standby replaying later than this many seconds is a warning",
-            "quiet": "print only the problems (the exit code tells the rest)"})
+@task(help=STATUS)
 def status(c, json=False, warn_lag_bytes=None, warn_lag_seconds=None, quiet=False):
     """A row per host: role, WAL positions, lag, slot.  Changes nothing.
 
     Exit 0 when every standby streams, 1 (warning) when one lags beyond the
     thresholds, 2 (critical) when one is down or not streaming, 3 on bad input.
     """
-    settings = settings_of(c, code=3, **{
+    settings = settings_of(c, code=STATUS_BAD_INPUT, **{
         f"status.{name}": None if value is None else as_number(value)
         for name, value in (("warn_lag_bytes", warn_lag_bytes),
                             ("warn_lag_seconds", warn_lag_seconds))})
     try:
         primary_name, standby_names = roles(settings)
     except ClusterError as exc:
-        raise Exit(f"error: {exc}", code=3) from None
+        raise Exit(f"error: {exc}", code=STATUS_BAD_INPUT) from None
     names = [primary_name, *standby_names]
     expected = ["primary"] + ["standby"] * len(standby_names)
     looked = each(list(zip(names, expected)),
@@ -185,6 +179,9 @@ def status(c, json=False, warn_lag_bytes=None, warn_lag_seconds=None, quiet=Fals
         print(f"{health.LEVELS[lvl].lower()}: {text}", file=sys.stderr)
     if code:
         raise Exit(code=code)
+
+
+status.bad_input_exit = STATUS_BAD_INPUT   # a config refused before it runs (executor.py)
 
 
 @task(help={**QUIET, "standby": "the standby to promote, when several are given",
@@ -232,6 +229,8 @@ def rejoin(c, resync=False, quiet=False):
 
 ns = Collection(preflight, configure_master, configure_standby, stop_all, sync,
                 start_standby_then_master, smoke_test, full, plan, status, promote, rejoin)
-ns.configure(yaml.safe_load(DEFAULTS.read_text()))
+# Every setting with its default: a FABRIC_HOTSTANDBY_* variable is read only
+# into a key that exists (Invoke), as the type of the value it replaces.
+ns.configure({"hotstandby": table.defaults()})
 # An unreachable host fails in seconds rather than hanging (fab --connect-timeout wins).
 ns.configure({"timeouts": {"connect": 15}})

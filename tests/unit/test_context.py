@@ -1,18 +1,16 @@
 """The run context: settings validated once into typed fields, options that
 fall back to the config without writing into it."""
 import copy
-from pathlib import Path
 
 import pytest
-import yaml
 from invoke import Config
 
 from fabfile.context import Options, Settings, SettingsError
 from fabfile.knowledge.transfer import NONE, Compression
+from fabfile.settings import defaults
 from fabfile.steps.methods import METHODS
 
-DEFAULTS = yaml.safe_load((Path(__file__).resolve().parents[2] / "fabfile" /
-                           "defaults.yaml").read_text())
+DEFAULTS = {"hotstandby": defaults()}
 
 
 def section(**changes):

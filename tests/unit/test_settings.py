@@ -1,15 +1,13 @@
 import copy
 import datetime
-from pathlib import Path
 
 import pytest
-import yaml
 
 from fabfile.context import SettingsError, validate
 from fabfile.knowledge import tls
+from fabfile.settings import defaults
 
-DEFAULTS = yaml.safe_load((Path(__file__).resolve().parents[2] / "fabfile" /
-                           "defaults.yaml").read_text())["hotstandby"]
+DEFAULTS = defaults()
 
 
 def with_(**changes):
