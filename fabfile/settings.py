@@ -265,7 +265,7 @@ TABLE = (
             "how to copy a running primary: " + "; ".join(
                 f"{m.name} ({m.help})" for m in reversed(METHODS.values())),
             one_of(METHODS), more="A primary already stopped is always copied cold.  "
-            "README \"Performance\".  Also `--method`."),
+            "docs/performance.md.  Also `--method`."),
     Setting("compress", "auto", "none, lz4, zstd, zstd:LEVEL or auto",
             "compress each copy: none, lz4, zstd, zstd:LEVEL or auto (where the copying "
             "program can: pg_basebackup from 15, rsync 3.2 on both hosts)",
@@ -273,7 +273,7 @@ TABLE = (
             more="auto: zstd level 1 where the copy can compress; LEVEL: 1-19.  "
             "pg_basebackup compresses on the primary's server from PostgreSQL 15; rsync when "
             "both hosts' rsync is 3.2 or later; elsewhere the copy is not compressed, and plan "
-            "says why (README \"Performance\").  Also `--compress`."),
+            "says why (docs/performance.md).  Also `--compress`."),
     Setting("max_rate", None, "a rate in kB/s such as 50M",
             "cap each copy's rate on the wire, kB/s with k or M (e.g. 50M)",
             parsed(transfer.parse_rate),
@@ -295,7 +295,7 @@ TABLE = (
             more="verify: the primary serves TLS, with a certificate the tool makes unless "
             "it has its own (not Debian's snakeoil), and each standby pins it (sslmode "
             "verify-full); require: encrypted, the primary not checked; off: libpq's "
-            "default (not checked, may be clear text).  README \"Transport security\"."),
+            "default (not checked, may be clear text).  docs/security.md, \"Transport security\"."),
     Setting("tls.ca_file", None, PATH,
             "your own PKI: the CA certificate the standbys pin instead of the primary's "
             "certificate (a PEM file on this machine)", pem("ca_file", tls.certificates)),
