@@ -295,7 +295,8 @@ TABLE = (
             more="verify: the primary serves TLS, with a certificate the tool makes unless "
             "it has its own (not Debian's snakeoil), and each standby pins it (sslmode "
             "verify-full); require: encrypted, the primary not checked; off: libpq's "
-            "default (not checked, may be clear text).  docs/security.md, \"Transport security\"."),
+            "default (not checked, may be clear text).  docs/security.md, \"Transport "
+            "security\"."),
     Setting("tls.ca_file", None, PATH,
             "your own PKI: the CA certificate the standbys pin instead of the primary's "
             "certificate (a PEM file on this machine)", pem("ca_file", tls.certificates)),
