@@ -1,22 +1,30 @@
 """Stopping and starting the pair in the guide's order, and the guarantee
 that the primary is never left stopped: on any failure or interrupt after it
-was stopped, it is started again and checked."""
+was stopped, it is started again and checked; and should the run itself die
+(a `kill -9`, a control machine gone), a watchdog on its host starts it."""
+import re
+import secrets
 import signal
+import threading
 import time
 from contextlib import contextmanager
 
 from . import checks, server, service, slots
-from ..knowledge import diagnose, versions
+from ..knowledge import diagnose, versions, watchdog as watchdog_rules
 from ..hosts.cluster import ClusterError, at_once
+from ..hosts.remote import RemoteError, as_user
 
 
-def stop_all(run, report, standbys=None):
+def stop_all(run, report, standbys=None, watchdog=None):
     """Stop the standbys (at once), then the primary: fast, clean shutdowns.
-    The primary last, so that its downtime does not include theirs."""
+    The primary last, so that its downtime does not include theirs.
+    watchdog: armed before the primary stops (a run that starts it again)."""
     standbys = run.standbys if standbys is None else standbys
 
     def stop(host):
         if host is run.primary and server.read_state(host).running:
+            if watchdog:
+                watchdog.arm()
             run.state.primary_stopped()
         if service.stop(host):
             report.change(host.name, "stopped PostgreSQL")
@@ -27,10 +35,11 @@ def stop_all(run, report, standbys=None):
     stop(run.primary)
 
 
-def start_standbys_then_primary(run, report, standbys=None, settle=True):
+def start_standbys_then_primary(run, report, standbys=None, settle=True, watchdog=None):
     """Start standbys first, then the primary; judge by polling, not exit codes.
     settle: wait until each standby's unit, too, says it started; else the
-    caller does (settle_standbys) once it has used the time."""
+    caller does (settle_standbys) once it has used the time.  watchdog: the
+    primary's, cancelled once it accepts connections."""
     standbys = run.standbys if standbys is None else standbys
     timeout = run.settings.timeouts.start
     p = run.primary
@@ -66,6 +75,8 @@ def start_standbys_then_primary(run, report, standbys=None, settle=True):
         raise ClusterError(f"the primary does not accept connections after {timeout} s: "
                            + diagnose.explain(p.name, server.log_tail(p)))
     run.state.primary_started()
+    if watchdog:
+        watchdog.cancel()
     slots.ensure(run, report)
     for s in standbys:
         if not service.wait_ready(s, timeout, settled=settle):
@@ -172,16 +183,18 @@ def cleaned_up(run, report):
 
 @contextmanager
 def primary_kept_up(run, report):
-    """Whatever happens inside, the primary is running when this exits."""
+    """Whatever happens inside, the primary is running when this exits.
+    Yields its Watchdog, for the steps inside that stop and start it."""
+    watchdog = Watchdog(run, report)
     try:
-        yield
+        yield watchdog
     except BaseException as exc:
         report.say(f"!! {exc.__class__.__name__}: starting the primary again")
-        restore_primary(run, report)
+        restore_primary(run, report, watchdog)
         raise
 
 
-def restore_primary(run, report):
+def restore_primary(run, report, watchdog):
     p = run.primary
     try:
         if service.start(p):
@@ -189,5 +202,74 @@ def restore_primary(run, report):
         ready = service.wait_ready(p, run.settings.timeouts.start)
         run.state.primary_started()
         report.say(f"  {p.name}: primary {'accepts connections' if ready else 'DID NOT START'}")
+        if ready:
+            watchdog.cancel()
     except Exception as exc:  # report, and let the original error propagate
         report.say(f"  {p.name}: could not start the primary again: {exc}")
+
+
+# What mktemp makes of knowledge.watchdog.DIRECTORY: read strictly.
+WATCHDOG_DIRECTORY = re.compile(r"/run/pg-hotstandby-watchdog\.[A-Za-z0-9]{8}")
+
+
+class Watchdog:
+    """The primary's watchdog (knowledge/watchdog.py) for one stop: armed
+    before the primary stops, fed from a thread while it is down, cancelled
+    once it runs again.  A run that ends with the primary still down leaves
+    it armed and unfed: it starts the primary.  Nothing on a dry host."""
+
+    def __init__(self, run, report):
+        self.run, self.report = run, report
+        self.directory = None
+        self.fed = threading.Event()   # set: stop feeding
+
+    def arm(self):
+        p, limit = self.run.primary, self.run.settings.timeouts.watchdog
+        if p.dry or self.directory:
+            return
+        made = p.change(watchdog_rules.make_directory()).stdout.strip()
+        if not WATCHDOG_DIRECTORY.fullmatch(made):
+            raise RemoteError(f"{p.name}: mktemp answered {made!r} for the watchdog's directory")
+        command, user = p.layout.control("start")
+        start = command if user == "root" else as_user(user, command)
+        unit = f"pg-hotstandby-watchdog-{secrets.token_hex(4)}" if p.layout.service else None
+        self.run.state.register(self)
+        self.directory = made
+        p.change(watchdog_rules.launch(watchdog_rules.script(made, limit, start), unit))
+        self.fed.clear()
+        threading.Thread(target=self._feed, args=(made, watchdog_rules.feed_every(limit)),
+                         name=f"watchdog-{p.name}", daemon=True).start()
+        self.report.note(p.name, f"watchdog armed: should this run die while PostgreSQL is "
+                                 f"stopped, it is started again after {limit:.0f} s")
+
+    def _feed(self, directory, every):
+        while not self.fed.wait(every):
+            try:
+                self.run.primary.change(watchdog_rules.feed(directory), timeout=every)
+            except RemoteError:
+                pass   # missed once: the limit allows for several
+
+    def cancel(self):
+        """The primary runs again: the watchdog exits."""
+        if not self.directory:
+            return
+        self.fed.set()
+        self.run.primary.change(watchdog_rules.cancel(self.directory))
+        self.directory = None
+        self.run.state.unregister(self)
+
+    def undo(self, report):
+        """The run ends (its cleanups): cancel it if the primary runs, else
+        leave it to start the primary."""
+        if not self.directory:
+            return
+        self.fed.set()
+        try:
+            running = server.read_state(self.run.primary).running
+        except RemoteError:
+            running = False
+        if running:
+            self.cancel()
+            return
+        report.say(f"!! {self.run.primary.name}: PostgreSQL is stopped; its watchdog starts "
+                   f"it within {self.run.settings.timeouts.watchdog:.0f} s")

@@ -82,15 +82,15 @@ def copy_standbys(run, report, targets, method=None, settle=True):
             lifecycle.start_standbys_then_primary(run, report, targets, settle)
         return
     second_pass = method.primary_stops is PrimaryStop.SECOND_PASS
-    with lifecycle.primary_kept_up(run, report):
+    with lifecycle.primary_kept_up(run, report) as watchdog:
         if second_pass:
             with report.step("sync (first pass)"):
                 targets = left(copy_running(method, run, report, targets))
             if not targets:
                 return
         with report.step("stop-all"):
-            lifecycle.stop_all(run, report, targets)
+            lifecycle.stop_all(run, report, targets, watchdog)
         with report.step("sync (second pass)" if second_pass else "sync"):
             targets = left(clone.stopped(run, report, targets, second_pass=second_pass))
         with report.step("start-standby-then-master"):
-            lifecycle.start_standbys_then_primary(run, report, targets, settle)
+            lifecycle.start_standbys_then_primary(run, report, targets, settle, watchdog)

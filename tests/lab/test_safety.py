@@ -2,6 +2,7 @@
 data, interrupts and a dying standby during the copy, the sudo password."""
 import signal
 import subprocess
+import time
 
 import pytest
 
@@ -93,6 +94,31 @@ def test_interrupted_full_leaves_the_primary_running(lab, marker, sig):
     assert lab.query("master", "select sum(abalance), count(*) from pgbench_accounts") == checksum
     if code != 0:
         assert "starting the primary again" in out
+    rerun = lab.fab("full")
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+
+
+def test_a_killed_run_leaves_the_primary_to_its_watchdog(lab, tmp_path):
+    """kill -9 of fab while rsync-cold copies: nothing of the run's own
+    cleanup runs, and the watchdog on the primary's host starts it once the
+    run has not been heard from for timeouts.watchdog seconds."""
+    lab.sh("master", "sudo -u postgres pgbench -q -i -s 10 -h /run/postgresql postgres")
+    checksum = lab.query("master", "select sum(abalance), count(*) from pgbench_accounts")
+    config = tmp_path / "watchdog.yaml"
+    config.write_text("hotstandby:\n  timeouts:\n    watchdog: 10\n")
+    code, out = lab.fab_with_fault("== sync ==", lambda proc: proc.kill(), "--method",
+                                   "rsync-cold", config=config)
+    assert code == -signal.SIGKILL and "master: watchdog armed" in out, out
+    down = "pg_isready -q -h /run/postgresql && echo up || echo down"
+    assert lab.sh("master", down).strip() == "down"   # the run left it stopped
+    for _ in range(60):
+        if lab.sh("master", down).strip() == "up":
+            break
+        time.sleep(1)
+    assert primary_accepts_writes(lab)
+    assert lab.query("master", "select sum(abalance), count(*) from pgbench_accounts") == checksum
+    assert lab.sh("master", "systemctl is-active postgresql@15-main").strip() == "active"
+    assert lab.sh("master", "ls -d /run/pg-hotstandby-watchdog.* 2>/dev/null; true").strip() == ""
     rerun = lab.fab("full")
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
 

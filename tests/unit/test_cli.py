@@ -102,7 +102,7 @@ NO_HOSTS = "nohost-a.invalid,nohost-b.invalid"   # never reached: the config is 
                 "got true"),
     ("addresses: [x]", "hotstandby.addresses: a mapping of host names to addresses expected, "
                        "got a list"),
-    ("timeouts: 5", "hotstandby.timeouts: a mapping of start and stream expected, got 5"),
+    ("timeouts: 5", "hotstandby.timeouts: a mapping of start, stream and watchdog expected, got 5"),
     ("methd: rsync", "hotstandby.methd: unknown setting: did you mean method?"),
 ])
 def test_a_bad_config_file_is_one_line_before_any_host(tmp_path, text, error):
