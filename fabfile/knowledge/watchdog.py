@@ -44,8 +44,8 @@ def launch(script, unit=None):
 
 def make_directory():
     """Shell: a new root-only directory holding a freshly touched file; its path."""
-    return sh('d=$(mktemp -d {template}) && touch "$d"/{fed} && echo "$d"',
-              template=DIRECTORY, fed=FED)
+    return sh('d=$(mktemp -d {pattern}) && touch "$d"/{fed} && echo "$d"',
+              pattern=DIRECTORY, fed=FED)
 
 
 def feed(directory):

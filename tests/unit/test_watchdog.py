@@ -40,6 +40,11 @@ def test_the_run_feeds_it_several_times_per_limit():
         "touch /run/pg-hotstandby-watchdog.ab12CD34/alive"
 
 
+def test_its_directory_is_new_and_root_only():
+    assert str(watchdog.make_directory()) == (
+        'd=$(mktemp -d /run/pg-hotstandby-watchdog.XXXXXXXX) && touch "$d"/alive && echo "$d"')
+
+
 def test_it_runs_apart_from_the_ssh_session():
     script = watchdog.script("/run/pg-hotstandby-watchdog.ab12CD34", 60, sh("true"))
     assert watchdog.launch(script, "pg-hotstandby-watchdog-1").startswith(
