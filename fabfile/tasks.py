@@ -20,6 +20,7 @@ from invoke import Collection, Exit, task
 from .context import Options, Settings, SettingsError, as_number
 from .hosts.cluster import ClusterError, connect, each, roles
 from .hosts.remote import RemoteError
+from .knowledge.values import printable
 from .report import Report
 from .steps import (checks, failover, health, lifecycle, methods, primary, standby,
                     workflow)
@@ -42,12 +43,18 @@ COPY = {**FORCE, "method": "how to copy a running primary: " + "; ".join(
                    "primary)"}
 
 
+def failure(exc, code):
+    """A known failure: one line on stderr, `error: ...` (a host's text in it
+    made printable), and exit `code`."""
+    return Exit(f"error: {printable(exc)}", code=code)
+
+
 def settings_of(c, code=1, **overrides):
     """The run's validated settings; bad config is one line and exit `code`."""
     try:
         return Settings.from_config(c.config.hotstandby, **overrides)
     except SettingsError as exc:
-        raise Exit(f"error: {exc}", code=code) from None
+        raise failure(exc, code) from None
 
 
 @contextmanager
@@ -66,7 +73,7 @@ def session(c, quiet=False, dry=False, force=False, method=None, compress=None,
         with lifecycle.cleaned_up(run, report):
             yield run, report
     except (SettingsError, ClusterError, RemoteError) as exc:
-        raise Exit(f"error: {exc}", code=1) from None
+        raise failure(exc, 1) from None
     finally:
         if cluster:
             cluster.close()
@@ -164,7 +171,7 @@ def status(c, json=False, warn_lag_bytes=None, warn_lag_seconds=None, quiet=Fals
     try:
         primary_name, standby_names = roles(settings)
     except ClusterError as exc:
-        raise Exit(f"error: {exc}", code=3) from None
+        raise failure(exc, 3) from None
     names = [primary_name, *standby_names]
     expected = ["primary"] + ["standby"] * len(standby_names)
     looked = each(list(zip(names, expected)),
@@ -182,7 +189,7 @@ def status(c, json=False, warn_lag_bytes=None, warn_lag_seconds=None, quiet=Fals
         print(health.table(rows, colour=health.use_colour(sys.stdout)))
         print(f"status: {health.LEVELS[code]}")
     for lvl, text in problems:
-        print(f"{health.LEVELS[lvl].lower()}: {text}", file=sys.stderr)
+        print(f"{health.LEVELS[lvl].lower()}: {printable(text)}", file=sys.stderr)
     if code:
         raise Exit(code=code)
 
@@ -205,7 +212,7 @@ def promote(c, standby=None, force=False, quiet=False):
             failover.promote(c.config, settings, old, new, bool(force or settings.force),
                              report)
     except (ClusterError, RemoteError) as exc:
-        raise Exit(f"error: {exc}", code=1) from None
+        raise failure(exc, 1) from None
     others = ",".join(s for s in standbys if s != new)
     report.say(f"  next: fab -H {new},{old} rejoin   # {old} back as a standby of {new}")
     if others:

@@ -305,7 +305,8 @@ COLOURS = {"primary": "32", "standby": "32", "streaming": "32", "down": "31",
 def table(rows, colour=False):
     """Aligned columns; colour (ANSI) for roles and WAL states on a terminal."""
     cells = [[title for _, title in COLUMNS]] + \
-            [[_cell(key, row.get(key)) for key, _ in COLUMNS] for row in rows]
+            [[values.printable(_cell(key, row.get(key))) for key, _ in COLUMNS]
+             for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(COLUMNS))]
     lines = []
     for n, r in enumerate(cells):

@@ -154,6 +154,13 @@ def test_table_aligns_columns_and_colours_only_when_asked():
     assert "16.0 MB" in plain[2] and "0.2 s ago" in plain[2]
 
 
+def test_table_cells_hold_no_control_characters_from_a_host():
+    rows, _ = judge(primary(senders=[sender()], slots=[slot()]),
+                    standby(receiver="stream\x1b]0;pwned\x07ing"))
+    assert "stream]0;pwneding" in health.table(rows)
+    assert "\x1b" not in health.table(rows) and "\x07" not in health.table(rows)
+
+
 def test_document_has_level_rows_and_problems():
     rows, problems = judge(primary(), HostView("standby", "standby", running=False))
     doc = health.document(rows, problems)
