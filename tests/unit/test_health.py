@@ -187,22 +187,24 @@ def test_verified_tls_is_ok_and_shown():
 NO_TLS = ("standby replicates from master without TLS (hotstandby.tls.mode is {}): "
           "run full: it sets up TLS")
 UNVERIFIED = ("standby replicates from master over TLSv1.3 without checking its certificate "
-              "(sslmode {}; hotstandby.tls.mode is verify): run full: it sets up TLS")
+              "(sslmode {}; hotstandby.tls.mode is {}): run full: it sets up TLS")
 
 
 def test_tls_mode_verify_by_default():
     views = [primary(senders=[sender(ssl=True, protocol="TLSv1.3")], slots=[slot()]),
              standby(conninfo=conninfo("require"))]
     _, problems = health.assess(views, 16 << 20, 30)
-    assert problems == [(WARNING, UNVERIFIED.format("require"))]
+    assert problems == [(WARNING, UNVERIFIED.format("require", "verify"))]
 
 
 @pytest.mark.parametrize("ssl,sslmode,tls_mode,warning", [
     (False, "disable", "verify", NO_TLS.format("verify")),
     (False, "prefer", "require", NO_TLS.format("require")),
     (False, "disable", "off", None),
-    (True, "require", "verify", UNVERIFIED.format("require")),
-    (True, "prefer", "verify", UNVERIFIED.format("prefer")),
+    (True, "require", "verify", UNVERIFIED.format("require", "verify")),
+    (True, "prefer", "verify", UNVERIFIED.format("prefer", "verify")),
+    (True, "require", "verify-ca", UNVERIFIED.format("require", "verify-ca")),
+    (True, "verify-ca", "verify-ca", None),
     (True, "require", "require", None),
     (True, "prefer", "off", None),
     (True, "verify-full", "require", None),
