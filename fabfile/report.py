@@ -9,6 +9,7 @@ import time
 from contextlib import contextmanager
 
 from .knowledge import progress as progress_text
+from .knowledge.values import printable
 
 # Progress lines: on a terminal one line redrawn in place (every standby's
 # copy side by side); elsewhere (logs, CI) a line per standby this often.
@@ -29,11 +30,13 @@ class Report:
         self.redrawn = False     # a progress line is on the terminal's last line
 
     def say(self, text):
+        """Print a line (or several): every change, note and summary comes
+        here, and hosts' text in them is made printable."""
         if self.quiet:
             return
         with self.lock:
             self._clear_progress()
-            print(text, file=self.out, flush=True)
+            print(printable(text), file=self.out, flush=True)
 
     def progress(self, host, done, total, note=""):
         """A copy to `host` has moved `done` of `total` bytes (total may be None);

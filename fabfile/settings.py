@@ -290,13 +290,16 @@ TABLE = (
             "sending 2 copies, not 3; a copy whose source fails is made from the primary.  "
             "off (and fewer standbys): every standby from the primary, at once.  Also "
             "`--fan-out`."),
-    Setting("tls.mode", "verify", "verify, require or off",
-            "the replication link's security: verify, require or off", one_of(tls.MODES),
+    Setting("tls.mode", "verify", "verify, verify-ca, require or off",
+            "the replication link's security: verify, verify-ca, require or off",
+            one_of(tls.MODES),
             more="verify: the primary serves TLS, with a certificate the tool makes unless "
             "it has its own (not Debian's snakeoil), and each standby pins it (sslmode "
-            "verify-full); require: encrypted, the primary not checked; off: libpq's "
-            "default (not checked, may be clear text).  docs/security.md, \"Transport "
-            "security\"."),
+            "verify-full; verify-ca only where the pin is that self-signed certificate "
+            "itself); verify-ca: the same, the name not checked, for your own CA's "
+            "certificates that do not name the address; require: encrypted, the primary not "
+            "checked; off: libpq's default (not checked, may be clear text).  "
+            "docs/security.md, \"Transport security\"."),
     Setting("tls.ca_file", None, PATH,
             "your own PKI: the CA certificate the standbys pin instead of the primary's "
             "certificate (a PEM file on this machine)", pem("ca_file", tls.certificates)),

@@ -20,6 +20,7 @@ from . import settings as table
 from .context import Options, Settings, SettingsError, as_number
 from .hosts.cluster import ClusterError, connect, each, roles
 from .hosts.remote import RemoteError
+from .knowledge.values import printable
 from .report import Report
 from .steps import checks, failover, health, lifecycle, primary, standby, workflow
 from .steps.run import Run
@@ -39,12 +40,18 @@ STATUS = {"json": "print one JSON document instead of the table (scripts, monito
 STATUS_BAD_INPUT = 3   # status's exit code for bad input, a bad config included
 
 
+def failure(exc, code):
+    """A known failure: one line on stderr, `error: ...` (a host's text in it
+    made printable), and exit `code`."""
+    return Exit(f"error: {printable(exc)}", code=code)
+
+
 def settings_of(c, code=1, **overrides):
     """The run's validated settings; bad config is one line and exit `code`."""
     try:
         return Settings.from_config(c.config.hotstandby, **overrides)
     except SettingsError as exc:
-        raise Exit(f"error: {exc}", code=code) from None
+        raise failure(exc, code) from None
 
 
 @contextmanager
@@ -63,7 +70,7 @@ def session(c, quiet=False, dry=False, force=False, method=None, compress=None,
         with lifecycle.cleaned_up(run, report):
             yield run, report
     except (SettingsError, ClusterError, RemoteError) as exc:
-        raise Exit(f"error: {exc}", code=1) from None
+        raise failure(exc, 1) from None
     finally:
         if cluster:
             cluster.close()
@@ -158,7 +165,7 @@ def status(c, json=False, warn_lag_bytes=None, warn_lag_seconds=None, quiet=Fals
     try:
         primary_name, standby_names = roles(settings)
     except ClusterError as exc:
-        raise Exit(f"error: {exc}", code=STATUS_BAD_INPUT) from None
+        raise failure(exc, STATUS_BAD_INPUT) from None
     names = [primary_name, *standby_names]
     expected = ["primary"] + ["standby"] * len(standby_names)
     looked = each(list(zip(names, expected)),
@@ -176,7 +183,7 @@ def status(c, json=False, warn_lag_bytes=None, warn_lag_seconds=None, quiet=Fals
         print(health.table(rows, colour=health.use_colour(sys.stdout)))
         print(f"status: {health.LEVELS[code]}")
     for lvl, text in problems:
-        print(f"{health.LEVELS[lvl].lower()}: {text}", file=sys.stderr)
+        print(f"{health.LEVELS[lvl].lower()}: {printable(text)}", file=sys.stderr)
     if code:
         raise Exit(code=code)
 
@@ -202,7 +209,7 @@ def promote(c, standby=None, force=False, quiet=False):
             failover.promote(c.config, settings, old, new, bool(force or settings.force),
                              report)
     except (ClusterError, RemoteError) as exc:
-        raise Exit(f"error: {exc}", code=1) from None
+        raise failure(exc, 1) from None
     others = ",".join(s for s in standbys if s != new)
     report.say(f"  next: fab -H {new},{old} rejoin   # {old} back as a standby of {new}")
     if others:

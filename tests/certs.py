@@ -9,8 +9,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 
-def issued(ca_key_pem, ca_pem, name, address, now):
-    """(key PEM, certificate PEM) for `name` at `address`, signed by the CA."""
+def issued(ca_key_pem, ca_pem, name, address, now, dns=()):
+    """(key PEM, certificate PEM) for `name` at `address` (None: no address)
+    and the DNS names `dns`, signed by the CA."""
     ca_key = serialization.load_pem_private_key(ca_key_pem.encode(), None)
     ca = x509.load_pem_x509_certificate(ca_pem.encode())
     key = ec.generate_private_key(ec.SECP256R1())
@@ -21,7 +22,9 @@ def issued(ca_key_pem, ca_pem, name, address, now):
             .not_valid_before(now - datetime.timedelta(days=1))
             .not_valid_after(now + datetime.timedelta(days=365))
             .add_extension(x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address(address))]), critical=False)
+                [x509.DNSName(n) for n in dns]
+                + ([x509.IPAddress(ipaddress.ip_address(address))] if address else [])),
+                critical=False)
             .sign(ca_key, hashes.SHA256()))
     return (key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                               serialization.NoEncryption()).decode(),

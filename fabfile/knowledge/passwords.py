@@ -21,6 +21,15 @@ MD5 = "md5"
 SCRAM_PREFIX = "SCRAM-SHA-256$"
 SCRAM_ITERATIONS = 4096   # libpq's and the server's default
 SALT_BYTES = 16           # likewise
+# The iteration counts of a stored verifier that a match is computed for: a
+# verifier is a host's data, and its count sets the cost of checking it (a
+# count in the billions takes hours).  Fewer than the default is weaker than
+# the verifier this tool sets; a million (above OWASP's 600,000 for
+# PBKDF2-HMAC-SHA256) takes under a second.  Any other is not trusted: set anew.
+TRUSTED_ITERATIONS = range(SCRAM_ITERATIONS, 1_000_000 + 1)
+# SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>, base64 fields.
+SCRAM_SHAPE = re.compile(r"SCRAM-SHA-256\$([0-9]{1,10}):([A-Za-z0-9+/=]+)"
+                         r"\$([A-Za-z0-9+/=]+):([A-Za-z0-9+/=]+)")
 # What new() makes: a password read back from a host is believed only in this
 # shape (a standby's postgres user can write its passfile).
 GENERATED = re.compile(r"[A-Za-z0-9_-]{32}")
@@ -99,16 +108,28 @@ def kind(stored):
     return None
 
 
+def iterations(stored):
+    """The iteration count of a SCRAM verifier in the server's format, else None."""
+    shape = SCRAM_SHAPE.fullmatch(stored or "")
+    return int(shape.group(1)) if shape else None
+
+
+def trusted(stored):
+    """Whether a match may be computed for a stored verifier: md5, or SCRAM
+    with an iteration count in TRUSTED_ITERATIONS."""
+    return kind(stored) == MD5 or iterations(stored) in TRUSTED_ITERATIONS
+
+
 def matches(stored, role, password):
+    """Whether a stored verifier is the password's; False for one not trusted()."""
+    if not trusted(stored):
+        return False
     if kind(stored) == MD5:
         return hmac.compare_digest(stored, md5_verifier(role, password))
-    if kind(stored) == SCRAM:
-        try:
-            head, keys = stored[len(SCRAM_PREFIX):].split("$")
-            iterations, salt = head.split(":")
-            stored_key, _server_key = keys.split(":")
-            expected, _ = scram_keys(password, base64.b64decode(salt), int(iterations))
-        except ValueError:
-            return False
-        return hmac.compare_digest(base64.b64encode(expected).decode(), stored_key)
-    return False
+    _, salt, stored_key, _ = SCRAM_SHAPE.fullmatch(stored).groups()
+    try:
+        expected, _ = scram_keys(password, base64.b64decode(salt, validate=True),
+                                 iterations(stored))
+    except ValueError:
+        return False
+    return hmac.compare_digest(base64.b64encode(expected).decode(), stored_key)

@@ -14,6 +14,17 @@ MANAGED = "pg-hotstandby"
 # postgresql.auto.conf would silently win over ours.
 RECOVERY_SETTINGS = ("primary_conninfo", "primary_slot_name", "restore_command",
                      "recovery_target_timeline", "standby_mode", "promote_trigger_file")
+# What a server runs as postgres (a command, or archive_library's code), and
+# archive_mode, which without its command keeps every WAL segment for it: in
+# a standby's postgresql.auto.conf they are the primary's (a copy carries the
+# file), set by its superuser, and are left out.  A standby's own go in its
+# own config (postgresql.conf, conf.d), which copies keep.
+PRIMARY_ONLY = ("archive_mode", "archive_command", "archive_library", "archive_cleanup_command",
+                "recovery_end_command", "restore_command", "ssl_passphrase_command")
+# Directives that read another file, which could set any of them.
+INCLUDES = ("include", "include_dir", "include_if_exists")
+# A config line's first token, where it is a name (guc-file.l's ID).
+CONFIG_NAME = re.compile(r"[ \t\r]*([A-Za-z_\x80-\U0010ffff][A-Za-z0-9_\x80-\U0010ffff]*)")
 
 
 def quote(value):
@@ -181,11 +192,24 @@ def slot_name(standby_name):
     return name[:63]
 
 
-def strip_settings(text, names=RECOVERY_SETTINGS):
-    """postgresql.auto.conf without the given settings."""
-    pattern = re.compile(r"^\s*(" + "|".join(map(re.escape, names)) + r")\s*=", re.I)
-    kept = [line for line in text.splitlines(keepends=True) if not pattern.match(line)]
-    return "".join(kept)
+def standby_auto_conf(text):
+    """(text, left out): a standby's postgresql.auto.conf, which a copy
+    brings from the primary, without the recovery settings (ours win) and
+    without what would run a command of the primary's superuser on the
+    standby (PRIMARY_ONLY, include directives); left out names those of the
+    latter it held, in order.  Lines are read as the server's lexer reads
+    them (guc-file.l): a name is letters, digits, _ and any non-ASCII byte,
+    compared without regard to ASCII case; `=` is optional; only a newline
+    ends a line."""
+    kept, left_out = [], []
+    for line in text.split("\n"):
+        name = CONFIG_NAME.match(line)
+        name = name.group(1).lower() if name and name.group(1).isascii() else None
+        if name in PRIMARY_ONLY or name in INCLUDES:
+            left_out.append(name)
+        elif name not in RECOVERY_SETTINGS:
+            kept.append(line)
+    return "\n".join(kept), list(dict.fromkeys(left_out))
 
 
 def sql_literal(text):

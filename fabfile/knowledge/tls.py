@@ -18,10 +18,15 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from . import versions
 
-# verify: encrypted and the primary's identity checked (its certificate pinned);
-# require: encrypted, not checked; off: as libpq defaults (prefer: no check, may
-# fall back to clear text).
-MODES = ("verify", "require", "off")
+# verify: encrypted and the primary's identity checked (its certificate, or
+# its CA, pinned; the name checked, verify-full, unless the pin is the
+# primary's own self-signed certificate); verify-ca: any certificate the pinned
+# CA issued is taken for the primary's, whatever it names (a PKI whose
+# certificates name no address the standbys use: the user's choice, never a
+# fallback); require: encrypted, not checked; off: as libpq defaults (prefer:
+# no check, may fall back to clear text).
+MODES = ("verify", "verify-ca", "require", "off")
+PINNING = ("verify", "verify-ca")   # the modes whose standbys pin a certificate
 # In the postgres user's home: outside the data directory, so no copy (and no
 # standby) ever gets the primary's key.
 SERVER_CERT = ".pg-hotstandby.server.crt"
@@ -170,7 +175,9 @@ class Plan:
         if self.mode == "require":
             return (f"TLS, not verified (tls.mode require): encrypted, but a man in the "
                     f"middle is not detected; the primary's certificate {self.cert.subject}")
-        return f"TLS, {self.sslmode} against the pinned certificate {self.cert.describe()}"
+        return (f"TLS, {self.sslmode} against the pinned certificate {self.cert.describe()}"
+                + (" (tls.mode verify-ca: the name is not checked)"
+                   if self.mode == "verify-ca" else ""))
 
     def keywords(self, pinned_path, channel_binding):
         """libpq keywords a standby adds to its connection to the primary."""
@@ -230,7 +237,8 @@ def decide(mode, served, own, home, host_name, address, addresses, now, major):
 def _ours(mode, settings, cert, install, address, major):
     """A plan with a certificate the tool made: its own root."""
     return Plan(mode, settings, cert, install, install is not None,
-                cert.pem if mode == "verify" else None, _sslmode(mode, cert, address, major))
+                cert.pem if mode in PINNING else None,
+                _sslmode(mode, cert, address, major, pins_leaf=True))
 
 
 def _pinned(mode, settings, chain, own, install, address, major):
@@ -241,22 +249,38 @@ def _pinned(mode, settings, chain, own, install, address, major):
             raise TlsError(f"the primary's certificate {leaf.subject} is issued by "
                            f"{leaf.issuer}, which hotstandby.tls.ca_file does not hold: "
                            "give the CA that issued it")
-        pin = own.ca_text
+        pin, pinned = own.ca_text, authorities
     else:
         roots = [c for c in chain if c.self_signed]
-        if not roots and mode == "verify":
+        if not roots and mode in PINNING:
             raise TlsError(f"the primary's certificate {leaf.subject} is issued by "
                            f"{leaf.issuer}: give that CA's certificate as "
                            "hotstandby.tls.ca_file (or set hotstandby.tls.mode: require)")
-        pin = roots[-1].pem if roots else None
-    return Plan(mode, settings, leaf, install, False, pin if mode == "verify" else None,
-                _sslmode(mode, leaf, address, major))
+        pin, pinned = (roots[-1].pem, roots[-1:]) if roots else (None, [])
+    pins_leaf = [c.fingerprint for c in pinned] == [leaf.fingerprint]
+    return Plan(mode, settings, leaf, install, False, pin if mode in PINNING else None,
+                _sslmode(mode, leaf, address, major, pins_leaf))
 
 
-def _sslmode(mode, cert, address, major):
-    """verify-full where libpq can check the name, else verify-ca: against a
-    pinned self-signed certificate that still proves the primary's key."""
-    if mode == "require":
-        return "require"
-    return "verify-full" if cert.names(address, versions.fact("tls_ip_names", major)) \
-        else "verify-ca"
+def _sslmode(mode, cert, address, major, pins_leaf):
+    """verify-full where libpq can check the name.  Where it cannot, verify-ca
+    only when the pin is the primary's certificate itself, self-signed: only
+    its key, which the primary alone holds, passes that check, as strong as
+    verify-full.  A pinned CA vouches for every certificate it issued: then
+    the name must be checked, unless tls.mode verify-ca says otherwise."""
+    if mode in ("require", "verify-ca"):
+        return mode
+    ip_names = versions.fact("tls_ip_names", major)
+    if cert.names(address, ip_names):
+        return "verify-full"
+    if pins_leaf:
+        return "verify-ca"
+    why = ("libpq before PostgreSQL 15 matches no address against its IP names"
+           if cert.names(address) else
+           f"it names {', '.join([*cert.dns_names, *cert.ip_addresses]) or 'nothing'}")
+    raise TlsError(f"the primary's certificate {cert.subject} cannot be checked against "
+                   f"{address}, the address its standbys connect to ({why}): sslmode "
+                   "verify-full cannot hold, and its CA vouches for any certificate it "
+                   f"issued: give the primary a certificate naming {address} "
+                   "(an IP subjectAltName; PostgreSQL 15 or later), or set "
+                   "hotstandby.tls.mode: verify-ca to accept any certificate of that CA")

@@ -4,10 +4,12 @@ A host's answers are data, never code: a version is digits, an address is an
 IP address, a path is absolute and made of characters that no shell, rsync
 filter, pg_basebackup mapping (`OLD=NEW`) or pg_hba line reads otherwise.
 Each check returns the value (normalised) or raises `BadValue` naming what it
-was and what is allowed.  Pure.
+was and what is allowed.  What of a host's text may reach the operator's
+terminal is here too (printable).  Pure.
 """
 import ipaddress
 import re
+import unicodedata
 
 SAFE_PATH = re.compile(r"/[A-Za-z0-9._@%+:/-]*")
 VERSION = re.compile(r"\d+(\.\d+)?")
@@ -26,6 +28,15 @@ CONNINFO_SPACE = re.compile(r"\s*", re.ASCII)
 
 class BadValue(ValueError):
     pass
+
+
+def printable(text):
+    """Text for the operator's terminal without its control characters (C0,
+    DEL and C1: escape sequences, bells, carriage returns), newlines and tabs
+    kept: a host's text (a log line, a file in a diff) may carry sequences that
+    retitle, clear or rewrite the terminal, or hide what precedes them."""
+    return "".join(c for c in str(text)
+                   if c in "\n\t" or unicodedata.category(c) != "Cc")
 
 
 def path(text, what):

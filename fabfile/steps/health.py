@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 from ..knowledge import diagnose, values, versions
+from ..knowledge import tls as tls_rules
 from ..knowledge.lsn import Lsn
 from . import server, service
 from ..hosts.cluster import ClusterError, open_host
@@ -116,8 +117,8 @@ def assess(views, warn_lag_bytes, warn_lag_seconds, tls_mode="verify"):
     """(rows, problems): a row per host and [(level, text)], most severe first.
 
     tls_mode is hotstandby.tls.mode: what a streaming standby's connection
-    must be (verify: TLS and the primary's certificate checked; require:
-    TLS; off: anything)."""
+    must be (verify, verify-ca: TLS and the primary's certificate checked;
+    require: TLS; off: anything)."""
     primary = views[0]
     problems, rows = [], []
 
@@ -244,9 +245,9 @@ def _tls_problem(tls, tls_mode):
         return None
     if tls["protocol"] is None:
         return f"without TLS (hotstandby.tls.mode is {tls_mode})"
-    if tls_mode == "verify" and tls["verified"] is False:
+    if tls_mode in tls_rules.PINNING and tls["verified"] is False:
         return (f"over {tls['protocol']} without checking its certificate "
-                f"(sslmode {tls['sslmode']}; hotstandby.tls.mode is verify)")
+                f"(sslmode {tls['sslmode']}; hotstandby.tls.mode is {tls_mode})")
     return None
 
 
@@ -305,7 +306,8 @@ COLOURS = {"primary": "32", "standby": "32", "streaming": "32", "down": "31",
 def table(rows, colour=False):
     """Aligned columns; colour (ANSI) for roles and WAL states on a terminal."""
     cells = [[title for _, title in COLUMNS]] + \
-            [[_cell(key, row.get(key)) for key, _ in COLUMNS] for row in rows]
+            [[values.printable(_cell(key, row.get(key))) for key, _ in COLUMNS]
+             for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(COLUMNS))]
     lines = []
     for n, r in enumerate(cells):

@@ -21,6 +21,14 @@ def ensure(run, report):
     # md5 pg_hba lines accept a SCRAM verifier, scram-sha-256 lines no md5 one.
     kind = versions.fact("password_verifier", p.layout.major)
     stored = rows[0][2] if rows else None
+    if passwords.kind(stored) == passwords.SCRAM and not passwords.trusted(stored):
+        count = passwords.iterations(stored)
+        report.note(p.name, f"role {role}'s verifier "
+                            + (f"has {count} iterations" if count is not None
+                               else "is not in the server's format")
+                            + f" (checked only with {passwords.TRUSTED_ITERATIONS.start} to "
+                            f"{passwords.TRUSTED_ITERATIONS.stop - 1}): not checked, a new "
+                            "one is set")
     if rows and rows[0][:2] == ["t", "t"] and passwords.kind(stored) == kind \
             and passwords.matches(stored, role, password):
         return

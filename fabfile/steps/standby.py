@@ -7,11 +7,15 @@ from . import config, server, tls
 from ..knowledge import render, versions
 from . import role
 
+LEFT_OUT_WHY = ("from the primary they would run its superuser's commands on the standby; "
+                "a standby's own belong in its own postgresql.conf or conf.d")
+
 
 def configure(run, report):
     """Configure every standby; returns {name: its settings} for those that changed."""
     cfg = run.settings
     role.ensure(run, report)   # a new password must reach the primary too
+    primary_only(run, report)
     names = versions.standby_minimums(run.major)
     primary_values = server.config_values(run.primary, names)
     pstate = None   # read when a standby needs it
@@ -63,8 +67,9 @@ def write_marker(run, standby, data=None):
     """Make the data directory (or a copy on its way there) start as a
     standby of this primary.
 
-    standby.signal (12+) or recovery.conf (before 12), and no recovery settings
-    left in postgresql.auto.conf, which would win over ours.  Returns changes.
+    standby.signal (12+) or recovery.conf (before 12), and in postgresql.auto.conf
+    no recovery settings, which would win over ours, and nothing that runs
+    the primary's commands (render.standby_auto_conf).  Returns changes.
     """
     lay, changes = standby.layout, []
     data = data or lay.data_dir
@@ -74,9 +79,22 @@ def write_marker(run, standby, data=None):
     if standby.read(f"{data}/{marker}") != wanted:
         standby.install(f"{data}/{marker}", wanted, owner="postgres", mode="600")
         changes.append(f"wrote {data}/{marker}")
-    auto = standby.read(f"{data}/postgresql.auto.conf")
-    if auto is not None and render.strip_settings(auto) != auto:
-        standby.install(f"{data}/postgresql.auto.conf", render.strip_settings(auto),
-                        owner="postgres", mode="600")
-        changes.append(f"removed stale recovery settings from {data}/postgresql.auto.conf")
+    path = f"{data}/postgresql.auto.conf"
+    auto = standby.read(path)
+    wanted, left_out = render.standby_auto_conf(auto or "")
+    if auto is not None and wanted != auto:
+        standby.install(path, wanted, owner="postgres", mode="600")
+        changes.append(f"{path}: " + (f"left out {', '.join(left_out)}: {LEFT_OUT_WHY}"
+                                      if left_out else "removed stale recovery settings"))
     return changes
+
+
+def primary_only(run, report):
+    """Name what of the primary's postgresql.auto.conf its standbys' copies
+    leave out (render.PRIMARY_ONLY): plan says it before a copy is made."""
+    p = run.primary
+    _, left_out = render.standby_auto_conf(p.read(f"{p.layout.data_dir}/postgresql.auto.conf")
+                                           or "")
+    if left_out:
+        report.note(p.name, f"its postgresql.auto.conf sets {', '.join(left_out)}: standbys' "
+                            f"copies leave them out: {LEFT_OUT_WHY}")

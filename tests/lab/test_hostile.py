@@ -2,7 +2,14 @@
 never code, and never a path root follows.  A forged PG_VERSION injecting a
 discovery line, and a pg_hba.conf replaced by a link to /etc/shadow, are each
 refused before any host changes; with them gone, `full` runs and every file
-it wrote belongs to postgres."""
+it wrote belongs to postgres.  What a primary's superuser plants runs
+nowhere: commands in its postgresql.auto.conf stay off the standbys, a
+verifier with a huge iteration count does not hang a run, and escape
+sequences in a host's text do not reach the terminal."""
+import base64
+import os
+import time
+
 import pytest
 
 MARKER = "/tmp/pg-hotstandby-injected"
@@ -68,3 +75,78 @@ def test_with_the_plants_gone_full_runs_and_writes_files_as_postgres(lab):
     for host in lab.hosts:
         assert lab.sh(host, "find /tmp /var/tmp -name f -path '*tmp.*' 2>/dev/null") == ""
     assert injected(lab) == []
+
+
+DROPIN = "/etc/postgresql/15/main/conf.d/pg-hotstandby.conf"
+ESCAPES = "\\033]0;pwned\\007\\033[2J"   # sets the terminal's title, clears the screen
+
+
+def test_escape_sequences_from_a_host_do_not_reach_the_terminal(lab):
+    # A comment the standby's postgres user adds to the tool's file: plan diffs it.
+    lab.sh("standby", f"printf '# {ESCAPES}\\n' >> {DROPIN}")
+    try:
+        result = lab.fab("plan")
+        output = result.stdout + result.stderr
+        assert result.returncode == 0, output
+        assert "]0;pwned" in output     # the line is shown, without its control characters
+        assert "\x1b" not in output and "\x07" not in output, repr(output[-2000:])
+    finally:
+        lab.sh("standby", f"sed -i '/pwned/d' {DROPIN}")
+
+
+AUTO_CONF = "/var/lib/postgresql/15/main/postgresql.auto.conf"
+PLANTED = {"archive_mode": "always", "archive_command": "touch /tmp/pwned-archive-%f",
+           "archive_cleanup_command": "touch /tmp/pwned-cleanup-%r"}
+
+
+def test_commands_in_the_primarys_auto_conf_do_not_run_on_a_standby(lab):
+    for name, value in PLANTED.items():
+        lab.query("master", f"alter system set {name} = '{value}'")
+    lab.query("master", "select pg_reload_conf()")
+    lab.reinit("standby")   # a standby that needs a copy of the primary
+    try:
+        result = lab.fab("plan")
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert all(name in result.stdout for name in PLANTED), result.stdout
+        result = lab.fab("full")
+        output = result.stdout + result.stderr
+        assert result.returncode == 0, output
+        auto = lab.sh("standby", f"cat {AUTO_CONF}")
+        assert not [name for name in PLANTED if name in auto], auto
+        assert all(name in result.stdout for name in PLANTED), result.stdout
+        # A finished segment and a restartpoint: what would run each command.
+        lab.query("master", "select pg_switch_wal()")
+        lab.query("master", "checkpoint")
+        time.sleep(2)
+        lab.query("standby", "checkpoint")
+        time.sleep(2)
+        assert lab.sh("standby", "ls /tmp | grep pwned; true") == ""
+    finally:
+        for name in PLANTED:
+            lab.query("master", f"alter system reset {name}")
+        lab.query("master", "select pg_reload_conf()")
+        for host in lab.hosts:
+            lab.sh(host, "rm -f /tmp/pwned-*")
+
+
+def b64(size):
+    return base64.b64encode(os.urandom(size)).decode()
+
+
+def test_a_verifier_with_a_huge_iteration_count_is_replaced_not_computed(lab):
+    # Well formed, as the server reads it: a 2,000,000,000-iteration PBKDF2
+    # takes the better part of an hour.  Planted in the catalog, as a
+    # superuser may: ALTER ROLE would itself spend that hour (the server
+    # checks a new verifier against the empty password).
+    lab.query("master", "update pg_authid set rolpassword = "
+                        f"'SCRAM-SHA-256$2000000000:{b64(16)}${b64(32)}:{b64(32)}' "
+                        "where rolname = 'replicator'")
+    # full on a streaming pair takes well under a minute here.
+    result = lab.fab("full", timeout=300)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "2000000000 iterations" in result.stdout, result.stdout
+    assert "updated replication role replicator" in result.stdout
+    verifier = lab.query("master", "select rolpassword from pg_authid "
+                                   "where rolname = 'replicator'")[0][0]
+    assert verifier.startswith("SCRAM-SHA-256$4096:")

@@ -154,6 +154,13 @@ def test_table_aligns_columns_and_colours_only_when_asked():
     assert "16.0 MB" in plain[2] and "0.2 s ago" in plain[2]
 
 
+def test_table_cells_hold_no_control_characters_from_a_host():
+    rows, _ = judge(primary(senders=[sender()], slots=[slot()]),
+                    standby(receiver="stream\x1b]0;pwned\x07ing"))
+    assert "stream]0;pwneding" in health.table(rows)
+    assert "\x1b" not in health.table(rows) and "\x07" not in health.table(rows)
+
+
 def test_document_has_level_rows_and_problems():
     rows, problems = judge(primary(), HostView("standby", "standby", running=False))
     doc = health.document(rows, problems)
@@ -180,22 +187,24 @@ def test_verified_tls_is_ok_and_shown():
 NO_TLS = ("standby replicates from master without TLS (hotstandby.tls.mode is {}): "
           "run full: it sets up TLS")
 UNVERIFIED = ("standby replicates from master over TLSv1.3 without checking its certificate "
-              "(sslmode {}; hotstandby.tls.mode is verify): run full: it sets up TLS")
+              "(sslmode {}; hotstandby.tls.mode is {}): run full: it sets up TLS")
 
 
 def test_tls_mode_verify_by_default():
     views = [primary(senders=[sender(ssl=True, protocol="TLSv1.3")], slots=[slot()]),
              standby(conninfo=conninfo("require"))]
     _, problems = health.assess(views, 16 << 20, 30)
-    assert problems == [(WARNING, UNVERIFIED.format("require"))]
+    assert problems == [(WARNING, UNVERIFIED.format("require", "verify"))]
 
 
 @pytest.mark.parametrize("ssl,sslmode,tls_mode,warning", [
     (False, "disable", "verify", NO_TLS.format("verify")),
     (False, "prefer", "require", NO_TLS.format("require")),
     (False, "disable", "off", None),
-    (True, "require", "verify", UNVERIFIED.format("require")),
-    (True, "prefer", "verify", UNVERIFIED.format("prefer")),
+    (True, "require", "verify", UNVERIFIED.format("require", "verify")),
+    (True, "prefer", "verify", UNVERIFIED.format("prefer", "verify")),
+    (True, "require", "verify-ca", UNVERIFIED.format("require", "verify-ca")),
+    (True, "verify-ca", "verify-ca", None),
     (True, "require", "require", None),
     (True, "prefer", "off", None),
     (True, "verify-full", "require", None),

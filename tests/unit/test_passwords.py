@@ -2,6 +2,7 @@
 import base64
 import hashlib
 import hmac
+import time
 
 import pytest
 
@@ -87,3 +88,37 @@ def test_only_passwords_this_tool_makes_are_believed():
     for other in (None, "", "short", made + "x", made[:-1] + "\\", made[:-1] + "'",
                   made[:-1] + " ", made[:-1] + "ä"):
         assert not passwords.generated(other)
+
+
+def huge(count):
+    """A well-formed verifier of 'secret' but for its iteration count."""
+    return PG17_SECRET.replace("$4096:", f"${count}:")
+
+
+@pytest.mark.parametrize("count", [2_000_000_000, 9_999_999_999, 1_000_001, 4095, 1])
+def test_a_verifier_with_an_iteration_count_out_of_bounds_is_not_checked(count):
+    started = time.monotonic()
+    assert not passwords.trusted(huge(count))
+    assert not passwords.matches(huge(count), "rep", "secret")
+    assert time.monotonic() - started < 1
+    assert passwords.iterations(huge(count)) == count
+
+
+def test_the_bounds_are_trusted_and_checked():
+    assert passwords.trusted(PG17_SECRET) and passwords.matches(PG17_SECRET, "rep", "secret")
+    salt = base64.b64decode("PbNnYRMUFuEpaklo7Qb8EA==")
+    made = passwords.scram_verifier("secret", salt, iterations=1_000_000)
+    assert passwords.trusted(made) and passwords.matches(made, "rep", "secret")
+
+
+@pytest.mark.parametrize("stored", [
+    "SCRAM-SHA-256$99999999999999999999:PbNnYRMUFuEpaklo7Qb8EA==$a:b",   # more than 10 digits
+    "SCRAM-SHA-256$4096:Pb!n$a:b", "SCRAM-SHA-256$4096:abc=", "SCRAM-SHA-256$-1:a$b:c"])
+def test_a_verifier_not_in_the_servers_format_is_not_trusted(stored):
+    assert not passwords.trusted(stored) and not passwords.matches(stored, "rep", "secret")
+    assert passwords.kind(stored) == passwords.SCRAM   # so the role is set anew
+
+
+def test_md5_verifiers_stay_trusted():
+    made = passwords.md5_verifier("rep", "secret")
+    assert passwords.trusted(made) and passwords.matches(made, "rep", "secret")

@@ -4,6 +4,7 @@ from types import SimpleNamespace
 
 from fabfile.steps.run import Run, RunState
 from fabfile.report import Report
+from fabfile.tasks import failure
 
 
 def cluster(state=None):
@@ -52,3 +53,14 @@ def test_downtime_is_an_upper_bound_summed_over_stops(monkeypatch):
     state.primary_started()
     report.summary(cluster(state))
     assert "primary downtime: at most 3.5 s; total 30.0 s" in out.getvalue()
+
+
+def test_a_hosts_escape_sequences_never_reach_the_terminal():
+    text = printed(True, ["would change /x.conf:\n+# \x1b]0;pwned\x07\x1b[2J"])
+    assert "\x1b" not in text and "\x07" not in text
+    assert "      +# ]0;pwned[2J\n" in text
+
+
+def test_a_failure_line_is_printable():
+    exit_ = failure(RuntimeError("standby: FATAL \x1b[2Jgone\r"), 1)
+    assert exit_.message == "error: standby: FATAL [2Jgone" and exit_.code == 1

@@ -70,7 +70,8 @@ def tls_files(tmp_path):
 
 
 @pytest.mark.parametrize("section,message", [
-    ({"mode": "strict"}, "hotstandby.tls.mode = 'strict': use verify, require, off"),
+    ({"mode": "strict"}, "hotstandby.tls.mode = 'strict': use verify, verify-ca, "
+     "require, off"),
     ({"mode": "verify", "cert_file": "{d}/db1.crt"}, "cert_file and key_file together"),
     ({"mode": "verify", "ca_file": "{d}/missing.crt"}, "cannot read it"),
     ({"mode": "verify", "ca_file": "{d}/junk.pem"}, "not a PEM certificate"),

@@ -203,3 +203,64 @@ def test_an_encrypted_key_is_refused_without_showing_it():
         tls.check_key(encrypted, "hotstandby.tls.key_file")
     assert "passphrase" in str(err.value) and "PRIVATE" not in str(err.value)
 
+
+
+def ca_and_leaf(address=None, dns=("db1.example.com",)):
+    ca_key, ca_pem = made(name="Example CA", addresses=())
+    _, leaf = issued(ca_key, ca_pem, "db1", address, NOW, dns=dns)
+    return ca_pem, leaf
+
+
+SERVED = "/etc/ssl/db1.pem"
+
+
+def test_a_ca_signed_certificate_that_does_not_name_the_address_is_refused():
+    # The user's own PKI names DNS names only: pinning the CA, the standby
+    # would take any certificate it issued for the primary's.
+    ca_pem, leaf = ca_and_leaf()
+    for own, text in [(tls.Own(ca_text=ca_pem), leaf), (tls.Own(), leaf + ca_pem)]:
+        served = tls.Served(ssl=True, cert_file=SERVED, cert_text=text)
+        with pytest.raises(tls.TlsError) as err:
+            decide(served, own=own)
+        assert "cannot be checked against 10.0.0.1" in str(err.value)
+        assert "it names db1.example.com" in str(err.value)
+        assert "hotstandby.tls.mode: verify-ca" in str(err.value)
+
+
+def test_verify_ca_is_the_users_choice():
+    ca_pem, leaf = ca_and_leaf()
+    served = tls.Served(ssl=True, cert_file=SERVED, cert_text=leaf)
+    plan = decide(served, own=tls.Own(ca_text=ca_pem), mode="verify-ca")
+    assert plan.sslmode == "verify-ca" and plan.pin == ca_pem and plan.hba_type == "hostssl"
+    assert "(tls.mode verify-ca: the name is not checked)" in plan.describe()
+    assert plan.keywords("/h/pin.crt", channel_binding=True) == {
+        "sslmode": "verify-ca", "sslrootcert": "/h/pin.crt", "channel_binding": "require"}
+    # our own certificate too, though it names the address
+    ours = decide(tls.Served(ssl=False, cert_file="/d/server.crt"), mode="verify-ca")
+    assert ours.sslmode == "verify-ca" and ours.pin == ours.cert.pem
+
+
+@pytest.mark.parametrize("major,sslmode", [(150000, "verify-full"), (140000, None)])
+def test_before_15_a_ca_signed_certificate_naming_the_address_is_refused(major, sslmode):
+    ca_pem, leaf = ca_and_leaf(address="10.0.0.1", dns=())
+    served = tls.Served(ssl=True, cert_file=SERVED, cert_text=leaf)
+    if sslmode:
+        assert decide(served, own=tls.Own(ca_text=ca_pem), major=major).sslmode == sslmode
+        return
+    with pytest.raises(tls.TlsError, match="libpq before PostgreSQL 15 matches no address"):
+        decide(served, own=tls.Own(ca_text=ca_pem), major=major)
+    assert decide(served, own=tls.Own(ca_text=ca_pem), major=major,
+                  mode="verify-ca").sslmode == "verify-ca"
+
+
+@pytest.mark.parametrize("major", [130000, 140000])
+def test_a_pinned_self_signed_certificate_keeps_verify_ca_before_15(major):
+    # Only the primary's key passes a check against its own self-signed
+    # certificate: as strong as verify-full, and nothing to say.
+    ours = decide(tls.Served(ssl=False, cert_file="/d/server.crt"), major=major)
+    assert ours.sslmode == "verify-ca" and ours.pin == ours.cert.pem
+    key, pem = made()
+    for own in (tls.Own(cert_text=pem, key_text=key),
+                tls.Own(cert_text=pem, key_text=key, ca_text=pem)):
+        plan = decide(tls.Served(ssl=True, cert_file=tls.SNAKEOIL), own=own, major=major)
+        assert plan.sslmode == "verify-ca" and plan.pin == pem

@@ -52,3 +52,12 @@ def test_conninfo_garbage_refused_without_echoing_it(text):
         values.conninfo(text, "the receiver's conninfo")
     assert str(refused.value).startswith("the receiver's conninfo is not a connection string")
     assert "disable" not in str(refused.value)
+
+
+HOSTILE = "FATAL: x\x1b]0;pwned\x07\x1b[2J\r\x9b31m\x7fend"
+
+
+def test_printable_drops_control_characters_and_keeps_lines_and_tabs():
+    assert values.printable(HOSTILE) == "FATAL: x]0;pwned[2J31mend"
+    assert values.printable("a\n\tb ü €") == "a\n\tb ü €"
+    assert values.printable(ValueError("bad\x1b[2J")) == "bad[2J"
