@@ -84,8 +84,8 @@ def test_cli_hosts_is_the_executors_and_allowed():
     ({"timeouts": 5}, "hotstandby.timeouts: a mapping of start, stream and watchdog expected, got 5"),
     ({"method": {"a": 1}}, "hotstandby.method: a copy method (rsync-cold, rsync, basebackup) "
                            "expected, got a mapping"),
-    ({"tls": {"mode": ["verify"]}}, "hotstandby.tls.mode: verify, verify-ca, require or off expected, "
-                                    "got a list"),
+    ({"tls": {"mode": ["verify"]}}, "hotstandby.tls.mode: verify, verify-ca, require or off "
+                                    "expected, got a list"),
     ({"data_directory_candidates": "/srv/pg"},
      "hotstandby.data_directory_candidates: a list of absolute paths expected, got '/srv/pg'"),
 ])
