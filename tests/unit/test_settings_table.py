@@ -81,7 +81,8 @@ def test_cli_hosts_is_the_executors_and_allowed():
                            "expected, got a list"),
     ({"addresses": None}, "hotstandby.addresses: a mapping of host names to addresses "
                           "expected, got null"),
-    ({"timeouts": 5}, "hotstandby.timeouts: a mapping of start, stream and watchdog expected, got 5"),
+    ({"timeouts": 5}, "hotstandby.timeouts: a mapping of start, stream and watchdog expected, "
+                      "got 5"),
     ({"method": {"a": 1}}, "hotstandby.method: a copy method (rsync-cold, rsync, basebackup) "
                            "expected, got a mapping"),
     ({"tls": {"mode": ["verify"]}}, "hotstandby.tls.mode: verify, verify-ca, require or off "
