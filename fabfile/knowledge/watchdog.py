@@ -36,10 +36,11 @@ def launch(script, unit=None):
     """Shell that starts the watchdog apart from this SSH session: as a
     transient systemd unit where systemd runs (unit: its name), else in a
     session of its own."""
+    # The script is one word here, quoted (a Command would go in as shell text).
     if unit:
         return sh("systemd-run --quiet --collect --unit {unit} sh -c {script}",
-                  unit=unit, script=script)
-    return sh("setsid -f sh -c {script} >/dev/null 2>&1 </dev/null", script=script)
+                  unit=unit, script=str(script))
+    return sh("setsid -f sh -c {script} >/dev/null 2>&1 </dev/null", script=str(script))
 
 
 def make_directory():

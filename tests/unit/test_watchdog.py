@@ -1,6 +1,7 @@
 """The primary's watchdog script, run here by sh: it starts the server once
 the run has not touched its file for `limit` seconds, and exits without
 starting anything once the run removes its directory."""
+import shlex
 import subprocess
 import time
 
@@ -45,8 +46,22 @@ def test_its_directory_is_new_and_root_only():
         'd=$(mktemp -d /run/pg-hotstandby-watchdog.XXXXXXXX) && touch "$d"/alive && echo "$d"')
 
 
-def test_it_runs_apart_from_the_ssh_session():
+def test_launched_it_runs_apart_and_starts_the_server(tmp_path):
+    directory, started = tmp_path / "watch", tmp_path / "started"
+    directory.mkdir()
+    subprocess.run(["touch", "-d", "30 seconds ago", str(directory / watchdog.FED)], check=True)
+    script = watchdog.script(str(directory), 10, sh("touch {f}", f=str(started)))
+    launched = subprocess.run(["sh", "-c", watchdog.launch(script)], timeout=10)
+    assert launched.returncode == 0        # at once: the watchdog runs on by itself
+    for _ in range(50):
+        if started.exists():
+            break
+        time.sleep(0.1)
+    assert started.exists() and not directory.exists()
+
+
+def test_under_systemd_it_is_a_transient_unit_with_the_script_as_one_word():
     script = watchdog.script("/run/pg-hotstandby-watchdog.ab12CD34", 60, sh("true"))
-    assert watchdog.launch(script, "pg-hotstandby-watchdog-1").startswith(
-        "systemd-run --quiet --collect --unit pg-hotstandby-watchdog-1 sh -c ")
-    assert watchdog.launch(script).startswith("setsid -f sh -c ")
+    launched = watchdog.launch(script, "pg-hotstandby-watchdog-1")
+    assert launched == ("systemd-run --quiet --collect --unit pg-hotstandby-watchdog-1 sh -c "
+                        + shlex.quote(str(script)))
