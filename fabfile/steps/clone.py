@@ -325,17 +325,17 @@ def rsync_to(run, plan, report, way):
     first_pass = not way.final
     data = s.layout.data_dir
     places = server.proven(s, spaces)   # again, right before acting
+    actor = places[data].actor
     # What is there now: an earlier pass or a failed copy from a standby
     # may have changed it since the plan was made.
     sstate = server.read_state(s)
     earlier_copy = server.is_copy_of(sstate, pstate)
     owned = tablespace_step.earlier_copies(s, spaces, earlier_copy)
     if sstate.exists and not earlier_copy:
-        kept = move_aside(s, places[data].actor)
+        kept = move_aside(s, actor)
         report.change(s.name, f"moved its own cluster (system identifier {sstate.system_id}) "
                               f"aside to {kept}")
     marker = f"{data}/{rsync.COPYING_MARKER}"
-    actor = places[data].actor
     s.change(sh("[ -d {dir} ] || {make}", dir=data, make=datadir.make_dir(data, actor)),
              user=actor)
     s.change(sh("echo {system_id} > {marker} && rm -f {control}", system_id=pstate.system_id,
