@@ -78,6 +78,12 @@ def make_dir(path, actor):
     return join([made, sh("chown -h postgres:postgres {path}", path=path)], " && ")
 
 
+def ensure_dir(path, actor):
+    """Shell: make_dir unless a directory is there (one that came through a
+    link gets nothing from root: mkdir and chown run only when none is)."""
+    return sh("[ -d {path} ] || {{ {make}; }}", path=path, make=make_dir(path, actor))
+
+
 def remove_dir(path, actor):
     """Shell: a directory postgres owns and all in it: emptied by postgres,
     then removed by `actor` (a link there is not followed: rmdir fails)."""

@@ -336,8 +336,7 @@ def rsync_to(run, plan, report, way):
         report.change(s.name, f"moved its own cluster (system identifier {sstate.system_id}) "
                               f"aside to {kept}")
     marker = f"{data}/{rsync.COPYING_MARKER}"
-    s.change(sh("[ -d {dir} ] || {make}", dir=data, make=datadir.make_dir(data, actor)),
-             user=actor)
+    s.change(datadir.ensure_dir(data, actor), user=actor)
     s.change(sh("echo {system_id} > {marker} && rm -f {control}", system_id=pstate.system_id,
                 marker=marker, control=f"{data}/{rsync.CONTROL_FILE}"), user="postgres")
     for change in tablespace_step.prepare(s, spaces, owned, places, incoming=False):

@@ -65,8 +65,7 @@ def prepare(standby, spaces, owned, places, incoming):
     kept = []
     for t in spaces:
         actor = places[t.target].actor
-        standby.change(sh("[ -d {dir} ] || {make}", dir=t.target,
-                          make=datadir.make_dir(t.target, actor)), user=actor)
+        standby.change(datadir.ensure_dir(t.target, actor), user=actor)
         if incoming:
             standby.change(sh("rm -rf {dir} && mkdir -m 700 {dir}", dir=t.incoming),
                            user="postgres")

@@ -60,3 +60,9 @@ def test_leftover_incoming_directories_are_emptied_by_postgres():
     assert emptied.startswith("HOME=") and "-name '\"'\"'main.pg-hotstandby-incoming-*" in emptied
     assert removed == ("find /d -mindepth 1 -maxdepth 1 -type d -name "
                        "'main.pg-hotstandby-incoming-*' -empty -delete")
+
+
+def test_a_missing_directory_is_made_whole_or_not_at_all():
+    assert datadir.ensure_dir("/srv/ts", "root") == (
+        "[ -d /srv/ts ] || { mkdir -p /srv && mkdir -m 700 /srv/ts && "
+        "chown -h postgres:postgres /srv/ts; }")
