@@ -63,7 +63,9 @@ def incoming_path(data, mount):
 
 
 def as_postgres(actor, command):
-    """command run as postgres from a script that `actor` runs."""
+    """command run as postgres from a script that `actor` runs; from /, as
+    postgres may not enter the login user's directory (find -exec needs to)."""
+    command = sh("cd / && {command}", command=command)
     return command if actor == "postgres" else as_user("postgres", command)
 
 
@@ -100,7 +102,7 @@ def drop_leftovers(data, mount, actor):
                name=name)
     emptied = as_postgres(actor, sh("{found} -exec find {{}} -mindepth 1 -delete \\;",
                                     found=found))
-    return join([emptied, sh("{found} -empty -delete", found=found)], " && ")
+    return join([emptied, sh("cd / && {found} -empty -delete", found=found)], " && ")
 
 
 def clear_script(data, kept, mount, actor):

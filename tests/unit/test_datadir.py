@@ -30,16 +30,16 @@ def test_renames_never_follow_a_link_and_new_directories_are_made_exclusively():
 def test_inside_postgres_s_directories_root_has_postgres_do_the_work():
     removed = datadir.remove_dir("/d/main", "root")
     assert removed.startswith("HOME=$(getent passwd postgres")
-    assert "runuser -u postgres -- sh -c 'find /d/main -mindepth 1 -delete'" in removed
+    assert "runuser -u postgres -- sh -c 'cd / && find /d/main -mindepth 1 -delete'" in removed
     assert removed.endswith("&& rmdir /d/main")
     assert datadir.remove_dir("/d/main", "postgres") == \
-        "find /d/main -mindepth 1 -delete && rmdir /d/main"
+        "cd / && find /d/main -mindepth 1 -delete && rmdir /d/main"
     mount = datadir.swap_script("/d/main", "/d/main/.pg-hotstandby-incoming-1",
                                 "/d/main/.pg-hotstandby-kept-1", True, "root")
     assert all("runuser -u postgres" in step for step in mount)
     copy = datadir.copy_aside("/d/main", "/d/main.k", "root")
     assert copy.startswith("mkdir -p /d && mkdir -m 700 /d/main.k && chown -h")
-    assert "runuser -u postgres -- sh -c 'cp -a /d/main/. /d/main.k/'" in copy
+    assert "runuser -u postgres -- sh -c 'cd / && cp -a /d/main/. /d/main.k/'" in copy
 
 
 def test_own_configs_are_copied_by_postgres_replacing_a_link_not_writing_through_it():
@@ -47,17 +47,19 @@ def test_own_configs_are_copied_by_postgres_replacing_a_link_not_writing_through
     # would have root write through it and `-p` give the target to postgres.
     steps = datadir.keep_own_configs(["postgresql.conf"], "/d/main", "/d/in", "root")
     assert steps == ["HOME=$(getent passwd postgres | cut -d: -f6) runuser -u postgres -- "
-                     "sh -c '{ [ ! -e /d/main/postgresql.conf ] || cp -p --remove-destination "
+                     "sh -c 'cd / && { [ ! -e /d/main/postgresql.conf ] || cp -p --remove-destination "
                      "/d/main/postgresql.conf /d/in/postgresql.conf; }'"]
     assert datadir.keep_own_configs(["pg_hba.conf"], "/d/main", "/d/in", "postgres") == [
-        "{ [ ! -e /d/main/pg_hba.conf ] || cp -p --remove-destination /d/main/pg_hba.conf "
+        "cd / && { [ ! -e /d/main/pg_hba.conf ] || cp -p --remove-destination /d/main/pg_hba.conf "
         "/d/in/pg_hba.conf; }"]
 
 
 def test_leftover_incoming_directories_are_emptied_by_postgres():
     script = datadir.drop_leftovers("/d/main", False, "root")
-    emptied, removed = script.split(" && ")
-    assert emptied.startswith("HOME=") and "-name '\"'\"'main.pg-hotstandby-incoming-*" in emptied
+    # From /: postgres may not enter the login user's directory, find -exec must.
+    emptied, removed = script.split(" && cd / && ")
+    assert emptied.startswith("HOME=") and "sh -c 'cd / && find /d " in emptied
+    assert "-name '\"'\"'main.pg-hotstandby-incoming-*" in emptied
     assert removed == ("find /d -mindepth 1 -maxdepth 1 -type d -name "
                        "'main.pg-hotstandby-incoming-*' -empty -delete")
 
