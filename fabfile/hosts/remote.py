@@ -27,7 +27,8 @@ from paramiko.ssh_exception import SSHException
 
 from ..knowledge.diagnose import failure_line
 from ..knowledge.layout import choose_layout, discovery_script, parse_facts
-from ..knowledge import shell
+from ..knowledge import places, shell
+from ..knowledge.shell import as_user
 from .hostkeys import guard
 
 
@@ -252,6 +253,17 @@ class Host:
             raise RemoteError(f"{self.name}: cannot write {path}: {self.failure(done)}")
         return backup if "backed-up" in done.stdout else ""
 
+    def prove(self, wanted):
+        """{path: knowledge.places.Place} for the directories a step will act
+        on (knowledge.places.Wanted), all in one round trip; the first that
+        fails is a RemoteError naming the host, the path, why and the fix.
+        Root acts on no path postgres may have changed (knowledge/places.py)."""
+        command, every = places.script([w.path for w in wanted])
+        try:
+            return places.verdicts(wanted, every, self.query(command).stdout)
+        except places.PlaceError as exc:
+            raise RemoteError(f"{self.name}: {exc}") from None
+
     # -- facts ---------------------------------------------------------
     def discover(self, settings):
         """Find PostgreSQL on the host: sets self.facts and self.layout."""
@@ -264,10 +276,3 @@ class Host:
 
     def close(self):
         self.conn.close()
-
-
-def as_user(user, command):
-    """command run as `user` from a root shell.  HOME is the user's own, as
-    sudo -H makes it (ssh and psql read files there)."""
-    return shell.sh("HOME=$(getent passwd {user} | cut -d: -f6) runuser -u {user} -- "
-                    "sh -c {command}", user=user, command=str(command))

@@ -67,8 +67,8 @@ if command -v pg_lsclusters >/dev/null 2>&1; then
   done
 fi
 for d in {datas}; do
-  [ -f "$d/PG_VERSION" ] || continue
-  echo "datadir=$d|$(head -c 64 "$d/PG_VERSION" | tr '\n' ' ')"
+  [ -f "$d/PG_VERSION" ] && [ ! -L "$d/PG_VERSION" ] || continue
+  echo "datadir=$d|$(runuser -u postgres -- head -c 64 "$d/PG_VERSION" 2>/dev/null | tr '\n' ' ')"
   echo "postmaster=$d|$(unit_of "$d")"
 done
 for b in {bins}; do [ -x "$b/pg_ctl" ] && echo "bindir=$b"; done

@@ -57,6 +57,13 @@ def join(parts, sep="; "):
     return Command(sep.join(parts))
 
 
+def as_user(user, command):
+    """command run as `user` from a root shell.  HOME is the user's own, as
+    sudo -H makes it (ssh and psql read files there)."""
+    return sh("HOME=$(getent passwd {user} | cut -d: -f6) runuser -u {user} -- "
+              "sh -c {command}", user=user, command=str(command))
+
+
 # A directory pattern from the config (bin_directory_candidates): expanded by
 # the shell on purpose, so only characters that cannot be code are allowed.
 GLOB = re.compile(r"/[A-Za-z0-9_./*?-]*")

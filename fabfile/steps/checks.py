@@ -8,6 +8,7 @@ from . import primary as primary_step, server, service, slots, tablespaces as ta
 from ..knowledge import datadir, render
 from ..knowledge.transfer import Program
 from ..hosts.cluster import ClusterError
+from ..hosts.remote import RemoteError
 from ..knowledge.shell import sh
 
 
@@ -66,6 +67,13 @@ def checks(run, states):
                         f"{p.name}: hotstandby.sync_identity_file {key} is not a file there: "
                         "name the primary's key file, or leave it empty for a temporary key"))
     for s in run.standbys:
+        try:   # before anything else looks there
+            server.proven(s, spaces)
+            problem = None
+        except RemoteError as exc:
+            problem = str(exc)
+        results.append((s.name, "the directories a copy acts on are postgres's, proven",
+                        problem))
         # Where the copy is written: beside the data directory, or inside it
         # when it is a mount point (knowledge/datadir.incoming_path).
         data = s.layout.data_dir

@@ -262,14 +262,17 @@ def backup_to(run, plan, report):
     compression, max_rate = plan.compression, plan.max_rate
     lay = s.layout
     data = lay.data_dir
+    places = server.proven(s, spaces)   # again, right before acting
     mount = server.is_mount_point(s, data)
+    actor = "postgres" if mount else places[data].actor
     incoming, kept = datadir.incoming_path(data, mount), datadir.aside_path(data, mount)
     sstate = server.read_state(s)
     ours = server.is_copy_of(sstate, pstate)
     owned = tablespace_step.earlier_copies(s, spaces, ours)
     # A leftover incoming directory is an earlier backup cut short: ours to remove.
-    s.change(sh("rm -rf {dir} && install -d -o postgres -g postgres -m 700 {dir}", dir=incoming))
-    tablespace_step.prepare(s, spaces, owned, incoming=True)
+    s.change(join([datadir.drop_leftovers(data, mount, actor),
+                   datadir.make_dir(incoming, actor)], " && "), user=actor)
+    tablespace_step.prepare(s, spaces, owned, places, incoming=True)
     # Keepalives: a primary that vanishes fails the backup instead of hanging it.
     # Its own application_name: while it copies, the primary must not list it
     # as the standby streaming.
@@ -295,8 +298,9 @@ def backup_to(run, plan, report):
     # one that a boot would start as a second primary.
     marked = standby_step.write_marker(run, s, data=incoming)
     keep = sstate.exists and not ours
-    s.change(join([*datadir.keep_own_configs(lay.own_config_files, data, incoming),
-                   *datadir.swap_script(data, incoming, kept if keep else None, mount)], " && "))
+    s.change(join([*datadir.keep_own_configs(lay.own_config_files, data, incoming, actor),
+                   *datadir.swap_script(data, incoming, kept if keep else None, mount, actor)],
+                  " && "), user=actor)
     if keep:   # said once done, not before
         report.change(s.name, f"moved its own cluster (system identifier {sstate.system_id}) "
                               f"aside to {kept}")
@@ -320,20 +324,22 @@ def rsync_to(run, plan, report, way):
     s, p, pstate, spaces = plan.standby, plan.source, plan.primary_state, plan.tablespaces
     first_pass = not way.final
     data = s.layout.data_dir
+    places = server.proven(s, spaces)   # again, right before acting
+    actor = places[data].actor
     # What is there now: an earlier pass or a failed copy from a standby
     # may have changed it since the plan was made.
     sstate = server.read_state(s)
     earlier_copy = server.is_copy_of(sstate, pstate)
     owned = tablespace_step.earlier_copies(s, spaces, earlier_copy)
     if sstate.exists and not earlier_copy:
-        kept = move_aside(s)
+        kept = move_aside(s, actor)
         report.change(s.name, f"moved its own cluster (system identifier {sstate.system_id}) "
                               f"aside to {kept}")
     marker = f"{data}/{rsync.COPYING_MARKER}"
-    s.change(sh("install -d -o postgres -g postgres -m 700 {dir}", dir=data))
+    s.change(datadir.ensure_dir(data, actor), user=actor)
     s.change(sh("echo {system_id} > {marker} && rm -f {control}", system_id=pstate.system_id,
                 marker=marker, control=f"{data}/{rsync.CONTROL_FILE}"), user="postgres")
-    for change in tablespace_step.prepare(s, spaces, owned, incoming=False):
+    for change in tablespace_step.prepare(s, spaces, owned, places, incoming=False):
         report.change(s.name, change)
     rules = rsync.filters(p.layout.major, s.layout.own_config_files, wal=not plan.from_primary) \
         + [rsync.CONTROL_LAST]
@@ -420,15 +426,18 @@ def with_tablespaces(spaces):
     return "; with " + ", ".join(t.describe() for t in spaces) if spaces else ""
 
 
-def move_aside(s):
+def move_aside(s, actor):
     """Keep the data directory's contents aside (a rename: beside it, or
-    inside it when it is a mount point); the host's own config files stay."""
+    inside it when it is a mount point); the host's own config files stay.
+    actor: who acts where the data directory lies (knowledge/places.py)."""
     data = s.layout.data_dir
     mount = server.is_mount_point(s, data)
+    actor = "postgres" if mount else actor
     kept = datadir.aside_path(data, mount)
-    s.change(join([*datadir.clear_script(data, kept, mount),
-                   sh("install -d -o postgres -g postgres -m 700 {dir}", dir=data),
-                   *datadir.keep_own_configs(s.layout.own_config_files, kept, data)], " && "))
+    remade = [] if mount else [datadir.make_dir(data, actor)]
+    s.change(join([*datadir.clear_script(data, kept, mount, actor), *remade,
+                   *datadir.keep_own_configs(s.layout.own_config_files, kept, data, actor)],
+                  " && "), user=actor)
     return kept
 
 

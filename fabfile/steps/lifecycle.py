@@ -12,7 +12,8 @@ from contextlib import contextmanager
 from . import checks, server, service, slots
 from ..knowledge import diagnose, versions, watchdog as watchdog_rules
 from ..hosts.cluster import ClusterError, at_once
-from ..hosts.remote import RemoteError, as_user
+from ..hosts.remote import RemoteError
+from ..knowledge.shell import as_user
 
 
 def stop_all(run, report, standbys=None, watchdog=None):

@@ -12,13 +12,14 @@ from ..knowledge.shell import sh
 def keep_copy(host):
     """Copy the (stopped) data directory aside on its own file system."""
     data = host.layout.data_dir
+    actor = server.proven(host)[data].actor
     kept = datadir.aside_path(data)
     free = server.free_space(host, data)
     size = server.data_size(host)
     if free < size * datadir.ROOM_MARGIN:
         raise ClusterError(f"{host.name}: no room to keep a copy of {data} ({size / 1e6:.0f} MB "
                            f"needed, {free / 1e6:.0f} MB free): free some space")
-    host.change(sh("cp -a {data} {kept}", data=data, kept=kept))
+    host.change(datadir.copy_aside(data, kept, actor), user=actor)
     return kept
 
 

@@ -6,7 +6,7 @@ and parsed by pure functions.
 """
 from dataclasses import dataclass
 
-from ..knowledge import datadir, render, versions
+from ..knowledge import datadir, places, render, versions
 from ..knowledge.layout import UNIT_OF_POSTMASTER
 from ..knowledge.lsn import Lsn
 from ..knowledge.values import UNIT
@@ -119,6 +119,14 @@ def config_values(host, names):
         key, _, value = line.partition("=")
         values[key] = value.strip()
     return values
+
+
+def proven(host, spaces=()):
+    """{path: knowledge.places.Place} for the directories a copy acts on
+    there: the data directory and each tablespace's location, proven in one
+    round trip; a RemoteError for the first that root must not touch."""
+    return host.prove([places.data_directory(host.layout.data_dir),
+                       *(places.tablespace(t.target, t.name) for t in spaces)])
 
 
 def is_mount_point(host, path):

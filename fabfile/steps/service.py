@@ -11,8 +11,8 @@ failed start): `wait_ready` polls the server instead.
 import time
 
 from . import server
-from ..hosts.remote import RemoteError, as_user
-from ..knowledge.shell import sh
+from ..hosts.remote import RemoteError
+from ..knowledge.shell import as_user, sh
 
 
 def control(host, action, warn=False, direct=False):

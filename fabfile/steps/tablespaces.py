@@ -6,13 +6,12 @@ each one's directory in place after the data directory, before pg_control.
 A standby's earlier copy is replaced; anything else found there is kept
 aside, inside the same location, never deleted.  Before the standby starts,
 `check` proves each tablespace arrived.  Work inside a location runs as
-postgres, who owns it; root only creates a location that does not exist.
+postgres, who owns it; root only creates a location that does not exist in
+a directory root owns, once the location is proven (server.proven).
 """
-import time
-
 from ..hosts.cluster import ClusterError
 from ..knowledge.shell import join, sh
-from ..knowledge import rsync, tablespaces
+from ..knowledge import datadir, rsync, tablespaces
 
 
 def of(run, primary_state):
@@ -57,15 +56,16 @@ def earlier_copies(standby, spaces, copy_of_primary):
     return {t.oid for t, link in zip(spaces, links) if link.strip() == t.target}
 
 
-def prepare(standby, spaces, owned, incoming):
+def prepare(standby, spaces, owned, places, incoming):
     """Make each location ready on the standby: created (for postgres) when
-    missing; with `incoming`, an empty incoming directory for pg_basebackup;
-    else (rsync in place) what is there and not an earlier copy (owned: oids)
-    kept aside.  Returns what was kept, and where."""
+    missing, by whoever owns where it goes (places: server.proven's); with
+    `incoming`, an empty incoming directory for pg_basebackup; else (rsync in
+    place) what is there and not an earlier copy (owned: oids) kept aside.
+    Returns what was kept, and where."""
     kept = []
     for t in spaces:
-        standby.change(sh("[ -d {dir} ] || install -d -o postgres -g postgres -m 700 {dir}",
-                          dir=t.target))
+        actor = places[t.target].actor
+        standby.change(datadir.ensure_dir(t.target, actor), user=actor)
         if incoming:
             standby.change(sh("rm -rf {dir} && mkdir -m 700 {dir}", dir=t.incoming),
                            user="postgres")
@@ -81,8 +81,8 @@ def prepare(standby, spaces, owned, incoming):
 def keep_aside(standby, t):
     """Rename what is at the tablespace's directory, inside its location;
     the new name, or None when there was nothing."""
-    aside = f"{t.dest}.pg-hotstandby-{time.strftime('%Y%m%d-%H%M%S')}"
-    done = standby.change(sh("[ -e {dir} ] || exit 3; mv {dir} {aside}", dir=t.dest,
+    aside = f"{t.dest}.pg-hotstandby-{datadir.suffix()}"
+    done = standby.change(sh("[ -e {dir} ] || exit 3; mv -T {dir} {aside}", dir=t.dest,
                              aside=aside), user="postgres", warn=True)
     return aside if done.exited == 0 else None
 
@@ -101,7 +101,7 @@ def swap_in(standby, spaces, owned):
             aside = keep_aside(standby, t)
             if aside:
                 kept.append(f"kept what was in {t.dest} (not a copy of this primary) in {aside}")
-        standby.change(sh("mv {copied} {dir} && rmdir {incoming} && ln -sfn {target} {link}",
+        standby.change(sh("mv -T {copied} {dir} && rmdir {incoming} && ln -sfn {target} {link}",
                           copied=f"{t.incoming}/{t.version_dir}", dir=t.dest,
                           incoming=t.incoming, target=t.target, link=f"{data}/{t.link}"),
                        user="postgres")

@@ -150,3 +150,101 @@ def test_a_verifier_with_a_huge_iteration_count_is_replaced_not_computed(lab):
     verifier = lab.query("master", "select rolpassword from pg_authid "
                                    "where rolname = 'replicator'")[0][0]
     assert verifier.startswith("SCRAM-SHA-256$4096:")
+
+
+# Paths root acts on that postgres can change (issue #21): whatever postgres
+# plants, no system directory or root file changes owner, mode or contents,
+# and the run refuses with one line, the primary running.
+SYSTEM = ("stat -c '%n %u:%g %a %i' / /etc /etc/passwd /etc/shadow /etc/systemd/system /usr "
+          "/usr/local /usr/local/bin /usr/local/sbin /var/lib 2>&1; "
+          "md5sum /etc/passwd /etc/shadow; ls -lan /usr/local /usr/local/bin /usr/local/sbin "
+          "/etc/systemd/system 2>&1; true")
+DATA = "/var/lib/postgresql/15/main"
+
+
+def refused(lab, result, *words):
+    """One error line naming `words`, exit 1, and the primary running."""
+    output = result.stdout + result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert result.returncode == 1, output
+    assert len(errors) == 1 and all(w in errors[0] for w in words), output
+    assert lab.query("master", "select not pg_is_in_recovery()") == [(True,)]
+
+
+def unchanged(lab, before):
+    """No system directory or root file changed (the lines that differ)."""
+    after = lab.on_each(SYSTEM)
+    changed = {h: [f"- {line}" for line in before[h].splitlines()
+                   if line not in after[h].splitlines()]
+               + [f"+ {line}" for line in after[h].splitlines()
+                  if line not in before[h].splitlines()]
+               for h in before if after[h] != before[h]}
+    assert not changed, changed
+
+
+def stopped_standby(lab):
+    """A standby that streams is left alone by full: stopped, it is copied."""
+    lab.sh("standby", "pg_ctlcluster 15 main stop")
+
+
+def test_a_data_directory_at_a_system_directory_is_refused(lab):
+    conf = "/etc/postgresql/15/main/postgresql.conf"
+    stopped_standby(lab)
+    # pg_lsclusters reads data_directory from a file postgres owns.
+    lab.sh("standby", f"sudo -u postgres sed -i.real \"s|^data_directory = .*|data_directory = "
+                      f"'/usr/local/sbin'|\" {conf}")
+    before = lab.on_each(SYSTEM)
+    try:
+        for task in ("full", "plan"):
+            result = lab.fab(task)
+            unchanged(lab, before)
+            refused(lab, result, "standby", "/usr/local/sbin", "system")
+    finally:
+        lab.sh("standby", f"mv {conf}.real {conf} && pg_ctlcluster 15 main start")
+
+
+def test_a_link_planted_at_the_data_directory_is_refused(lab):
+    stopped_standby(lab)
+    lab.sh("standby", f"sudo -u postgres sh -c 'mv {DATA} {DATA}.real && "
+                      f"ln -s /usr/local/bin {DATA}'")
+    before = lab.on_each(SYSTEM)
+    try:
+        result = lab.fab("full", "--method", "rsync-cold")
+        unchanged(lab, before)
+        refused(lab, result, "standby", DATA, "symbolic link")
+        # sync has no preflight: the check right before the copy refuses.
+        result = lab.fab("sync", "--method", "rsync")
+        unchanged(lab, before)
+        refused(lab, result, "standby", DATA, "symbolic link")
+    finally:
+        lab.sh("standby", f"rm -f {DATA} && mv {DATA}.real {DATA} && "
+                          "pg_ctlcluster 15 main start")
+
+
+def test_a_tablespace_at_a_system_directory_is_refused(lab):
+    place = "/etc/systemd/system/ssh.service.d"
+    stopped_standby(lab)
+    # What a database superuser can do: COPY ... TO PROGRAM runs as postgres.
+    lab.sh("master", f"sudo -u postgres ln -s {place} {DATA}/pg_tblspc/99999")
+    before = lab.on_each(SYSTEM)
+    try:
+        for task in ("full", "plan"):
+            result = lab.fab(task)
+            assert lab.sh("standby", f"test -e {place} && echo made; true").strip() == ""
+            unchanged(lab, before)
+            refused(lab, result, "standby", place, "system")
+    finally:
+        lab.sh("master", f"rm -f {DATA}/pg_tblspc/99999")
+        lab.sh("standby", f"rm -rf {place}; pg_ctlcluster 15 main start")
+
+
+def test_a_pg_version_linked_to_a_root_file_is_not_read(lab):
+    # A generic-layout candidate postgres can make: root read it through the link.
+    lab.sh("standby", "install -d -o postgres -g postgres /var/lib/pgsql/data && "
+                      "sudo -u postgres ln -s /etc/shadow /var/lib/pgsql/data/PG_VERSION")
+    try:
+        result = lab.fab("plan")
+        output = result.stdout + result.stderr
+        assert "root:" not in output and "$y$" not in output, output
+    finally:
+        lab.sh("standby", "rm -rf /var/lib/pgsql")

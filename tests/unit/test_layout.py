@@ -163,3 +163,10 @@ def test_no_service_without_systemd_or_when_configured():
     assert layout.choose_layout(layout.parse_facts(DEBIAN), Settings()).service == ""
     lay = layout.choose_layout(layout.parse_facts(RHEL), Settings(service="pg.service"))
     assert lay.service == "pg.service"
+
+
+def test_discovery_reads_pg_version_as_postgres_and_never_through_a_link():
+    # Root once read a PG_VERSION linked to /etc/shadow into a refusal on screen.
+    script = layout.discovery_script(["/var/lib/pgsql/data"], [])
+    assert '[ -f "$d/PG_VERSION" ] && [ ! -L "$d/PG_VERSION" ] || continue' in script
+    assert 'runuser -u postgres -- head -c 64 "$d/PG_VERSION"' in script
