@@ -67,10 +67,11 @@ def validate(settings):
         if not (isinstance(value, (int, float)) and value > 0):
             raise SettingsError(f"hotstandby.timeouts.{name} = {value!r}: use a number of "
                                 "seconds above 0")
-    for name, value in (settings.get("status") or {}).items():
-        if not (isinstance(value, (int, float)) and value >= 0):
-            raise SettingsError(f"hotstandby.status.{name} = {value!r}: use a number of "
-                                f"{name.rsplit('_', 1)[-1]}, 0 or more")
+    for section in ("status", "switchover"):
+        for name, value in (settings.get(section) or {}).items():
+            if not (isinstance(value, (int, float)) and value >= 0):
+                raise SettingsError(f"hotstandby.{section}.{name} = {value!r}: use a number "
+                                    f"of {name.rsplit('_', 1)[-1]}, 0 or more")
     addresses = settings.get("addresses") or {}
     if not isinstance(addresses, Mapping):
         bad("addresses", "map host names to addresses")
@@ -183,6 +184,12 @@ class StatusThresholds:
 
 
 @dataclass(frozen=True)
+class SwitchoverBounds:
+    max_lag_bytes: float     # WAL the candidate has not replayed yet
+    max_lag_seconds: float   # its replay_lag
+
+
+@dataclass(frozen=True)
 class Settings:
     """The `hotstandby` config, validated; defaults.yaml documents each field."""
     primary: str = None
@@ -214,6 +221,7 @@ class Settings:
     backup_dir: str = "/var/backups/pg-hotstandby"
     force: bool = False
     status: StatusThresholds = None
+    switchover: SwitchoverBounds = None
     timeouts: Timeouts = None
     tls: TlsSettings = None
 
@@ -239,6 +247,7 @@ class Settings:
         kwargs["addresses"] = dict(kwargs.get("addresses") or {})
         kwargs["tablespace_mapping"] = dict(kwargs.get("tablespace_mapping") or {})
         kwargs["status"] = StatusThresholds(**values["status"])
+        kwargs["switchover"] = SwitchoverBounds(**values["switchover"])
         kwargs["timeouts"] = Timeouts(**values["timeouts"])
         kwargs["tls"] = TlsSettings(**values.get("tls") or {})
         return cls(**kwargs)
