@@ -1,6 +1,6 @@
 """The guide's "Changes to the master": settings, the replication role, a
 pg_hba entry per standby, and a replication slot per standby."""
-from ..knowledge import blocks, render
+from ..knowledge import blocks, render, versions
 from . import config, role, server, slots, tls
 from ..hosts.cluster import ClusterError
 
@@ -11,12 +11,17 @@ def configure(run, report):
         raise ClusterError(f"PostgreSQL is not running on the primary {p.name}: start it "
                            f"(fab -H {p.name},... start-standby-then-master) and run again")
     plan = run.tls   # decided (and refused, if it must be) before any change
-    current = server.config_values(p, render.PRIMARY_SETTINGS_READ)
-    settings = {**render.primary_settings(p.layout.major, current, len(run.standbys),
+    major = p.layout.major
+    current = server.config_values(p, [*render.PRIMARY_SETTINGS_READ, "hot_standby",
+                                       *versions.standby_minimums(major)])
+    text = p.read(config.settings_file(p))
+    owned = render.settings_in(config.owned_text(p, text))
+    settings = {**render.kept_as_primary(major, owned, current),
+                **render.primary_settings(major, current, len(run.standbys),
                                           cfg.listen_addresses, cfg.max_slot_wal_keep_size),
                 **plan.settings}
     tls.install(run, report)   # before the settings that name its files
-    changed = config.write(p, settings, "primary of streaming standbys", cfg.backup_dir)
+    changed = config.write(p, settings, "primary of streaming standbys", cfg.backup_dir, text)
     if changed:
         report.change(p.name, changed)
     method = render.auth_method(p.layout.major, cfg.auth_method)
