@@ -22,7 +22,7 @@ from .hosts.cluster import ClusterError, connect, each, roles
 from .hosts.remote import RemoteError
 from .report import Report
 from .steps import (checks, failover, health, lifecycle, methods, primary, standby,
-                    workflow)
+                    switchover as switchover_step, workflow)
 from .steps.run import Run
 
 DEFAULTS = Path(__file__).resolve().parent / "defaults.yaml"
@@ -230,8 +230,25 @@ def rejoin(c, resync=False, quiet=False):
         report.summary(run)
 
 
+@task(help={**QUIET, "standby": "the standby to promote, when several are given (the others "
+                                 "follow it)",
+            "plan": "show the steps and every file change, changing nothing"})
+def switchover(c, standby=None, plan=False, quiet=False):
+    """Swap a healthy primary and one of its standbys: `fab -H <primary>,<standby> switchover`.
+
+    Checks first (changing nothing), prepares the standby to be the primary,
+    stops the primary cleanly, proves the standby received its shutdown
+    checkpoint, promotes it; the old primary becomes its standby and the other
+    standbys follow it, with no copy and no pg_rewind.  Rolled back (the old
+    primary starts again) if the proof fails or the promotion does not finish.
+    """
+    with session(c, quiet, dry=plan) as (run, report):
+        switchover_step.switchover(run, report, standby)
+
+
 ns = Collection(preflight, configure_master, configure_standby, stop_all, sync,
-                start_standby_then_master, smoke_test, full, plan, status, promote, rejoin)
+                start_standby_then_master, smoke_test, full, plan, status, promote, rejoin,
+                switchover)
 ns.configure(yaml.safe_load(DEFAULTS.read_text()))
 # An unreachable host fails in seconds rather than hanging (fab --connect-timeout wins).
 ns.configure({"timeouts": {"connect": 15}})
