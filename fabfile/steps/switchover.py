@@ -40,7 +40,7 @@ def switchover(run, report, wanted=None):
     with report.step("prepare the new primary"):
         prepare(run, new, report)
     with report.step("switch"):
-        switch(run, new, report)
+        proof = switch(run, new, report)
     with report.step("follow the new primary"):
         follow(run, new, report)
     if run.options.dry:
@@ -48,6 +48,8 @@ def switchover(run, report, wanted=None):
                    "to make them")
         return
     report.summary(new)
+    report.say(f"  {proof}\n  write outage: {new.state.downtime:.1f} s ({run.primary.name} "
+               f"stopped -> {new.primary.name} accepts writes)")
     order = ",".join(h.name for h in new.hosts)
     report.say(f"  next: fab -H {order} status   # the hosts in their new order")
 
@@ -148,12 +150,13 @@ def prepare(run, new, report):
 
 def switch(run, new, report):
     """CHECKPOINT, a clean stop, the proof, the promotion; rolled back on any
-    failure or interrupt before the candidate accepts writes."""
+    failure or interrupt before the candidate accepts writes.  Returns the
+    proof's line."""
     old, c = run.primary, new.primary
     if run.options.dry:
         for host, what in rules.switch_steps(old.name, old.layout.service, c.name):
             report.change(host, what)
-        return
+        return None
     old.psql_change("checkpoint")
     report.change(old.name, "CHECKPOINT")
     asked = False   # whether the candidate was asked to promote
@@ -181,8 +184,7 @@ def switch(run, new, report):
         raise
     new.state.downtime = time.monotonic() - stopped_at
     report.change(c.name, "promoted: it is the primary now and accepts writes")
-    report.say(f"  write outage: {new.state.downtime:.1f} s ({old.name} stopped -> {c.name} "
-               "accepts writes)")
+    return proof.line
 
 
 def rollback(run, new, report, asked, why):

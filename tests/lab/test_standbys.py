@@ -283,9 +283,11 @@ def switch(lab, hosts, candidate, first):
         result = lab.fab("switchover", "--standby", candidate, hosts=hosts)
     out = result.stdout
     assert result.returncode == 0, out + result.stderr
-    assert f"proof: {candidate} received WAL up to " in out
-    assert f"past {hosts[0]}'s shutdown checkpoint" in out
-    assert "write outage: " in out
+    summary = out.split("== summary ==")[1]
+    assert f"\n  proof: {candidate} received WAL up to " in summary
+    assert f"past {hosts[0]}'s shutdown checkpoint" in summary
+    assert "\n  write outage: " in summary
+    assert f"  primary  {candidate} " in summary
     assert "pg_rewind" not in out and "copied" not in out and "restarted" not in out
     # Every commit the old primary acknowledged is on the new one, which was
     # promoted, not restarted.
@@ -310,6 +312,6 @@ def test_switchover_there_and_back_loses_no_acknowledged_commit(lab):
     there = switch(lab, PAIR, "standby", 1000)
     back = switch(lab, ["standby", "master", "standby2"], "master", 1_000_000_000)
     for out in (there, back):
-        print(out.split("== summary ==")[1])
+        print(out)
     assert lab.query("master", "select count(*) from pg_replication_slots") == [(2,)]
     assert lab.query("standby", "select count(*) from pg_replication_slots") == [(0,)]
