@@ -31,9 +31,8 @@ from ..knowledge.shell import sh
 def switchover(run, report, wanted=None):
     """Make the standby `wanted` (or the only one) run's primary; the old
     primary and the other standbys follow it."""
-    candidate = next(s for s in run.standbys
-                     if s.name == failover.candidate_name([s.name for s in run.standbys],
-                                                          wanted))
+    name = failover.candidate_name([s.name for s in run.standbys], wanted)
+    candidate = next(s for s in run.standbys if s.name == name)
     new = after(run, candidate)
     with report.step("switchover checks"):
         check(run, new, report)
