@@ -323,6 +323,15 @@ TABLE = (
     Setting("status.warn_lag_seconds", 30, "a number of seconds, 0 or more",
             "a standby replaying later than this many seconds is a warning",
             number(least=0), more="`status` exits 1.  Also `status --warn-lag-seconds`."),
+    Setting("switchover.max_lag_bytes", 16777216, "a number of bytes, 0 or more",
+            "the most WAL the standby to promote may have left to replay",
+            number(least=0, unit="bytes"),
+            more="`switchover` refuses a standby further behind before anything changes: "
+            "what it has to replay lengthens the write outage.  The default is one WAL "
+            "segment."),
+    Setting("switchover.max_lag_seconds", 10, "a number of seconds, 0 or more",
+            "the most replay lag (seconds) the standby to promote may have",
+            number(least=0), more="`switchover` refuses it before anything changes."),
     Setting("timeouts.start", 120, SECONDS,
             "seconds for a server to accept connections", number(above=0)),
     Setting("timeouts.stream", 60, SECONDS,
@@ -531,7 +540,10 @@ Timeouts = _frozen("Timeouts", "hotstandby.timeouts",
                    [s for s in TABLE if s.name.startswith("timeouts.")])
 StatusThresholds = _frozen("StatusThresholds", "hotstandby.status",
                            [s for s in TABLE if s.name.startswith("status.")])
-GROUP_CLASSES = {"tls": TlsSettings, "timeouts": Timeouts, "status": StatusThresholds}
+SwitchoverBounds = _frozen("SwitchoverBounds", "hotstandby.switchover",
+                           [s for s in TABLE if s.name.startswith("switchover.")])
+GROUP_CLASSES = {"tls": TlsSettings, "timeouts": Timeouts, "status": StatusThresholds,
+                 "switchover": SwitchoverBounds}
 
 
 def _from_config(cls, section, **overrides):

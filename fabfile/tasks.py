@@ -22,7 +22,8 @@ from .hosts.cluster import ClusterError, connect, each, roles
 from .hosts.remote import RemoteError
 from .knowledge.values import printable
 from .report import Report
-from .steps import checks, failover, health, lifecycle, primary, standby, workflow
+from .steps import (checks, failover, health, lifecycle, primary, standby,
+                    switchover as switchover_step, workflow)
 from .steps.run import Run
 
 # paramiko logs a closed tunnel socket as an error on stderr; failures that
@@ -234,8 +235,25 @@ def rejoin(c, resync=False, quiet=False):
         report.summary(run)
 
 
+@task(help={**QUIET, "standby": "the standby to promote, when several are given (the others "
+                                 "follow it)",
+            "plan": "show the steps and every file change, changing nothing"})
+def switchover(c, standby=None, plan=False, quiet=False):
+    """Swap a healthy primary and one of its standbys: `fab -H <primary>,<standby> switchover`.
+
+    Checks first (changing nothing), prepares the standby to be the primary,
+    stops the primary cleanly, proves the standby received its shutdown
+    checkpoint, promotes it; the old primary becomes its standby and the other
+    standbys follow it, with no copy and no pg_rewind.  Rolled back (the old
+    primary starts again) if the proof fails or the promotion does not finish.
+    """
+    with session(c, quiet, dry=plan) as (run, report):
+        switchover_step.switchover(run, report, standby)
+
+
 ns = Collection(preflight, configure_master, configure_standby, stop_all, sync,
-                start_standby_then_master, smoke_test, full, plan, status, promote, rejoin)
+                start_standby_then_master, smoke_test, full, plan, status, promote, rejoin,
+                switchover)
 # Every setting with its default: a FABRIC_HOTSTANDBY_* variable is read only
 # into a key that exists (Invoke), as the type of the value it replaces.
 ns.configure({"hotstandby": table.defaults()})

@@ -91,6 +91,16 @@ def standby_settings(major, primary_values, standby_values, conninfo, slot, pinn
     return settings
 
 
+def kept_as_primary(major, owned, current):
+    """Settings a promoted standby's file keeps from its days as a standby:
+    those only a restart applies that change nothing on a primary
+    (hot_standby is ignored there; the limits are what it runs with).
+    Dropped from the file, each would ask for a restart that changes nothing.
+    owned: names the tool's file sets now; current: their values ({name: str})."""
+    return {name: current[name] for name in ("hot_standby", *versions.standby_minimums(major))
+            if name in owned and current.get(name)}
+
+
 def restart_needed(wanted, running):
     """Names in `wanted` ({name: value}) whose running value differs and that
     only a restart changes.  running: [(name, setting, context)] from pg_settings."""

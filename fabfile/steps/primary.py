@@ -1,6 +1,6 @@
 """The guide's "Changes to the master": settings, the replication role, a
 pg_hba entry per standby, and a replication slot per standby."""
-from ..knowledge import blocks, render
+from ..knowledge import blocks, render, versions
 from . import config, role, server, slots, tls
 from ..hosts.cluster import ClusterError
 
@@ -11,26 +11,20 @@ def configure(run, report):
         raise ClusterError(f"PostgreSQL is not running on the primary {p.name}: start it "
                            f"(fab -H {p.name},... start-standby-then-master) and run again")
     plan = run.tls   # decided (and refused, if it must be) before any change
-    current = server.config_values(p, render.PRIMARY_SETTINGS_READ)
-    settings = {**render.primary_settings(p.layout.major, current, len(run.standbys),
+    major = p.layout.major
+    current = server.config_values(p, [*render.PRIMARY_SETTINGS_READ, "hot_standby",
+                                       *versions.standby_minimums(major)])
+    text = p.read(config.settings_file(p))
+    owned = render.settings_in(config.owned_text(p, text))
+    settings = {**render.kept_as_primary(major, owned, current),
+                **render.primary_settings(major, current, len(run.standbys),
                                           cfg.listen_addresses, cfg.max_slot_wal_keep_size),
                 **plan.settings}
     tls.install(run, report)   # before the settings that name its files
-    changed = config.write(p, settings, "primary of streaming standbys", cfg.backup_dir)
+    changed = config.write(p, settings, "primary of streaming standbys", cfg.backup_dir, text)
     if changed:
         report.change(p.name, changed)
-    method = render.auth_method(p.layout.major, cfg.auth_method)
-    addresses = {s.name: run.addresses[s.name] for s in run.standbys}
-    hba_text = p.read(p.layout.hba_file)
-    removed = removed_standbys(run, hba_text)
-    hba = render.hba_lines(cfg.replication_role, addresses, method, plan.hba_type)
-    hba_changed = config.ensure_block(p, p.layout.hba_file, hba, "postgres", "640",
-                                      cfg.backup_dir, at="start", current=hba_text)
-    if hba_changed:
-        report.change(p.name, f"replication from {', '.join(addresses.values())} with {method}"
-                              + (" over TLS only" if plan.hba_type == "hostssl" else "")
-                              + (f", no longer from {', '.join(removed)}" if removed else "")
-                              + f": {hba_changed}")
+    hba_changed, removed = write_hba(run, report)
     role.ensure(run, report)
     role.grant(run, report)
     if changed or hba_changed or plan.install:
@@ -43,6 +37,26 @@ def configure(run, report):
     elif not (changed or hba_changed or plan.install):
         report.note(p.name, "already configured")
     return pending
+
+
+def write_hba(run, report):
+    """The primary's pg_hba block: a line per standby for the replication
+    role (TLS only, unless tls.mode is off).  Returns (the change or None,
+    the standbys no longer listed)."""
+    p, cfg, plan = run.primary, run.settings, run.tls
+    method = render.auth_method(p.layout.major, cfg.auth_method)
+    addresses = {s.name: run.addresses[s.name] for s in run.standbys}
+    hba_text = p.read(p.layout.hba_file)
+    removed = removed_standbys(run, hba_text)
+    hba = render.hba_lines(cfg.replication_role, addresses, method, plan.hba_type)
+    changed = config.ensure_block(p, p.layout.hba_file, hba, "postgres", "640",
+                                  cfg.backup_dir, at="start", current=hba_text)
+    if changed:
+        report.change(p.name, f"replication from {', '.join(addresses.values())} with {method}"
+                              + (" over TLS only" if plan.hba_type == "hostssl" else "")
+                              + (f", no longer from {', '.join(removed)}" if removed else "")
+                              + f": {changed}")
+    return changed, removed
 
 
 def removed_standbys(run, hba_text=config.UNREAD):

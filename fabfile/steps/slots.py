@@ -34,8 +34,9 @@ def ensure(run, report):
         report.change(p.name, f"created replication slot {slot}")
 
 
-def drop(run, report, names):
-    """Drop the slots of standbys no longer listed, so they hold no WAL."""
+def drop(run, report, names, why="its standby is no longer listed"):
+    """Drop the slots of these standbys (names) on run.primary, so they hold
+    no WAL there."""
     if not names:
         return
     p = run.primary
@@ -43,5 +44,4 @@ def drop(run, report, names):
     for slot in [render.slot_name(n) for n in names]:
         if slot in have:
             p.psql_change(f"select pg_drop_replication_slot({render.sql_literal(slot)})")
-            report.change(p.name, f"dropped replication slot {slot} (its standby is no "
-                                  "longer listed)")
+            report.change(p.name, f"dropped replication slot {slot} ({why})")

@@ -23,15 +23,8 @@ def configure(run, report):
     for s in run.standbys:
         changes = []
         current = s.read(config.settings_file(s))
-        pinned = render.settings_in(config.owned_text(s, current))
-        own = server.config_values(s, [*names, *render.PRIMARY_SETTINGS_READ])
-        settings = {**render.primary_settings(s.layout.major, own, len(run.standbys),
-                                              cfg.listen_addresses,
-                                              cfg.max_slot_wal_keep_size),
-                    **render.standby_settings(s.layout.major, primary_values, own,
-                                              run.conninfo(s), run.slot(s), pinned)}
-        changes.append(config.write(s, settings, "standby of " + run.primary.name,
-                                    cfg.backup_dir, current))
+        settings = settings_of(run, s, primary_values, current)
+        changes.append(config.write(s, settings, purpose(run), cfg.backup_dir, current))
         changes.append(write_passfile(run, s))
         changes.append(tls.pin(run, s))
         state = server.read_state(s)
@@ -49,6 +42,25 @@ def configure(run, report):
         else:
             report.note(s.name, "already configured")
     return changed_hosts
+
+
+def settings_of(run, standby, primary_values, current):
+    """The standby's settings: the primary's own (to serve its standbys once
+    promoted) and its own as a standby of run.primary.  primary_values: the
+    primary's standby minimums; current: the text of the standby's settings file."""
+    cfg, major = run.settings, standby.layout.major
+    names = versions.standby_minimums(major)
+    pinned = render.settings_in(config.owned_text(standby, current))
+    own = server.config_values(standby, [*names, *render.PRIMARY_SETTINGS_READ])
+    return {**render.primary_settings(major, own, len(run.standbys), cfg.listen_addresses,
+                                      cfg.max_slot_wal_keep_size),
+            **render.standby_settings(major, primary_values, own, run.conninfo(standby),
+                                      run.slot(standby), pinned)}
+
+
+def purpose(run):
+    """The header of a standby's settings file."""
+    return "standby of " + run.primary.name
 
 
 def write_passfile(run, standby):

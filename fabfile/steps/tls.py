@@ -45,9 +45,9 @@ def own_files(cfg):
 
 def install(run, report):
     """The primary's certificate and key in its postgres home (key 0600,
-    written before the certificate that names it)."""
+    written before the certificate that names it); once per run."""
     plan, p = run.tls, run.primary
-    if plan.install:
+    if plan.install and not run.state.tls_served:
         cert_pem, key_pem = plan.install
         ours = tls.server_settings(home(p))
         p.install(ours["ssl_key_file"], key_pem, owner="postgres", mode="600")

@@ -49,6 +49,8 @@ def test_promote_then_rejoin_swaps_roles_and_keeps_every_row(lab):
     rejoined = lab.fab("rejoin", hosts=["standby", "master"])
     assert rejoined.returncode == 0, rejoined.stdout + rejoined.stderr
     assert "rewound to standby's timeline with pg_rewind" in rejoined.stdout
+    # Its settings as a standby (hot_standby, limits) change nothing on a primary: no restart.
+    assert "restart" not in rejoined.stdout.split("== rejoin ==")[1].split("rewound")[0]
     assert "smoke test passed" in rejoined.stdout
     kept = rejoined.stdout.split("(the old timeline) in ")[1].split()[0]
     assert lab.sh("master", f"test -f {kept}/PG_VERSION && echo kept").strip() == "kept"

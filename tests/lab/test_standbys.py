@@ -2,10 +2,17 @@
 copy of the primary (basebackup), each with its own slot and pg_hba entry;
 a fan-out copy whose source fails is made from the primary; one whose copy fails does not stop the others and the summary
 names it; a standby left out of the host list loses its slot and entry, and
-one that still streams is refused before anything changes."""
+one that still streams is refused before anything changes.  Last, switchover:
+refused for a stopped candidate with nothing changed, rolled back when the
+promotion fails, and there and back under writes with every acknowledged
+commit on the new primary and a sibling following it."""
+import threading
 import time
+from contextlib import contextmanager
 
 import pytest
+
+from conftest import wait_for
 
 STANDBYS = ["standby", "standby2", "standby3"]
 BROKEN_RSYNC = ("mv /usr/bin/rsync /usr/bin/rsync.real && "
@@ -159,3 +166,152 @@ def test_stopped_standby_left_out_loses_its_slot_and_entry(lab):
     assert slots(lab) == {"standby", "standby2"}
     assert "standby3" not in hba_block(lab)
     assert streaming(lab) == {"standby", "standby2"}
+
+
+# Switchover, with master, standby and standby2 (standby3 left out above).
+PAIR = ["master", "standby", "standby2"]
+BIN = "/usr/lib/postgresql/15/bin"
+# pg_ctl refuses only to promote: status, start and stop still work.
+BROKEN_PROMOTE = (f"mv {BIN}/pg_ctl {BIN}/pg_ctl.real && printf '%s\\n' '#!/bin/sh' "
+                  "'case \" $* \" in *\" promote \"*) echo \"promote broken\" >&2; exit 1;; esac' "
+                  f"'exec {BIN}/pg_ctl.real \"$@\"' > {BIN}/pg_ctl && chmod 755 {BIN}/pg_ctl")
+# What a refused switchover must leave as it was, on every host.
+FILES = ("cat /etc/postgresql/15/main/conf.d/* /etc/postgresql/15/main/pg_hba.conf "
+         "/var/lib/postgresql/.pg-hotstandby.* 2>/dev/null; "
+         "ls /var/lib/postgresql/15/main /var/lib/postgresql/15/main/pg_replslot")
+
+
+def set_up(lab):
+    """master streams to standby and standby2 (after the tests above: no
+    change), with a ledger table."""
+    result = lab.fab("full", hosts=PAIR)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lab.query("master", "create table if not exists ledger (id int primary key)")
+    wait_for(lambda: {"standby", "standby2"} <= streaming(lab))
+
+
+def in_recovery(lab, host):
+    return lab.query(host, "select pg_is_in_recovery()")[0][0]
+
+
+@contextmanager
+def ledger(lab, host, first):
+    """Insert rows one commit at a time on `host` until the block ends or the
+    server goes away; yields the ids whose commit was acknowledged."""
+    acked, done = [], threading.Event()
+
+    def write():
+        try:
+            with lab.sql(host) as db, db.cursor() as cur:
+                for n in range(first, first + 1_000_000):
+                    if done.is_set():
+                        return
+                    cur.execute("insert into ledger values (%s)", (n,))
+                    acked.append(n)   # autocommit: execute returned, the commit was acknowledged
+                    time.sleep(0.02)
+        except Exception:   # the primary stopped: its last commits are the test's
+            return
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    wait_for(lambda: len(acked) >= 20)
+    try:
+        yield acked
+    finally:
+        done.set()
+        writer.join(30)
+
+
+def test_switchover_plan_shows_the_steps_and_changes_nothing(lab):
+    set_up(lab)
+    before = lab.on_each(FILES)
+    result = lab.fab("switchover", "--plan", "--standby", "standby", hosts=PAIR)
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr
+    steps = ["master: (plan) CHECKPOINT", "master: (plan) stop through postgresql@15-main",
+             "standby: (plan) prove it received WAL past master's shutdown checkpoint",
+             "standby: (plan) promote", "master: (plan) start PostgreSQL through"]
+    assert [out.index(step) for step in steps] == sorted(out.index(step) for step in steps)
+    assert "standby: (plan) created replication slot master" in out
+    assert "would change /etc/postgresql/15/main/pg_hba.conf" in out
+    assert "master: (plan) wrote /var/lib/postgresql/15/main/standby.signal" in out
+    assert lab.on_each(FILES) == before and in_recovery(lab, "master") is False
+
+
+def test_switchover_refuses_a_stopped_candidate_and_changes_nothing(lab):
+    set_up(lab)
+    lab.sh("standby", "systemctl stop postgresql@15-main")
+    before = lab.on_each(FILES)
+    result = lab.fab("switchover", "--standby", "standby", hosts=PAIR)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "error: standby is not a running standby of master: start it (or run full), or leave "
+        "it out of -H"]
+    assert lab.on_each(FILES) == before
+    assert in_recovery(lab, "master") is False
+    lab.sh("standby", "systemctl start postgresql@15-main")
+    wait_for(lambda: {"standby", "standby2"} <= streaming(lab))
+
+
+def test_switchover_whose_promotion_fails_rolls_back(lab):
+    set_up(lab)
+    lab.exec("standby", BROKEN_PROMOTE)
+    try:
+        result = lab.fab("switchover", "--standby", "standby", hosts=PAIR)
+    finally:
+        lab.exec("standby", f"mv {BIN}/pg_ctl.real {BIN}/pg_ctl")
+    out = result.stdout
+    assert result.returncode == 1, out + result.stderr
+    assert "proof: standby received WAL up to" in out
+    error = result.stderr.strip().splitlines()
+    assert len(error) == 1 and error[0].startswith("error: switchover rolled back: ")
+    assert "promote broken" in error[0] and error[0].endswith("master is the primary again")
+    assert "standby: stopped, still a standby" in out
+    # The old primary takes writes again; the candidate is a standby of it again.
+    lab.query("master", "insert into ledger values (-1)")
+    assert in_recovery(lab, "master") is False and in_recovery(lab, "standby") is True
+    wait_for(lambda: {"standby", "standby2"} <= streaming(lab))
+    wait_for(lambda: lab.query("standby", "select count(*) from ledger where id = -1")
+             == [(1,)])
+    # The slots made for the switchover that did not happen hold no WAL there.
+    assert lab.query("standby", "select count(*) from pg_replication_slots") == [(0,)]
+
+
+def switch(lab, hosts, candidate, first):
+    """Switch over to `candidate` under writes on the primary; the output."""
+    started = lab.query(candidate, "select pg_postmaster_start_time()")
+    with ledger(lab, hosts[0], first) as acked:
+        result = lab.fab("switchover", "--standby", candidate, hosts=hosts)
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr
+    summary = out.split("== summary ==")[1]
+    assert f"\n  proof: {candidate} received WAL up to " in summary
+    assert f"past {hosts[0]}'s shutdown checkpoint" in summary
+    assert "\n  write outage: " in summary
+    assert f"  primary  {candidate} " in summary
+    assert "pg_rewind" not in out and "copied" not in out and "restarted" not in out
+    # Every commit the old primary acknowledged is on the new one, which was
+    # promoted, not restarted.
+    found = {r[0] for r in lab.query(candidate, f"select id from ledger where id >= {first}")}
+    assert acked and set(acked) <= found
+    assert lab.query(candidate, "select pg_postmaster_start_time()") == started
+    new_order = [candidate, *(h for h in hosts if h != candidate)]
+    code, doc, stderr = lab.status(hosts=new_order)
+    assert code == 0, (doc, stderr)
+    assert [(h["host"], h["role"]) for h in doc["hosts"]] == \
+        [(candidate, "primary")] + [(h, "standby") for h in new_order[1:]]
+    # The sibling follows the new primary.
+    lab.query(candidate, f"insert into ledger values ({first - 1})")
+    for host in new_order[1:]:
+        wait_for(lambda: lab.query(host, f"select count(*) from ledger where id = {first - 1}")
+                 == [(1,)])
+    return out
+
+
+def test_switchover_there_and_back_loses_no_acknowledged_commit(lab):
+    set_up(lab)
+    there = switch(lab, PAIR, "standby", 1000)
+    back = switch(lab, ["standby", "master", "standby2"], "master", 1_000_000_000)
+    for out in (there, back):
+        print(out)
+    assert lab.query("master", "select count(*) from pg_replication_slots") == [(2,)]
+    assert lab.query("standby", "select count(*) from pg_replication_slots") == [(0,)]

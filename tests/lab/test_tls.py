@@ -3,7 +3,9 @@ through the real command line: `full` turns TLS on with a certificate of the
 primary's own that the standby pins; a certificate the standby has not pinned
 is refused (the standby stops streaming, status names the cause) until `full`
 pins it, without copying the data again; a user's own certificate, key and
-CA; `tls.mode` require and off do what they say.  No key material or password in any output."""
+CA; `tls.mode` require and off do what they say.  No key material or password in any output.
+Last, a switchover there and back through postgresql-15.service: each new
+primary serves a certificate of its own, which the other pins and verifies."""
 import base64
 import datetime
 import time
@@ -142,3 +144,26 @@ def test_no_key_or_password_in_any_output(lab):
         assert "PRIVATE KEY" not in output
         assert not any(line in output for line in body)
         assert password not in output
+
+
+def test_switchover_there_and_back_keeps_a_verified_link(lab):
+    result = fab(lab, "full")   # verify again, after tls.mode off above
+    assert result.returncode == 0, result.stdout + result.stderr
+    wait_for(lambda: lab.replication_tls() == (True, "TLSv1.3", "verify-full"))
+    password = lab.exec("standby", f"cat {lab.home('standby')}/.pg-hotstandby.pgpass"
+                        ).strip().split(":")[-1]
+    for old, new in (("master", "standby"), ("standby", "master")):
+        result = lab.fab("switchover", hosts=[old, new])
+        out = result.stdout + result.stderr
+        assert result.returncode == 0, out
+        assert f"{old}: stopped through postgresql-15.service" in out
+        assert f"proof: {new} received WAL up to " in out
+        assert "PRIVATE KEY" not in out and password not in out
+        assert lab.query(new, "select pg_is_in_recovery()") == [(False,)]
+        wait_for(lambda: lab.replication_tls(new, old) == (True, "TLSv1.3", "verify-full"))
+        assert lab.exec(old, f"cat {lab.home(old)}/.pg-hotstandby.primary.crt") == \
+            lab.exec(new, f"cat {lab.home(new)}/.pg-hotstandby.server.crt")
+        code, doc, stderr = lab.status(hosts=[new, old])
+        assert code == 0, (doc, stderr)
+        assert doc["hosts"][1]["tls"] == {"protocol": "TLSv1.3", "verified": True,
+                                          "sslmode": "verify-full"}

@@ -26,6 +26,7 @@ def test_settings_are_typed_and_frozen():
     assert settings.cli_hosts == ("db1", "db2")
     assert settings.addresses == {"db1": "10.0.0.1"}
     assert settings.timeouts.start == 120 and settings.status.warn_lag_seconds == 30
+    assert settings.switchover.max_lag_bytes == 16777216
     with pytest.raises(AttributeError):
         settings.method = "rsync"
 

@@ -236,3 +236,15 @@ def test_restart_needed_only_for_changed_postmaster_settings():
                ("wal_level", "replica", "postmaster"), ("max_wal_senders", "10", "postmaster"),
                ("primary_conninfo", "host=b", "sighup")]
     assert render.restart_needed(wanted, running) == ["listen_addresses"]
+
+
+def test_a_promoted_standby_keeps_the_settings_whose_removal_only_asks_for_a_restart():
+    owned = {"hot_standby", "max_connections", "primary_conninfo", "primary_slot_name",
+             "wal_level"}
+    current = {"hot_standby": "on", "max_connections": "200", "max_worker_processes": "8",
+               "wal_level": "replica"}
+    # primary_conninfo goes (reloadable); the limits it runs with and hot_standby stay.
+    assert render.kept_as_primary(150000, owned, current) == {"hot_standby": "on",
+                                                               "max_connections": "200"}
+    # A primary's own file sets none of them: nothing is added.
+    assert render.kept_as_primary(150000, {"wal_level"}, current) == {}

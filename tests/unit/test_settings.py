@@ -34,6 +34,9 @@ def test_defaults_are_valid():
     (dict(max_slot_wal_keep_size="lots"), "max_slot_wal_keep_size"),
     (dict(status={"warn_lag_bytes": -1}), "status.warn_lag_bytes"),
     (dict(status={"warn_lag_seconds": "soon"}), "number of seconds"),
+    (dict(switchover={"max_lag_bytes": -1, "max_lag_seconds": 10}),
+     "switchover.max_lag_bytes"),
+    (dict(switchover={"max_lag_bytes": 0, "max_lag_seconds": "soon"}), "number of seconds"),
     # Values that reach a root shell or a config file on the hosts.
     (dict(backup_dir="/var/backups/$(id)"), "backup_dir"),
     (dict(backup_dir="relative"), "backup_dir"),
