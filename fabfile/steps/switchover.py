@@ -159,6 +159,10 @@ def switch(run, new, report):
     old.psql_change("checkpoint")
     report.change(old.name, "CHECKPOINT")
     asked = False   # whether the candidate was asked to promote
+    # Should this run die before the commit point, the old primary's host
+    # starts it again by itself; after it, the old primary must stay down.
+    watchdog = lifecycle.Watchdog(run, report)
+    watchdog.arm()
     stopped_at = time.monotonic()
     try:
         service.stop(old)   # through its unit: the checks refused one running outside it
@@ -169,6 +173,7 @@ def switch(run, new, report):
         report.say(f"  {proof.line}")
         if not proof.holds:
             raise ClusterError(proof.line)
+        watchdog.cancel()   # the commit point
         asked = True
         lay = c.layout
         # -W: it promotes in the background; the wait below has its own deadline.
@@ -179,16 +184,17 @@ def switch(run, new, report):
             raise ClusterError(f"{c.name} was asked to promote but does not accept writes "
                                f"after {timeout} s (hotstandby.timeouts.start)")
     except BaseException as exc:
-        rollback(run, new, report, asked, exc)
+        rollback(run, new, report, asked, exc, watchdog)
         raise
     new.state.downtime = time.monotonic() - stopped_at
     report.change(c.name, "promoted: it is the primary now and accepts writes")
     return proof.line
 
 
-def rollback(run, new, report, asked, why):
+def rollback(run, new, report, asked, why, watchdog):
     """The old primary is the primary again, the candidate a standby; raises
-    the ClusterError that ends the run (an interrupt goes on as itself)."""
+    the ClusterError that ends the run (an interrupt goes on as itself).
+    watchdog: the old primary's, cancelled once it runs again."""
     old, c, timeout = run.primary, new.primary, run.settings.timeouts.start
     report.say(f"!! {why}: rolling back, {old.name} starts again as the primary")
     late = False
@@ -205,7 +211,7 @@ def rollback(run, new, report, asked, why):
         late = rules.promoted(server.read_state(c).cluster_state)
         report.change(c.name, "stopped" + (" (it had promoted: it stays stopped)" if late
                                            else ", still a standby"))
-    lifecycle.restore_primary(run, report)
+    lifecycle.restore_primary(run, report, watchdog)
     if asked and not late:
         service.start(c)
         if service.wait_ready(c, timeout):
