@@ -74,10 +74,10 @@ class RunningLab(labkit.Lab):
         return subprocess.run(cmd + list(args), cwd=cwd, capture_output=True, text=True,
                               timeout=timeout)
 
-    def fab_with_fault(self, marker, fault, *args, task="full", config=None):
+    def fab_with_fault(self, marker, fault, *args, task="full", config=None, hosts=None):
         """Run `fab ... task`, call fault() once `marker` is printed; (code, output)."""
         cmd = ["fab", "-S", str(self.ssh_config), *(["-f", str(config)] if config else []),
-               "-H", ",".join(self.hosts), task, *args]
+               "-H", ",".join(hosts or self.hosts), task, *args]
         proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True)
         out = []

@@ -6,6 +6,7 @@ one that still streams is refused before anything changes.  Last, switchover:
 refused for a stopped candidate with nothing changed, rolled back when the
 promotion fails, and there and back under writes with every acknowledged
 commit on the new primary and a sibling following it."""
+import signal
 import threading
 import time
 from contextlib import contextmanager
@@ -274,6 +275,30 @@ def test_switchover_whose_promotion_fails_rolls_back(lab):
              == [(1,)])
     # The slots made for the switchover that did not happen hold no WAL there.
     assert lab.query("standby", "select count(*) from pg_replication_slots") == [(0,)]
+
+
+def test_switchover_killed_before_the_promotion_leaves_the_old_primary_to_its_watchdog(
+        lab, tmp_path):
+    """kill -9 of fab once the old primary has stopped, before the proof and
+    the promotion: nothing of the run's own rollback runs; the watchdog on
+    the old primary's host starts it again as the primary."""
+    set_up(lab)
+    config = tmp_path / "watchdog.yaml"
+    config.write_text("hotstandby:\n  timeouts:\n    watchdog: 10\n")
+    code, out = lab.fab_with_fault("master: stopped through", lambda proc: proc.kill(),
+                                   "--standby", "standby", task="switchover", config=config,
+                                   hosts=PAIR)
+    assert code == -signal.SIGKILL and "master: watchdog armed" in out, out
+    assert "promote" not in out.split("master: stopped through")[1], out
+    down = "pg_isready -q -h /run/postgresql && echo up || echo down"
+    assert lab.sh("master", down).strip() == "down"   # the run left it stopped
+    wait_for(lambda: lab.sh("master", down).strip() == "up", seconds=90)
+    assert in_recovery(lab, "master") is False and in_recovery(lab, "standby") is True
+    lab.query("master", "insert into ledger values (-2)")
+    wait_for(lambda: {"standby", "standby2"} <= streaming(lab))
+    # What the switch made on the candidate, kept by a run that died: its
+    # slots would hold WAL there for ever.
+    lab.query("standby", "select pg_drop_replication_slot(slot_name) from pg_replication_slots")
 
 
 def switch(lab, hosts, candidate, first):
