@@ -16,10 +16,13 @@ def configure(run, report):
                                        *versions.standby_minimums(major)])
     text = p.read(config.settings_file(p))
     owned = render.settings_in(config.owned_text(p, text))
-    settings = {**render.kept_as_primary(major, owned, current),
-                **render.primary_settings(major, current, len(run.standbys),
-                                          cfg.listen_addresses, cfg.max_slot_wal_keep_size),
-                **plan.settings}
+    wanted = {**render.primary_settings(major, current, len(run.standbys),
+                                        cfg.listen_addresses, cfg.max_slot_wal_keep_size),
+              **plan.settings}
+    # After them, in the file's order of a run before: a rerun rewrites nothing.
+    settings = {**wanted, **{name: value for name, value
+                             in render.kept_as_primary(major, owned, current).items()
+                             if name not in wanted}}
     tls.install(run, report)   # before the settings that name its files
     changed = config.write(p, settings, "primary of streaming standbys", cfg.backup_dir, text)
     if changed:
