@@ -93,6 +93,12 @@ def number(above=None, least=None, unit="seconds"):
     return check
 
 
+def share(value):
+    if not (value == "off" or (isinstance(value, (int, float)) and not isinstance(value, bool)
+                               and 0 < value < 1)):
+        raise Invalid("use a fraction such as 0.5, or off")
+
+
 def path(value):
     """Values that reach a root shell or a config file on the hosts: plain
     paths only (the shell layer quotes them too)."""
@@ -254,8 +260,23 @@ TABLE = (
             "the most WAL a standby's slot may hold on the primary (13+), e.g. 10GB",
             pattern(r"-1|\d+(kB|MB|GB|TB)?",
                     "use a size such as 10GB (MB when no unit), or -1 for no limit"),
-            more="A standby down for longer then needs a new copy, but cannot fill the "
-            "primary's disk.  Empty: PostgreSQL's default (no limit)."),
+            more="A standby down for longer then needs a resync, but cannot fill the "
+            "primary's disk.  Empty: derived from the free space (`wal_guard.share`); -1: "
+            "no limit."),
+    Setting("wal_guard.share", 0.5, "a fraction above 0 and below 1, or off",
+            "without max_slot_wal_keep_size: the share of the free space on each host's WAL "
+            "file system that its slots may fill (13+)",
+            share, more="Each time the tool configures a host it reads that file system's free "
+            "space (plus the WAL already there) and sets max_slot_wal_keep_size to three "
+            "quarters of this share of it; a value it set before is kept while it stays "
+            "between half the share and the whole share (a rerun rewrites nothing).  A standby down for longer then needs a resync, but "
+            "cannot fill the disk.  A max_slot_wal_keep_size set in the server's own "
+            "postgresql.conf is kept."),
+    Setting("wal_guard.idle_timeout", None, "a duration such as 2d",
+            "18+: a slot unused for longer than this is invalidated "
+            "(idle_replication_slot_timeout)",
+            pattern(r"\d+(s|min|h|d)?", "use a duration such as 2d, 12h or 90min (seconds "
+                                         "when no unit)")),
     Setting("tablespace_mapping", {},
             "a mapping of tablespace locations on the primary to paths on the standbys",
             "where each tablespace outside the data directory lands on the standbys: "
@@ -542,8 +563,10 @@ StatusThresholds = _frozen("StatusThresholds", "hotstandby.status",
                            [s for s in TABLE if s.name.startswith("status.")])
 SwitchoverBounds = _frozen("SwitchoverBounds", "hotstandby.switchover",
                            [s for s in TABLE if s.name.startswith("switchover.")])
+WalGuard = _frozen("WalGuard", "hotstandby.wal_guard",
+                   [s for s in TABLE if s.name.startswith("wal_guard.")])
 GROUP_CLASSES = {"tls": TlsSettings, "timeouts": Timeouts, "status": StatusThresholds,
-                 "switchover": SwitchoverBounds}
+                 "switchover": SwitchoverBounds, "wal_guard": WalGuard}
 
 
 def _from_config(cls, section, **overrides):

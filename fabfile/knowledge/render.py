@@ -41,19 +41,21 @@ def render_settings(settings, purpose):
     return "\n".join(lines) + "\n"
 
 
-# What primary_settings reads from a server's config first (values only go up).
-PRIMARY_SETTINGS_READ = ("wal_level", "max_wal_senders", "max_replication_slots", "data_checksums")
+# What primary_settings reads from a server's config first (values only go
+# up), and the WAL guard's setting (walguard.decide keeps the server's own).
+PRIMARY_SETTINGS_READ = ("wal_level", "max_wal_senders", "max_replication_slots", "data_checksums",
+                         "max_slot_wal_keep_size")
 
 
-def primary_settings(major, current, standbys, listen_addresses="*", slot_wal_keep=None):
+def primary_settings(major, current, standbys, listen_addresses="*", guard=None):
     """Settings a primary needs for `standbys` standbys.
 
     current: the values the server's config files give now ({name: str}).
     Values only ever go up, and wal_level 'logical' is kept, so that the
     tool never takes away what the server was configured with.  wal_log_hints
     lets pg_rewind bring this server back as a standby after a failover
-    (data checksums do the same).  slot_wal_keep caps the WAL a slot may hold
-    (13+), so that a dead standby cannot fill the primary's disk.
+    (data checksums do the same).  guard: the settings that bound the WAL its
+    slots hold (walguard.decide), so that a dead standby cannot fill its disk.
     """
     wal_level = current.get("wal_level")
     if wal_level != "logical":
@@ -68,9 +70,7 @@ def primary_settings(major, current, standbys, listen_addresses="*", slot_wal_ke
     }
     if current.get("data_checksums") != "on":
         settings["wal_log_hints"] = "on"
-    if slot_wal_keep is not None and versions.fact("slot_wal_keep", major):
-        settings["max_slot_wal_keep_size"] = slot_wal_keep
-    return settings
+    return {**settings, **(guard or {})}
 
 
 def standby_settings(major, primary_values, standby_values, conninfo, slot, pinned=()):
@@ -110,7 +110,19 @@ def restart_needed(wanted, running):
 
 def settings_in(text):
     """Names set in a config file's text."""
-    return {m.group(1) for m in re.finditer(r"^\s*([a-z_]+)\s*=", text or "", re.M)}
+    return set(settings_values(text))
+
+
+def settings_values(text):
+    """{name: value} set in a config file's text, a quoted value unquoted (as
+    render_settings writes them)."""
+    found = {}
+    for m in re.finditer(r"^\s*([a-z_]+)\s*=\s*('(?:[^']|'')*'|[^\s#]*)", text or "", re.M):
+        value = m.group(2)
+        if value.startswith("'"):
+            value = value[1:-1].replace("''", "'").replace("\\\\", "\\")
+        found[m.group(1)] = value
+    return found
 
 
 def recovery_conf(major, conninfo, slot):

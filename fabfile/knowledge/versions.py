@@ -49,6 +49,8 @@ FACTS = {
     "slot_wal_status": [(90400, "null"), (130000, "wal_status")],
     # max_slot_wal_keep_size, a cap on the WAL a slot holds, arrived in 13.
     "slot_wal_keep": [(90400, False), (130000, True)],
+    # idle_replication_slot_timeout invalidates a slot unused for that long: 18.
+    "slot_idle_timeout": [(90400, False), (180000, True)],
     # libpq matches an address it connects to against the certificate's IP
     # subjectAltNames from 15 (before: only against its names' text).
     "tls_ip_names": [(90400, False), (150000, True)],

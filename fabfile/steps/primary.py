@@ -15,9 +15,11 @@ def configure(run, report):
     current = server.config_values(p, [*render.PRIMARY_SETTINGS_READ, "hot_standby",
                                        *versions.standby_minimums(major)])
     text = p.read(config.settings_file(p))
-    owned = render.settings_in(config.owned_text(p, text))
+    owned_text = config.owned_text(p, text)
+    owned = render.settings_in(owned_text)
+    guard = server.wal_guard(p, cfg, current, owned_text)
     wanted = {**render.primary_settings(major, current, len(run.standbys),
-                                        cfg.listen_addresses, cfg.max_slot_wal_keep_size),
+                                        cfg.listen_addresses, guard.settings),
               **plan.settings}
     # After them, in the file's order of a run before: a rerun rewrites nothing.
     settings = {**wanted, **{name: value for name, value
@@ -27,6 +29,8 @@ def configure(run, report):
     changed = config.write(p, settings, "primary of streaming standbys", cfg.backup_dir, text)
     if changed:
         report.change(p.name, changed)
+    if guard.why:
+        report.note(p.name, guard.why)
     hba_changed, removed = write_hba(run, report)
     role.ensure(run, report)
     role.grant(run, report)

@@ -6,7 +6,7 @@ and parsed by pure functions.
 """
 from dataclasses import dataclass
 
-from ..knowledge import datadir, places, render, versions
+from ..knowledge import datadir, places, render, versions, walguard
 from ..knowledge.layout import UNIT_OF_POSTMASTER
 from ..knowledge.lsn import Lsn
 from ..knowledge.values import UNIT
@@ -144,6 +144,30 @@ def free_space(host, path):
     """Bytes free on the file system holding path (0 when it cannot be read)."""
     avail = host.query(sh("df -B1 --output=avail {path} | tail -1", path=path), warn=True)
     return int(avail.stdout.strip()) if avail.stdout.strip().isdigit() else 0
+
+
+def wal_space(host):
+    """What the server's WAL may use (walguard.Space), or None when it cannot
+    be read.  As postgres, through pg_wal: it may be a link to a disk of its
+    own, and that disk is the one that fills."""
+    wal = f"{host.layout.data_dir}/{versions.fact('wal_dir', host.layout.major)}/"
+    result = host.query(sh("df -P -B1 {place} | tail -n 1 && "
+                           "{{ du -s -B1 {wal} 2>/dev/null || true; }}",
+                           place=nearest(wal), wal=wal), user="postgres", warn=True)
+    try:
+        return walguard.parse_df_du(result.stdout)
+    except ValueError:
+        return None
+
+
+def wal_guard(host, settings, current, owned):
+    """What bounds the WAL the host's slots hold (walguard.Guard), from its
+    space and values.  current: its config's values (config_values, with
+    render.PRIMARY_SETTINGS_READ); owned: the text the tool's file holds."""
+    return walguard.decide(host.layout.major, settings.wal_guard.share,
+                           settings.max_slot_wal_keep_size, wal_space(host),
+                           render.settings_values(owned).get("max_slot_wal_keep_size"),
+                           current.get("max_slot_wal_keep_size"), settings.wal_guard.idle_timeout)
 
 
 def nearest(path):

@@ -50,10 +50,12 @@ def settings_of(run, standby, primary_values, current):
     primary's standby minimums; current: the text of the standby's settings file."""
     cfg, major = run.settings, standby.layout.major
     names = versions.standby_minimums(major)
-    pinned = render.settings_in(config.owned_text(standby, current))
+    owned = config.owned_text(standby, current)
+    pinned = render.settings_in(owned)
     own = server.config_values(standby, [*names, *render.PRIMARY_SETTINGS_READ])
+    guard = server.wal_guard(standby, cfg, own, owned)
     return {**render.primary_settings(major, own, len(run.standbys), cfg.listen_addresses,
-                                      cfg.max_slot_wal_keep_size),
+                                      guard.settings),
             **render.standby_settings(major, primary_values, own, run.conninfo(standby),
                                       run.slot(standby), pinned)}
 

@@ -27,10 +27,17 @@ def test_primary_settings_never_lower_and_keep_logical():
     assert s["max_wal_senders"] == 5
 
 
-def test_slot_wal_cap_from_13_when_configured():
-    assert render.primary_settings(150000, {}, 1, "*", "10GB")["max_slot_wal_keep_size"] == "10GB"
-    assert "max_slot_wal_keep_size" not in render.primary_settings(120000, {}, 1, "*", "10GB")
+def test_the_wal_guard_comes_last():
+    s = render.primary_settings(150000, {}, 1, "*", {"max_slot_wal_keep_size": "10GB"})
+    assert list(s)[-1] == "max_slot_wal_keep_size" and s["max_slot_wal_keep_size"] == "10GB"
     assert "max_slot_wal_keep_size" not in render.primary_settings(150000, {}, 1)
+
+
+def test_settings_values_read_what_render_settings_wrote():
+    settings = {"a": "x y", "b": 5, "c": "it's", "d": "back\\slash"}
+    text = render.render_settings(settings, "test") + "e = 'f' # comment\n"
+    assert render.settings_values(text) == {**{k: str(v) for k, v in settings.items()}, "e": "f"}
+    assert render.settings_in(text) == {"a", "b", "c", "d", "e"}
 
 
 def test_no_wal_log_hints_with_data_checksums():
