@@ -179,7 +179,9 @@ def assess(views, warn_lag_bytes, warn_lag_seconds, tls_mode="verify"):
             row["retained_bytes"] = _diff(p_lsn, slot_row["restart_lsn"])
             if slot_row.get("wal_status") == "lost":
                 problem(CRITICAL, f"{view.name}: its slot {slot} on {primary.name} lost WAL the "
-                                  "standby needs: run full again (it copies anew)")
+                                  "standby needs: run full again (it copies what it lacks), "
+                                  f"or retire it: fab -H {primary.name},{view.name} "
+                                  "remove-standby")
             elif slot_row.get("wal_status") == "unreserved":
                 problem(WARNING, f"{view.name}: its slot {slot} is about to lose WAL "
                                  "(max_slot_wal_keep_size reached)")
@@ -200,8 +202,30 @@ def assess(views, warn_lag_bytes, warn_lag_seconds, tls_mode="verify"):
         if row["lag_seconds"] is not None and row["lag_seconds"] > warn_lag_seconds:
             problem(WARNING, f"{view.name} replays {row['lag_seconds']:.1f} s behind "
                              f"{primary.name} (warning above {warn_lag_seconds} s)")
+    for text in forgotten_slots(primary.name, p_lsn, slots.values(),
+                                {slot_name(v.name) for v in views[1:]}):
+        problem(WARNING, text)
     problems.sort(key=lambda p: -p[0])
     return rows, problems
+
+
+def forgotten_slots(primary, lsn, slots, listed):
+    """What to say of the primary's slots that no listed standby is named
+    after (listed: their slot names): one holding WAL keeps it until the
+    disk is full, one whose WAL is lost can serve nobody."""
+    for row in slots:
+        name = row["slot_name"]
+        if name in listed:
+            continue
+        fix = (f"list its standby, or retire it (fab -H {primary},<its host> remove-standby), "
+               f"or drop the slot on {primary}")
+        if row.get("wal_status") == "lost":
+            yield f"slot {name} on {primary} lost its WAL and no listed standby uses it: {fix}"
+        elif row.get("restart_lsn"):
+            held = _diff(lsn, row["restart_lsn"])
+            yield (f"slot {name} on {primary} holds {_bytes(held) if held is not None else 'WAL'}"
+                   f" for no listed standby{' (one not listed uses it)' if row['active'] else ''}"
+                   f": {fix}")
 
 
 def _lag_seconds(sender, lag_bytes):

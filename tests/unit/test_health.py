@@ -135,6 +135,30 @@ def test_missing_and_lost_slots():
     assert problems[0][0] == CRITICAL and "lost WAL" in problems[0][1]
 
 
+def test_lost_slot_of_a_listed_standby_names_both_fixes():
+    _, problems = judge(primary(senders=[sender()], slots=[slot(wal_status="lost")]), standby())
+    assert "run full again" in problems[0][1]
+    assert "fab -H master,standby remove-standby" in problems[0][1]
+
+
+def test_forgotten_slots_holding_or_lost_are_warnings():
+    slots = [slot(), slot("db3", restart="0/3000000", active=False),
+             slot("db4", restart=None, wal_status="lost", active=False),
+             slot("db5", restart="0/4FFF000", active=True),
+             slot("db6", restart=None, wal_status=None, active=False)]   # holds nothing
+    _, problems = judge(primary(senders=[sender()], slots=slots), standby())
+    assert problems == [
+        (WARNING, "slot db3 on master holds 32.0 MB for no listed standby: list its standby, "
+                  "or retire it (fab -H master,<its host> remove-standby), or drop the slot "
+                  "on master"),
+        (WARNING, "slot db4 on master lost its WAL and no listed standby uses it: list its "
+                  "standby, or retire it (fab -H master,<its host> remove-standby), or drop "
+                  "the slot on master"),
+        (WARNING, "slot db5 on master holds 4.0 kB for no listed standby (one not listed "
+                  "uses it): list its standby, or retire it (fab -H master,<its host> "
+                  "remove-standby), or drop the slot on master")]
+
+
 def test_problems_sorted_most_severe_first():
     _, problems = judge(primary(lsn="1/0", senders=[sender()]), standby(), warn_bytes=0)
     down = HostView("standby2", "standby", running=False)
