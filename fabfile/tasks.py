@@ -22,7 +22,7 @@ from .hosts.cluster import ClusterError, connect, each, roles
 from .hosts.remote import RemoteError
 from .knowledge.values import printable
 from .report import Report
-from .steps import (checks, failover, health, lifecycle, primary, standby,
+from .steps import (checks, failover, health, lifecycle, primary, retire, standby,
                     switchover as switchover_step, workflow)
 from .steps.run import Run
 
@@ -251,9 +251,30 @@ def switchover(c, standby=None, plan=False, quiet=False):
         switchover_step.switchover(run, report, standby)
 
 
+@task(help={**QUIET, "plan": "show what would be removed and stopped, changing nothing"})
+def remove_standby(c, plan=False, quiet=False):
+    """Retire standbys: `fab -H <primary>,<standby>[,...] remove-standby`.
+
+    On the primary their pg_hba lines and replication slots go (no WAL is kept
+    for them); on each retired host PostgreSQL is stopped, kept from starting
+    at boot and its passfile removed; its data directory is kept.  A retired
+    host that cannot be reached is still removed on the primary's side.
+    """
+    report = Report(quiet=quiet, plan=plan)
+    settings = settings_of(c)
+    try:
+        with report.step("remove-standby"):
+            retire.remove_standbys(c.config, settings, report, dry=plan)
+    except (ClusterError, RemoteError) as exc:
+        raise failure(exc, 1) from None
+    if plan:
+        report.say(f"  plan: {len(report.changes)} changes; run remove-standby without --plan "
+                   "to make them")
+
+
 ns = Collection(preflight, configure_master, configure_standby, stop_all, sync,
                 start_standby_then_master, smoke_test, full, plan, status, promote, rejoin,
-                switchover)
+                switchover, remove_standby)
 # Every setting with its default: a FABRIC_HOTSTANDBY_* variable is read only
 # into a key that exists (Invoke), as the type of the value it replaces.
 ns.configure({"hotstandby": table.defaults()})

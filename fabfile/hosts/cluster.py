@@ -100,6 +100,14 @@ def home(host):
     return host.facts.get("home") or "/var/lib/postgresql"
 
 
+def passfile(host):
+    """The file that holds the replication password on a standby (0600,
+    postgres): the tool's own, or before 10 (libpq reads only that) ~/.pgpass."""
+    if not versions.fact("conninfo_passfile", host.layout.major):
+        return f"{home(host)}/.pgpass"
+    return f"{home(host)}/.pg-hotstandby.pgpass"
+
+
 def open_host(name, config, settings, dry=False):
     """A host with PostgreSQL found on it, its version supported; a ClusterError
     naming the host and the fix otherwise.  The one way hosts are opened."""

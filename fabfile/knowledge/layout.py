@@ -224,6 +224,22 @@ class Layout:
                         action=action, data=self.data_dir, log=self.log_file), "postgres"
 
 
+    def kept_down(self):
+        """[(command, user, what it does)] that keep the server from starting
+        at boot while leaving it startable by hand: Debian's start.conf
+        `manual` (read by its systemd generator and init script; written as
+        postgres, whose file it is) and the unit disabled where one runs it."""
+        steps = []
+        if self.kind == "debian":
+            steps.append((shell.sh("printf 'manual\\n' > {path}",
+                                   path=f"{self.config_dir}/start.conf"), "postgres",
+                          "start.conf manual"))
+        if self.service:
+            steps.append((shell.sh("systemctl disable --quiet {unit}", unit=self.service),
+                          "root", f"{self.service} disabled"))
+        return steps
+
+
 def choose_layout(facts, settings):
     """Pick the cluster to work on from discovered facts and config overrides.
 

@@ -203,6 +203,18 @@ def hba_standbys(lines):
     return [line[len(HBA_STANDBY):].strip() for line in lines if line.startswith(HBA_STANDBY)]
 
 
+def hba_without(lines, names):
+    """A managed pg_hba block's lines without those of the standbys `names`:
+    each one's comment line and the lines after it, up to the next standby's."""
+    kept, dropping = [], False
+    for line in lines:
+        if line.startswith(HBA_STANDBY):
+            dropping = line[len(HBA_STANDBY):].strip() in names
+        if not dropping:
+            kept.append(line)
+    return kept
+
+
 def grant_execute(functions, role):
     """SQL granting EXECUTE on pg_catalog functions (signatures) to a role."""
     return "; ".join(f"grant execute on function pg_catalog.{f} to {sql_ident(role)}" for f in functions)

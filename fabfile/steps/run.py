@@ -10,8 +10,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from ..hosts.cluster import ClusterError, home
-from ..knowledge import render, tls as tls_rules, versions
+from ..hosts.cluster import ClusterError, home, passfile
+from ..knowledge import render, tls as tls_rules
 from . import role, tls as tls_step
 
 
@@ -101,9 +101,7 @@ class Run:
         return render.slot_name(standby.name)
 
     def passfile(self, standby):
-        if not versions.fact("conninfo_passfile", standby.layout.major):
-            return f"{home(standby)}/.pgpass"   # before 10 libpq reads only the default file
-        return f"{home(standby)}/.pg-hotstandby.pgpass"
+        return passfile(standby)
 
     def pinned_path(self, standby):
         """The primary's certificate as the standby pins it (sslrootcert)."""

@@ -255,3 +255,14 @@ def test_a_promoted_standby_keeps_the_settings_whose_removal_only_asks_for_a_res
                                                                "max_connections": "200"}
     # A primary's own file sets none of them: nothing is added.
     assert render.kept_as_primary(150000, {"wal_level"}, current) == {}
+
+
+def test_hba_without_drops_each_named_standby_and_only_it():
+    lines = render.hba_lines("replicator", {"db2": "10.0.0.2", "db3": "10.0.0.3",
+                                            "db4": "10.0.0.4"}, "scram-sha-256")
+    kept = render.hba_without(lines, {"db3"})
+    assert render.hba_standbys(kept) == ["db2", "db4"]
+    assert kept == render.hba_lines("replicator", {"db2": "10.0.0.2", "db4": "10.0.0.4"},
+                                    "scram-sha-256")
+    assert render.hba_without(lines, {"db2", "db3", "db4"}) == []
+    assert render.hba_without(lines, {"db9"}) == lines
