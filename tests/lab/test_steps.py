@@ -1,8 +1,9 @@
 """The steps one by one, several standbys, roles from a config file, a
-bastion (ProxyJump), the rsync quick-check trap, and bad host lists."""
+bastion (ProxyJump), the rsync quick-check trap, bad host lists, the WAL
+guard, forgotten slots, and retiring standbys."""
 import pytest
 
-from conftest import REPO
+from conftest import REPO, wait_for
 
 STEPS = ["configure-master", "configure-standby", "stop-all", "sync",
          "start-standby-then-master", "smoke-test"]
@@ -81,8 +82,14 @@ def test_bad_host_lists_fail_with_one_line(lab, hosts, message):
     assert lab.sh("master", "md5sum /etc/postgresql/15/main/pg_hba.conf") == before
 
 
-def test_a_second_standby_added_later_with_limits_raised(lab_factory):
-    lab = lab_factory(pg=15, standbys=2)
+@pytest.fixture(scope="module")
+def two(lab_factory):
+    """master with standby and standby2 (the tests below build on each other)."""
+    return lab_factory(pg=15, standbys=2)
+
+
+def test_a_second_standby_added_later_with_limits_raised(two):
+    lab = two
     lab.query("master", "alter system set max_connections = 150")
     lab.sh("master", "pg_ctlcluster 15 main restart")
     first = lab.fab("full", hosts=["master", "standby"])
@@ -104,3 +111,74 @@ def test_a_second_standby_added_later_with_limits_raised(lab_factory):
     assert code == 0, (doc, stderr)
     assert [(h["host"], h["wal"]) for h in doc["hosts"][1:]] == [("standby", "streaming"),
                                                                 ("standby2", "streaming")]
+
+
+def test_the_wal_guard_caps_what_each_slot_holds(two):
+    """full set max_slot_wal_keep_size from the free space, on the primary and
+    (for its days as a primary) on the standbys, and a rerun kept it."""
+    for host in ("master", "standby", "standby2"):
+        value = two.query(host, "show max_slot_wal_keep_size")[0][0]
+        assert value.endswith("GB") or value.endswith("MB"), (host, value)
+    free = int(two.sh("master", "df -P -B1 /var/lib/postgresql/15/main/pg_wal/ | tail -n 1")
+               .split()[3])
+    cap = two.query("master", "select setting::bigint * 1024 * 1024 from pg_settings "
+                              "where name = 'max_slot_wal_keep_size'")[0][0]
+    assert 0 < cap < free
+
+
+def test_a_forgotten_slot_is_named_by_status(two):
+    two.query("master", "select pg_create_physical_replication_slot('db9', true)")
+    try:
+        code, doc, stderr = two.status()
+        assert code == 1, (doc, stderr)
+        assert "warning: slot db9 on master holds" in stderr
+        assert "remove-standby" in stderr
+    finally:
+        two.query("master", "select pg_drop_replication_slot('db9')")
+
+
+HBA = "/etc/postgresql/15/main/pg_hba.conf"
+
+
+def test_remove_standby_plan_changes_nothing(two):
+    before = two.sh("master", f"md5sum {HBA}")
+    result = two.fab("remove-standby", "--plan", hosts=["master", "standby"])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "master: (plan) dropped replication slot standby" in result.stdout
+    assert "standby: (plan) stopped PostgreSQL" in result.stdout
+    assert two.sh("master", f"md5sum {HBA}") == before
+    assert len(two.query("master", "select * from pg_replication_slots")) == 2
+    assert two.query("standby", "select pg_is_in_recovery()") == [(True,)]
+
+
+def test_remove_a_running_standby_and_one_cut_off(two):
+    """standby is reachable: stopped, kept down at boot, passfile gone, data
+    kept; standby2 is cut off (still streaming as far as it knows): the
+    primary forgets it all the same, and a second run stops it once back."""
+    lab = two
+    lab.cut("standby2")
+    try:
+        result = lab.fab("remove-standby", hosts=["master", "standby", "standby2"])
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "!! standby2: cannot be reached" in result.stdout
+        assert lab.query("master", "select slot_name from pg_replication_slots") == []
+        block = lab.sh("master", f"sed -n '/BEGIN pg-hotstandby/,/END pg-hotstandby/p' {HBA}")
+        assert "# standby standby" not in block   # neither standby nor standby2
+        assert "its data directory is kept in /var/lib/postgresql/15/main" in result.stdout
+        assert lab.sh("standby", "cat /etc/postgresql/15/main/start.conf").strip() == "manual"
+        assert lab.sh("standby", "ls /var/lib/postgresql/.pg-hotstandby.pgpass 2>&1 || true") \
+            .strip().endswith("No such file or directory")
+        assert lab.sh("standby", "test -f /var/lib/postgresql/15/main/PG_VERSION && echo kept") \
+            .strip() == "kept"
+    finally:
+        lab.restore("standby2")
+    lab.reboot("standby", postgres=False)   # (the lab reads every host's ports)
+    assert lab.sh("standby", "pg_lsclusters -h").split()[3] == "down"
+    # Back on the network it is turned away (no pg_hba entry, no slot) ...
+    wait_for(lambda: "no pg_hba.conf entry" in lab.sh(
+        "standby2", "tail -n 20 /var/log/postgresql/postgresql-15-main.log"), 60)
+    # ... and a second run, now that it can be reached, stops it there.
+    again = lab.fab("remove-standby", hosts=["master", "standby2"])
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "standby2: stopped PostgreSQL" in again.stdout
+    assert lab.sh("standby2", "pg_lsclusters -h").split()[3] == "down"
