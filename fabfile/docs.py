@@ -43,6 +43,10 @@ def cell(text):
     return re.sub(r"\s+", " ", text).strip().replace("|", "\\|")
 
 
+def row(name, s):
+    return f"| `{name}` | {cell(default_text(s.default))} | {cell(s.help + '. ' + s.more)} |"
+
+
 def markdown():
     lines = ["<!-- Generated from fabfile/settings.py (TABLE): do not edit.",
              "     Regenerate: python3 -m fabfile.docs > docs/settings.md -->",
@@ -50,8 +54,8 @@ def markdown():
              "| setting | default | what it is |", "|---|---|---|"]
     for s in TABLE:
         if not s.internal:
-            lines.append(f"| `{s.name}` | {cell(default_text(s.default))} | "
-                         f"{cell(s.help + '. ' + s.more)} |")
+            lines.append(row(s.name, s))
+            lines.extend(row(f"{s.name}.<name>.{e.name}", e) for e in s.entries)
     return "\n".join(lines) + "\n"
 
 

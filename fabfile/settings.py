@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, fields, make_dataclass
 from pathlib import Path
 
 from .knowledge import shell
-from .knowledge import fanout, tablespaces, tls, transfer, values
+from .knowledge import fanout, tablespaces, tls, topology, transfer, values
 from .steps.methods import METHODS
 
 ENV_PREFIX = "FABRIC_"   # fab's: FABRIC_HOTSTANDBY_TLS_MODE is hotstandby.tls.mode
@@ -43,6 +43,7 @@ class Setting:
     check: object = None   # check(value): raise Invalid(fix), or SettingsError
     more: str = ""     # the rest of what docs/settings.md says of it
     internal: bool = False   # set by the tool itself, not documented
+    entries: tuple = ()      # a mapping of names to entries: the Settings of one entry
 
     @property
     def kind(self):
@@ -132,6 +133,33 @@ def addresses(value):
         except ValueError:
             raise SettingsError(f"hotstandby.addresses.{host} = {address!r}: use an IPv4 or "
                                 "IPv6 address") from None
+
+
+def duration(value):
+    if value is not None:
+        try:
+            topology.duration_ms(value)
+        except ValueError as exc:
+            raise Invalid(str(exc)) from None
+
+
+def upstream(value):
+    if value is not None:
+        try:
+            values.host(value, "upstream")
+        except values.BadValue as exc:
+            raise Invalid(str(exc).partition(": ")[2]) from None
+
+
+def run_topology(section):
+    """The per-host settings against this run's hosts (-H, else primary and
+    standbys): an upstream among the standbys, no cycle."""
+    names = topology.host_names(section["cli_hosts"], section["primary"], section["standbys"])
+    if len(names) >= 2:   # fewer: hosts/cluster.py roles() says what is missing
+        try:
+            topology.make(names[0], names[1:], section["hosts"])
+        except topology.TopologyError as exc:
+            raise SettingsError(str(exc)) from None
 
 
 def tablespace_paths(value):
@@ -246,6 +274,21 @@ TABLE = (
             "the address each host is reached at by the others, by host name as given to -H",
             addresses, more="Empty: found on the hosts (the primary's address the standby "
             "routes to directly; the standby's source address towards it)."),
+    Setting("hosts", {}, "a mapping of host names to per-host settings",
+            "settings of one host, by its name as given to -H", entries=(
+                Setting("upstream", None, "a host name",
+                        "another standby this standby copies from and streams from "
+                        "(cascading)", upstream,
+                        more="Empty, or the primary's name: the primary.  The upstream serves "
+                        "TLS with a certificate of its own, which this standby pins, and "
+                        "holds its slot; it is set up first.  Ignored while the host is the "
+                        "primary."),
+                Setting("apply_delay", None, "a duration such as 1h",
+                        "a delayed standby: how long it waits before replaying what it "
+                        "received (recovery_min_apply_delay), e.g. 30min, 1h, 2d", duration,
+                        more="It receives WAL at once (its slot holds nothing back for the "
+                        "delay); `status` shows the delay and does not count the intended "
+                        "replay lag as a problem.  Empty or 0: none."))),
     Setting("ssh_port", 22, "a TCP port number",
             "copy: the sshd port the primary uses to reach each standby", port),
     Setting("sync_identity_file", None, PATH,
@@ -364,7 +407,7 @@ TABLE = (
             "from for this long: a control machine that dies, or a `kill -9` of fab, does "
             "not leave it down."),
 )
-RULES = (cert_with_key,)   # checks of several settings, after each one's own
+RULES = (cert_with_key, run_topology)   # checks of several settings, after each one's own
 BY_NAME = {s.name: s for s in TABLE}
 GROUPS = {}   # "tls": ("mode", "ca_file", ...)
 for _s in TABLE:
@@ -473,6 +516,29 @@ def check_source(section):
         if s is None or "." in str(key):
             raise _unknown("hotstandby", key, known)
         _check_shape(s, value)
+        if s.entries:
+            _check_entries(s, value)
+
+
+def _check_entries(s, value):
+    """A mapping of names (hosts) to entries, each a mapping of s.entries."""
+    leaves = [e.name for e in s.entries]
+    for name, entry in value.items():
+        where = f"hotstandby.{s.name}.{name}"
+        try:
+            values.host(name, f"hotstandby.{s.name}: host name")
+        except values.BadValue as exc:
+            raise SettingsError(str(exc)) from None
+        if not _is_mapping(entry):
+            raise SettingsError(f"{where}: a mapping of {', '.join(leaves[:-1])} and "
+                                f"{leaves[-1]} expected, got {describe(entry)}")
+        for leaf, leaf_value in entry.items():
+            e = next((e for e in s.entries if e.name == leaf), None)
+            if e is None:
+                raise _unknown(where, leaf, leaves, leaves)
+            if not _fits(e, leaf_value):
+                raise SettingsError(f"{where}.{leaf}: {e.shape} expected, got "
+                                    f"{describe(leaf_value)}")
 
 
 def _check_shape(s, value):
@@ -514,6 +580,10 @@ def complete(section):
         target = result.setdefault(group, {}) if group else result
         if leaf not in target:
             target[leaf] = _copy(s.default)
+        if s.entries:
+            target[leaf] = {name: {e.name: (entry or {}).get(e.name, e.default)
+                                   for e in s.entries}
+                            for name, entry in target[leaf].items()}
     return result
 
 
@@ -524,16 +594,23 @@ def validate(section):
     check_source(section)
     full = complete(section)
     for s in TABLE:
-        if s.check is None:
-            continue
         group, _, leaf = s.name.rpartition(".")
         value = full[group][leaf] if group else full[leaf]
-        try:
-            s.check(value)
-        except Invalid as exc:
-            raise SettingsError(f"hotstandby.{s.name} = {value!r}: {exc}") from None
+        _run_check(s, f"hotstandby.{s.name}", value)
+        for name, entry in (value.items() if s.entries else ()):
+            for e in s.entries:
+                _run_check(e, f"hotstandby.{s.name}.{name}.{e.name}", entry[e.name])
     for rule in RULES:
         rule(full)
+
+
+def _run_check(s, where, value):
+    if s.check is None:
+        return
+    try:
+        s.check(value)
+    except Invalid as exc:
+        raise SettingsError(f"{where} = {value!r}: {exc}") from None
 
 
 # ---- the frozen settings

@@ -5,7 +5,7 @@ import re
 import threading
 from dataclasses import dataclass, field
 
-from ..knowledge import render, shell, values, versions
+from ..knowledge import render, shell, topology, values, versions
 from ..knowledge.layout import LayoutError
 from .hostkeys import HostKeyRefused
 from .remote import Host, RemoteError
@@ -21,9 +21,7 @@ class HostKeyError(ClusterError):
 
 def roles(settings):
     """(primary, [standbys]) from -H (first host is the primary) or config."""
-    hosts = [h.strip() for h in settings.cli_hosts if h.strip()]
-    if not hosts and settings.primary:
-        hosts = [settings.primary, *settings.standbys]
+    hosts = topology.host_names(settings.cli_hosts, settings.primary, settings.standbys)
     if not hosts:
         raise ClusterError("no hosts: give them as -H primary,standby[,standby...] "
                            "or set hotstandby.primary and hotstandby.standbys in a config file")

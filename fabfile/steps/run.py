@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 
 from ..hosts.cluster import ClusterError, home, passfile
-from ..knowledge import render, tls as tls_rules
+from ..knowledge import render, tls as tls_rules, topology
 from . import role, tls as tls_step
 
 
@@ -96,6 +96,25 @@ class Run:
 
     def primary_address(self):
         return self.cluster.primary_address()
+
+    @functools.cached_property
+    def topology(self):
+        """Who feeds whom (knowledge.topology.Topology), by host name; checked
+        with the settings, before any host was touched."""
+        return topology.make(self.primary.name, [s.name for s in self.standbys],
+                             self.settings.hosts)
+
+    def host(self, name):
+        return next(h for h in self.hosts if h.name == name)
+
+    def feeder(self, standby):
+        """The host a standby copies from and streams from: its upstream, else
+        the primary."""
+        return self.host(self.topology.feeder(standby.name))
+
+    def fed_by(self, host):
+        """The standbys (hosts) that `host` feeds."""
+        return [self.host(name) for name in self.topology.feeds(host.name)]
 
     def slot(self, standby):
         return render.slot_name(standby.name)
