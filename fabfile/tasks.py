@@ -20,6 +20,7 @@ from . import settings as table
 from .context import Options, Settings, SettingsError, as_number
 from .hosts.cluster import ClusterError, connect, each, roles
 from .hosts.remote import RemoteError
+from .knowledge import topology
 from .knowledge.values import printable
 from .report import Report
 from .steps import (checks, failover, health, lifecycle, primary, retire, standby,
@@ -255,16 +256,25 @@ def switchover(c, standby=None, plan=False, quiet=False):
 def remove_standby(c, plan=False, quiet=False):
     """Retire standbys: `fab -H <primary>,<standby>[,...] remove-standby`.
 
-    On the primary their pg_hba lines and replication slots go (no WAL is kept
-    for them); on each retired host PostgreSQL is stopped, kept from starting
-    at boot and its passfile removed; its data directory is kept.  A retired
-    host that cannot be reached is still removed on the primary's side.
+    What feeds each one (the primary, or its upstream) drops its pg_hba lines
+    and its replication slot (no WAL is kept for it); on each retired host
+    PostgreSQL is stopped, kept from starting at boot and its passfile
+    removed; its data directory is kept.  A retired host that cannot be
+    reached is still forgotten by what fed it.
     """
+    given = [h.strip() for h in c.config.hotstandby.cli_hosts if h.strip()]
+    if len(given) < 2:   # never every standby of a config file by default
+        raise Exit("error: name the hosts: -H PRIMARY,STANDBY[,...] (the standbys to retire)",
+                   code=1)
+    primary_name, names = given[0], given[1:]
+    # Checked as a run of the primary, these and the upstreams that feed them.
+    settings = settings_of(c, cli_hosts=[primary_name, *topology.with_upstreams(
+        primary_name, names, dict(c.config.hotstandby.hosts))])
     report = Report(quiet=quiet, plan=plan)
-    settings = settings_of(c)
     try:
+        roles(settings)   # the names themselves: each once, slots apart
         with report.step("remove-standby"):
-            retire.remove_standbys(c.config, settings, report, dry=plan)
+            retire.remove_standbys(c.config, settings, report, plan, primary_name, names)
     except (ClusterError, RemoteError) as exc:
         raise failure(exc, 1) from None
     if plan:

@@ -131,3 +131,15 @@ def make(primary, standbys, per_host):
                             "reach the primary (a cycle): let one of them stream from the "
                             "primary (no upstream)")
     return topology
+
+
+def with_upstreams(primary, names, per_host):
+    """names, then the upstreams that feed them, each chain up to the primary
+    (from `hotstandby.hosts`, not yet checked): the hosts a run that touches
+    only `names` involves."""
+    found = list(names)
+    for name in found:   # grows while read: each upstream's own upstream next
+        upstream = (per_host.get(name) or {}).get("upstream")
+        if upstream and upstream != primary and upstream not in found:
+            found.append(upstream)
+    return found

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 
 from . import config, server, service, slots as slots_step
-from ..hosts.cluster import ClusterError, HostKeyError, each, open_host, passfile, roles
+from ..hosts.cluster import ClusterError, HostKeyError, each, open_host, passfile
 from ..hosts.remote import RemoteError
 from ..knowledge import blocks, render
 from ..knowledge.shell import sh
@@ -29,50 +29,69 @@ DROP_SECONDS = 10
 class Retiring:
     """One standby to retire, as decided before any change."""
     name: str
+    feeder: object            # the host that feeds it (the primary, or its upstream)
     host: object = None       # None: it could not be reached
     unreachable: str = ""     # why not
-    running: bool = False
     in_hba: bool = False      # the feeder's pg_hba block names it
     slot: str = ""            # its slot on the feeder, if there is one
 
 
-def remove_standbys(config_, settings, report, dry):
-    """Retire every host after the first (the primary, which feeds them)."""
-    primary_name, names = roles(settings)
-    p = open_host(primary_name, config_, settings, dry)
+def remove_standbys(config_, settings, report, dry, primary_name, names):
+    """Retire the standbys `names`; primary_name: the current primary.  Each
+    is forgotten by its feeder: its upstream (hotstandby.hosts.<name>), else
+    the primary."""
+    upstreams = {n: (settings.hosts.get(n) or {}).get("upstream") or primary_name
+                 for n in names}
+    feeder_names = list(dict.fromkeys([primary_name, *upstreams.values()]))
     opened = []
     try:
-        retiring = decide(p, names, each(names, lambda n: open_host(n, config_, settings, dry)),
-                          opened)
+        feeders = {}
+        for name, outcome in zip(feeder_names, each(feeder_names, lambda n: open_host(
+                n, config_, settings, dry))):
+            if outcome.error is not None:
+                raise outcome.error   # a feeder must be reached: it holds the slot
+            feeders[name] = outcome.value
+            opened.append(outcome.value)
+        standbys = each(names, lambda n: open_host(n, config_, settings, dry))
+        retiring = decide(feeders, primary_name, names, upstreams, standbys, opened)
         for r in retiring:
             if r.host:
                 on_the_standby(r, report)
-        forget(p, retiring, settings.backup_dir, report)
+        for feeder in feeders.values():
+            forget(feeder, [r for r in retiring if r.feeder is feeder], settings.backup_dir,
+                   report)
         for r in retiring:
             if r.host:
                 report.note(r.name, f"its data directory is kept in {r.host.layout.data_dir}")
             else:
-                report.say(f"!! {r.name}: cannot be reached ({r.unreachable}): {p.name} no "
-                           f"longer serves it; once it is back, run this again to stop its "
+                report.say(f"!! {r.name}: cannot be reached ({r.unreachable}): {r.feeder.name} "
+                           "no longer serves it; once it is back, run this again to stop its "
                            "server and keep it from starting")
         listed = [r.name for r in retiring if r.name in settings.standbys]
         if listed:
             report.say(f"  next: take {', '.join(listed)} out of hotstandby.standbys, or the "
                        "next full sets them up again")
     finally:
-        for host in [p, *opened]:
+        for host in opened:
             host.close()
 
 
-def decide(p, names, outcomes, opened):
+def decide(feeders, primary_name, names, upstreams, outcomes, opened):
     """[Retiring] for the standbys `names`, or a ClusterError before any change.
-    outcomes: open_host's, per name; the hosts opened are added to `opened`."""
+    feeders: {name: host}; upstreams: each name's feeder; outcomes:
+    open_host's, per name (the hosts opened are added to `opened`)."""
+    p = feeders[primary_name]
     pstate = server.read_state(p)
     if not pstate.running or server.in_recovery(p) is not False:
         raise ClusterError(f"{p.name} is not a running primary: name the current primary "
                            "first (-H PRIMARY,STANDBY...)")
-    served = render.hba_standbys(blocks.block_lines(p.read(p.layout.hba_file)))
-    slots = slots_step.existing(p)
+    known = {}
+    for name, feeder in feeders.items():
+        if feeder is not p and not server.read_state(feeder).running:
+            raise ClusterError(f"{name}, the upstream of {', '.join(n for n in names if upstreams[n] == name)}, "
+                               "is not running: start it (it holds their slots)")
+        known[name] = (render.hba_standbys(blocks.block_lines(feeder.read(feeder.layout.hba_file))),
+                       slots_step.existing(feeder))
     retiring = []
     for name, outcome in zip(names, outcomes):
         if outcome.error is None:
@@ -80,23 +99,40 @@ def decide(p, names, outcomes, opened):
         elif isinstance(outcome.error, HostKeyError) or not isinstance(outcome.error,
                                                                        ClusterError):
             raise outcome.error   # a host not trusted says nothing; a bug is a bug
+        feeder = feeders[upstreams[name]]
+        served, slots = known[feeder.name]
         slot = render.slot_name(name)
-        r = Retiring(name, outcome.value, str(outcome.error or "").removeprefix(f"{name}: "),
+        r = Retiring(name, feeder, outcome.value,
+                     str(outcome.error or "").removeprefix(f"{name}: "),
                      in_hba=name in served, slot=slot if slot in slots else "")
         retiring.append(r)
         if r.host:
-            state = server.read_state(r.host)
-            r.running = state.running
-            if state.running and server.in_recovery(r.host) is False:
-                raise ClusterError(f"{name} runs as a primary, not as a standby of {p.name}: "
-                                   "retire only standbys (promote or switch over first)")
-            if state.exists and state.system_id != pstate.system_id and not (r.in_hba or r.slot):
-                raise ClusterError(f"{name} holds another cluster and {p.name} does not serve "
-                                   f"it: it is not a standby of {p.name}")
+            check_standby(r, pstate, names)
         elif not (r.in_hba or r.slot):
-            raise ClusterError(f"{name} cannot be reached ({r.unreachable}) and {p.name} has "
-                               "no slot or pg_hba entry for it: check the name")
+            raise ClusterError(f"{name} cannot be reached ({r.unreachable}) and {feeder.name} "
+                               "has no slot or pg_hba entry for it: check the name")
     return retiring
+
+
+def check_standby(r, pstate, names):
+    """A reachable host to retire: a standby of this cluster that feeds no
+    standby staying on."""
+    state = server.read_state(r.host)
+    if not state.running:
+        if state.exists and state.system_id != pstate.system_id and not (r.in_hba or r.slot):
+            raise ClusterError(f"{r.name} holds another cluster and {r.feeder.name} does not "
+                               f"serve it: it is not a standby here")
+        return
+    if server.in_recovery(r.host) is False:
+        raise ClusterError(f"{r.name} runs as a primary, not as a standby: retire only "
+                           "standbys (promote or switch over first)")
+    fed = [row[0] for row in r.host.psql("select application_name from pg_stat_replication")
+           if row[0] not in {render.slot_name(n) for n in names}]
+    if fed:
+        raise ClusterError(f"{r.name} feeds {', '.join(fed)} (streaming from it): retire "
+                           f"{'them' if len(fed) > 1 else 'it'} too, or give "
+                           f"{'them' if len(fed) > 1 else 'it'} another upstream and run "
+                           "full first")
 
 
 def on_the_standby(r, report):
@@ -118,7 +154,8 @@ def on_the_standby(r, report):
 
 
 def forget(p, retiring, backup_dir, report):
-    """On the feeder p: the retired standbys' pg_hba lines, then their slots."""
+    """On the feeder p (the primary, or an upstream standby): the retired
+    standbys' pg_hba lines, then their slots."""
     gone = {r.name for r in retiring if r.in_hba}
     if gone:
         text = p.read(p.layout.hba_file)

@@ -173,7 +173,7 @@ def test_remove_a_running_standby_and_one_cut_off(two):
     finally:
         lab.restore("standby2")
     lab.reboot("standby", postgres=False)   # (the lab reads every host's ports)
-    assert lab.sh("standby", "pg_lsclusters -h").split()[3] == "down"
+    assert lab.sh("standby", "pg_lsclusters -h").split()[3].startswith("down")
     # Back on the network it is turned away (no pg_hba entry, no slot) ...
     wait_for(lambda: "no pg_hba.conf entry" in lab.sh(
         "standby2", "tail -n 20 /var/log/postgresql/postgresql-15-main.log"), 60)
@@ -181,4 +181,4 @@ def test_remove_a_running_standby_and_one_cut_off(two):
     again = lab.fab("remove-standby", hosts=["master", "standby2"])
     assert again.returncode == 0, again.stdout + again.stderr
     assert "standby2: stopped PostgreSQL" in again.stdout
-    assert lab.sh("standby2", "pg_lsclusters -h").split()[3] == "down"
+    assert lab.sh("standby2", "pg_lsclusters -h").split()[3].startswith("down")
