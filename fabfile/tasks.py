@@ -262,14 +262,15 @@ def remove_standby(c, plan=False, quiet=False):
     removed; its data directory is kept.  A retired host that cannot be
     reached is still forgotten by what fed it.
     """
-    given = [h.strip() for h in c.config.hotstandby.cli_hosts if h.strip()]
+    raw = c.config.hotstandby
+    given = [h.strip() for h in raw.get("cli_hosts") or () if h.strip()]
     if len(given) < 2:   # never every standby of a config file by default
         raise Exit("error: name the hosts: -H PRIMARY,STANDBY[,...] (the standbys to retire)",
                    code=1)
     primary_name, names = given[0], given[1:]
     # Checked as a run of the primary, these and the upstreams that feed them.
     settings = settings_of(c, cli_hosts=[primary_name, *topology.with_upstreams(
-        primary_name, names, dict(c.config.hotstandby.hosts))])
+        primary_name, names, dict(raw.get("hosts") or {}))])
     report = Report(quiet=quiet, plan=plan)
     try:
         roles(settings)   # the names themselves: each once, slots apart

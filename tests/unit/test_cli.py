@@ -143,3 +143,18 @@ def test_a_clash_in_one_of_fabs_own_settings_is_named():
     config = SimpleNamespace(_defaults={"run": {"echo": False, "pty": False}},
                              _user={"run": {"pty": True}}, _runtime={"run": 5})
     assert cli.clash(config) == ("run", {"echo": False, "pty": True}, 5)
+
+
+def test_remove_standby_needs_its_hosts_named_and_checks_upstreams_first(tmp_path):
+    (tmp_path / "roles.yaml").write_text("hotstandby:\n  primary: db1\n  standbys: [db2]\n")
+    done = fab("-f", str(tmp_path / "roles.yaml"), "remove-standby")
+    assert (done.returncode, done.stdout, done.stderr) == (
+        1, "", "error: name the hosts: -H PRIMARY,STANDBY[,...] (the standbys to retire)\n")
+    # An upstream chain that never reaches the primary: refused before any host.
+    (tmp_path / "loop.yaml").write_text("hotstandby:\n  hosts:\n    a.invalid: {upstream: "
+                                        "b.invalid}\n    b.invalid: {upstream: a.invalid}\n")
+    done = fab("-f", str(tmp_path / "loop.yaml"), "-H", "p.invalid,a.invalid",
+               "remove-standby")
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.startswith("error: hotstandby.hosts: the upstreams of") \
+        and "cycle" in done.stderr and done.stderr.count("\n") == 1

@@ -81,3 +81,13 @@ def test_per_host_settings_are_frozen_with_their_defaults():
 def test_per_host_settings_checked_before_any_host(per_host, message):
     with pytest.raises(SettingsError, match=message):
         run(per_host)
+
+
+def test_with_upstreams_follows_each_chain_to_the_primary():
+    per_host = {"db4": {"upstream": "db3"}, "db3": {"upstream": "db2"},
+                "db2": {"upstream": "db1"}, "db5": {}}
+    assert topology.with_upstreams("db1", ["db4", "db5"], per_host) == ["db4", "db5", "db3",
+                                                                       "db2"]
+    assert topology.with_upstreams("db1", ["db2"], per_host) == ["db2"]
+    loop = {"a": {"upstream": "b"}, "b": {"upstream": "a"}}
+    assert topology.with_upstreams("p", ["a"], loop) == ["a", "b"]   # make() names the cycle
