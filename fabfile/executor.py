@@ -10,6 +10,8 @@ It also loads the config before any task runs, checking each source first
 config files and FABRIC_* variables only here, and a value of another shape
 (a mapping where the defaults hold a list, say) would end in its
 AmbiguousMergeError; it is one line naming the setting instead.
+
+And `fab plan TASK` plans TASK where TASK has a --plan flag (`planned`).
 """
 import os
 
@@ -32,6 +34,20 @@ def check_sources(config):
             settings.check_source(source["hotstandby"])
 
 
+def planned(calls):
+    """`fab plan switchover` is one call, switchover --plan: `plan` followed by
+    a task with a plan flag of its own plans that task.  To Fabric they are
+    two tasks, and the second would run for real after the plan of `full`."""
+    result = []
+    for call in calls:
+        if result and result[-1].task.name == "plan" and "plan" in (call.kwargs or {}):
+            call.kwargs["plan"] = True
+            result[-1] = call
+        else:
+            result.append(call)
+    return result
+
+
 class ClusterExecutor(fabric.Executor):
     def expand_calls(self, calls, apply_hosts=True):
         host_str = (self.core[0].args.hosts.value if apply_hosts else "") or ""
@@ -41,7 +57,7 @@ class ClusterExecutor(fabric.Executor):
             # A task whose bad input has its own exit code (status: 3) has it here too.
             code = getattr(calls[0].task, "bad_input_exit", 1) if calls else 1
             raise Exit(f"error: {exc}", code=code) from None
-        return super().expand_calls(calls, apply_hosts=False)
+        return super().expand_calls(planned(calls), apply_hosts=False)
 
     def load_config(self, cli_hosts):
         """What Invoke's execute() loads before each task (the collection's

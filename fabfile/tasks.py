@@ -147,7 +147,7 @@ def plan(c, quiet=False, force=False, method=None, compress=None, max_rate=None,
          fan_out=None):
     """What full would change on each host, changing nothing: file diffs, role,
     slots, restarts, servers stopped and data copied (with its size, compression
-    and rate cap)."""
+    and rate cap).  `plan switchover` and `plan remove-standby` plan those."""
     with session(c, quiet, dry=True, force=force, method=method, compress=compress,
                  max_rate=max_rate, fan_out=fan_out) as (run, report):
         workflow.full(run, report)

@@ -142,7 +142,7 @@ HBA = "/etc/postgresql/15/main/pg_hba.conf"
 
 def test_remove_standby_plan_changes_nothing(two):
     before = two.sh("master", f"md5sum {HBA}")
-    result = two.fab("remove-standby", "--plan", hosts=["master", "standby"])
+    result = two.fab("plan", "remove-standby", hosts=["master", "standby"])   # = --plan
     assert result.returncode == 0, result.stdout + result.stderr
     assert "master: (plan) dropped replication slot standby" in result.stdout
     assert "standby: (plan) stopped PostgreSQL" in result.stdout

@@ -158,3 +158,17 @@ def test_remove_standby_needs_its_hosts_named_and_checks_upstreams_first(tmp_pat
     assert done.returncode == 1 and done.stdout == ""
     assert done.stderr.startswith("error: hotstandby.hosts: the upstreams of") \
         and "cycle" in done.stderr and done.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("task", ["switchover", "remove-standby"])
+def test_plan_before_a_task_with_its_own_plan_flag_plans_that_task(task):
+    from invoke import Call
+
+    from fabfile.executor import planned
+    from fabfile.tasks import ns
+    calls = [Call(ns["plan"], called_as="plan", kwargs={"quiet": False}),
+             Call(ns[task], called_as=task, kwargs={"plan": False, "quiet": False})]
+    assert [(c.task, c.kwargs["plan"]) for c in planned(calls)] == [(ns[task], True)]
+    # Elsewhere nothing is folded: plan then full are two calls, as Fabric says.
+    two = [Call(ns["plan"], kwargs={}), Call(ns["full"], kwargs={"quiet": False})]
+    assert planned(list(two)) == two
