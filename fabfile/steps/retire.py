@@ -1,15 +1,16 @@
 """Retire standbys: `fab -H <primary>,<standby>[,...] remove-standby`.
 
-What feeds each retired standby forgets it: its pg_hba lines go (with a
-reload, so that it cannot connect again), then its slot, so that no WAL is
-kept for it.  On the retired host the server is stopped, kept from starting
+What feeds each retired standby forgets it first: its pg_hba lines go
+(with a reload, so that it cannot connect again), then its slot, so that no
+WAL is kept for it (a feeder that is itself retired still runs then).  On
+the retired host the server is then stopped, kept from starting
 at boot and its passfile (the replication password) removed; the data
 directory stays where it is, but a stale copy does not come back as a
 confused server.  A retired host that cannot be reached is still forgotten
 by what fed it, and the report says so.
 
-Retired hosts are opened one by one (hosts.cluster.open_host), as promote
-does: the one that is down is often the reason to retire it.  What the run
+Each retired host is opened on its own (open_host, not connect, which
+needs every host): the one that is down is often the reason to retire it.  What the run
 will do is decided first (`decide`), printed by --plan, then carried out.
 """
 import time
@@ -54,12 +55,13 @@ def remove_standbys(config_, settings, report, dry, primary_name, names):
             opened.append(outcome.value)
         standbys = each(names, lambda n: open_host(n, config_, settings, dry))
         retiring = decide(feeders, primary_name, names, upstreams, standbys, opened)
-        for r in retiring:
-            if r.host:
-                on_the_standby(r, report)
+        # Feeders first: one may itself be retired, and it forgets while it runs.
         for feeder in feeders.values():
             forget(feeder, [r for r in retiring if r.feeder is feeder], settings.backup_dir,
                    report)
+        for r in retiring:
+            if r.host:
+                on_the_standby(r, report)
         for r in retiring:
             if r.host:
                 report.note(r.name, f"its data directory is kept in {r.host.layout.data_dir}")
