@@ -32,11 +32,13 @@ class BadValue(ValueError):
 
 def printable(text):
     """Text for the operator's terminal without its control characters (C0,
-    DEL and C1: escape sequences, bells, carriage returns), newlines and tabs
-    kept: a host's text (a log line, a file in a diff) may carry sequences that
-    retitle, clear or rewrite the terminal, or hide what precedes them."""
+    DEL and C1: escape sequences, bells, carriage returns) and format
+    characters (Cf: bidirectional overrides that show a line in another
+    order, zero-width ones), newlines and tabs kept: a host's text (a log
+    line, a file in a diff) may carry sequences that retitle, clear or rewrite
+    the terminal, or hide what precedes them."""
     return "".join(c for c in str(text)
-                   if c in "\n\t" or unicodedata.category(c) != "Cc")
+                   if c in "\n\t" or unicodedata.category(c) not in ("Cc", "Cf"))
 
 
 def path(text, what):

@@ -61,3 +61,8 @@ def test_printable_drops_control_characters_and_keeps_lines_and_tabs():
     assert values.printable(HOSTILE) == "FATAL: x]0;pwned[2J31mend"
     assert values.printable("a\n\tb ü €") == "a\n\tb ü €"
     assert values.printable(ValueError("bad\x1b[2J")) == "bad[2J"
+
+
+def test_printable_drops_format_characters_that_reorder_or_hide_text():
+    # U+202E shows what follows right to left; U+200B and U+2066 hide or isolate.
+    assert values.printable("ok \u202edelif\u202c\u200b \u2066x\u2069") == "ok delif x"
