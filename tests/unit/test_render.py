@@ -248,3 +248,19 @@ def test_a_promoted_standby_keeps_the_settings_whose_removal_only_asks_for_a_res
                                                                "max_connections": "200"}
     # A primary's own file sets none of them: nothing is added.
     assert render.kept_as_primary(150000, {"wal_level"}, current) == {}
+
+
+@pytest.mark.parametrize("major", ALL_MAJORS)
+def test_a_delayed_standby_by_version(major):
+    settings = render.standby_settings(major, {}, {}, "host=db2", "db3", delay_ms=3_600_000)
+    recovery = render.recovery_conf(major, "host=db2", "db3", 3_600_000)
+    if major >= 120000:
+        assert settings["recovery_min_apply_delay"] == "1h" and recovery is None
+    else:
+        assert "recovery_min_apply_delay" not in settings
+        assert "recovery_min_apply_delay = '1h'" in recovery
+    # None without a delay; and one copied into postgresql.auto.conf does not win.
+    assert "recovery_min_apply_delay" not in render.standby_settings(major, {}, {}, "h", "s")
+    assert "recovery_min_apply_delay" not in (render.recovery_conf(major, "h", "s") or "")
+    assert render.standby_auto_conf("recovery_min_apply_delay = '5min'\nwork_mem = '8MB'")[0] \
+        == "work_mem = '8MB'"
