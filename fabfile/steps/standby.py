@@ -26,7 +26,7 @@ def configure(run, report):
         changes = []
         current = s.read(config.settings_file(s))
         settings = settings_of(run, s, primary_values, current)
-        changes.append(config.write(s, settings, purpose(run), cfg.backup_dir, current))
+        changes.append(config.write(s, settings, purpose(run, s), cfg.backup_dir, current))
         changes.append(write_passfile(run, s))
         changes.append(tls.pin(run, s))
         state = server.read_state(s)
@@ -78,9 +78,9 @@ def settings_of(run, standby, primary_values, current):
                                       run.topology.delay_ms(standby.name))}
 
 
-def purpose(run):
-    """The header of a standby's settings file."""
-    return "standby of " + run.primary.name
+def purpose(run, standby):
+    """The header of a standby's settings file: whom it streams from."""
+    return "standby of " + run.feeder(standby).name
 
 
 def write_passfile(run, standby):

@@ -134,7 +134,7 @@ def prepare(run, new, report):
     text = c.read(config.settings_file(c))
     primary_values = server.config_values(old, versions.standby_minimums(run.major))
     settings = {**standby_step.settings_of(run, c, primary_values, text), **new.tls.settings}
-    changed = config.write(c, settings, standby_step.purpose(run), cfg.backup_dir, text)
+    changed = config.write(c, settings, standby_step.purpose(run, c), cfg.backup_dir, text)
     if changed:
         report.change(c.name, changed)
     hba_changed, _ = primary_step.write_hba(new, report)
