@@ -10,6 +10,7 @@ from contextlib import contextmanager
 
 from .knowledge import progress as progress_text
 from .knowledge.values import printable
+from .knowledge.topology import pg_duration
 
 # Progress lines: on a terminal one line redrawn in place (every standby's
 # copy side by side); elsewhere (logs, CI) a line per standby this often.
@@ -96,13 +97,20 @@ class Report:
         p = run.primary
         lines.append(f"  primary  {p.name} ({run.primary_address()}) PostgreSQL "
                      f"{p.layout.version}, {p.layout.kind} layout{run_by(p)}")
+        topology = run.topology
         for s in run.standbys:
             lines.append(f"  standby  {s.name} ({run.addresses[s.name]}) PostgreSQL "
                          f"{s.layout.version}, {s.layout.kind} layout{run_by(s)}"
+                         + (f", streams from its upstream {topology.feeder(s.name)}"
+                            if topology.cascaded(s.name) else "")
+                         + (f", replays {pg_duration(topology.delay_ms(s.name))} late"
+                            if topology.delay_ms(s.name) else "")
                          + (f": COPY FAILED: {state.failed[s.name]}" if s.name in state.failed
                             else ""))
         if run.tls_decided():
             lines.append(f"  replication: {run.tls_decided().describe()}")
+        for name, plan in run.upstream_tls.items():
+            lines.append(f"  from {name}: {plan.describe()}")
         for name, seconds, changed in self.steps:
             lines.append(f"  {name:<26} " + ("" if self.plan else f"{seconds:6.1f} s  ")
                          + f"{changed} change{'s' if changed != 1 else ''}")

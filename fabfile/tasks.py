@@ -177,7 +177,8 @@ def status(c, json=False, warn_lag_bytes=None, warn_lag_seconds=None, quiet=Fals
             raise outcome.error
     views = [outcome.value for outcome in looked]
     rows, problems = health.assess(views, settings.status.warn_lag_bytes,
-                                   settings.status.warn_lag_seconds, settings.tls.mode)
+                                   settings.status.warn_lag_seconds, settings.tls.mode,
+                                   topology.make(primary_name, standby_names, settings.hosts))
     code = health.level(problems)
     if json:
         print(jsonlib.dumps(health.document(rows, problems), indent=2))

@@ -89,10 +89,10 @@ class RunningLab(labkit.Lab):
         out.extend(proc.stdout)
         return proc.wait(timeout=600), "".join(out)
 
-    def status(self, *args, hosts=None):
+    def status(self, *args, hosts=None, config=None):
         """`fab ... status --json`: (exit code, its document checked against
         the schema, stderr)."""
-        result = self.fab("status", "--json", *args, hosts=hosts)
+        result = self.fab("status", "--json", *args, hosts=hosts, config=config)
         document = json.loads(result.stdout)
         jsonschema.validate(document, STATUS_SCHEMA)
         assert document["code"] == result.returncode

@@ -7,13 +7,14 @@ version's output is unit-tested without a host.
 import ipaddress
 import re
 
-from . import versions
+from . import topology, versions
 
 MANAGED = "pg-hotstandby"
 # Settings a standby's recovery is driven by; a copy of them in
 # postgresql.auto.conf would silently win over ours.
 RECOVERY_SETTINGS = ("primary_conninfo", "primary_slot_name", "restore_command",
-                     "recovery_target_timeline", "standby_mode", "promote_trigger_file")
+                     "recovery_target_timeline", "standby_mode", "promote_trigger_file",
+                     "recovery_min_apply_delay")
 # What a server runs as postgres (a command, or archive_library's code), and
 # archive_mode, which without its command keeps every WAL segment for it: in
 # a standby's postgresql.auto.conf they are the primary's (a copy carries the
@@ -73,12 +74,15 @@ def primary_settings(major, current, standbys, listen_addresses="*", guard=None)
     return {**settings, **(guard or {})}
 
 
-def standby_settings(major, primary_values, standby_values, conninfo, slot, pinned=()):
+def standby_settings(major, primary_values, standby_values, conninfo, slot, pinned=(),
+                     delay_ms=0):
     """Settings a standby needs: hot_standby, limits at least the primary's and,
-    from 12, the connection to the primary (recovery.conf holds it before).
+    from 12, the connection to its feeder and its replay delay (recovery.conf
+    holds them before).
 
     pinned: limits the tool's file already sets; they stay, so that a rerun
-    renders the same file.
+    renders the same file.  delay_ms: a delayed standby's
+    recovery_min_apply_delay (0: none).
     """
     settings = {"hot_standby": "on"}
     for name in versions.standby_minimums(major):
@@ -88,7 +92,16 @@ def standby_settings(major, primary_values, standby_values, conninfo, slot, pinn
     if versions.fact("standby_signal", major) == "standby.signal":
         settings["primary_conninfo"] = conninfo
         settings["primary_slot_name"] = slot
+        settings.update(apply_delay(major, delay_ms))
     return settings
+
+
+def apply_delay(major, delay_ms):
+    """A delayed standby's setting ({} for none)."""
+    if not delay_ms:
+        return {}
+    versions.fact("recovery_min_apply_delay", major)   # known for every major supported
+    return {"recovery_min_apply_delay": topology.pg_duration(delay_ms)}
 
 
 def kept_as_primary(major, owned, current):
@@ -125,13 +138,14 @@ def settings_values(text):
     return found
 
 
-def recovery_conf(major, conninfo, slot):
+def recovery_conf(major, conninfo, slot, delay_ms=0):
     """recovery.conf for majors before 12, else None (standby.signal is empty)."""
     if versions.fact("standby_signal", major) != "recovery.conf":
         return None
     return render_settings({"standby_mode": "on", "primary_conninfo": conninfo,
                             "primary_slot_name": slot,
-                            "recovery_target_timeline": "latest"},
+                            "recovery_target_timeline": "latest",
+                            **apply_delay(major, delay_ms)},
                            "this server is a standby")
 
 

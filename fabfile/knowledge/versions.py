@@ -45,6 +45,9 @@ FACTS = {
     # Whether a connection (a WAL sender's too) runs over TLS, and its
     # protocol version: pg_stat_ssl, joined on pid, arrived in 9.5.
     "ssl_view": [(90400, None), (90500, "pg_stat_ssl")],
+    # A delayed standby's replay delay: a recovery setting since 9.4 (in
+    # recovery.conf before 12, an ordinary setting after).
+    "recovery_min_apply_delay": [(90400, True)],
     # Whether a slot still holds the WAL its standby needs: 13.
     "slot_wal_status": [(90400, "null"), (130000, "wal_status")],
     # max_slot_wal_keep_size, a cap on the WAL a slot holds, arrived in 13.

@@ -56,13 +56,18 @@ class Way:
             report.change(s.name, f"move its own cluster (system identifier "
                                   f"{plan.state.system_id}) aside to {kept}")
         origin = f"{p.name}:{p.layout.data_dir}"
+        feeder = run.feeder(s)
         if not plan.from_primary:
-            origin = (f"{plan.source.name}:{plan.source.layout.data_dir} (fan-out: its finished "
-                      f"copy of {p.name})")
+            origin = (f"{plan.source.name}:{plan.source.layout.data_dir} ("
+                      + ("its upstream" if feeder is plan.source else "fan-out")
+                      + f": its finished copy of {p.name})")
+        elif self is PG_BASEBACKUP and feeder is not p:
+            origin = f"{feeder.name}, its upstream (a standby of {p.name})"
         report.change(s.name, f"copy {origin} ({server.data_size(p) / 1e6:.0f} "
                               f"MB, {self.how(plan)}; {travelling(plan)})")
         # The primary's tablespaces (a copy from a standby reads them where it keeps them).
-        spaces = plan.tablespaces if plan.from_primary else plan.fallback.tablespaces
+        spaces = plan.tablespaces if plan.from_primary else plan.fallback.tablespaces \
+            if plan.fallback else tuple(tablespace_step.of(run, plan.primary_state))
         for line in tablespace_step.describe(s, spaces, tablespace_step.sizes(p, spaces)):
             report.change(s.name, line)
 
@@ -116,6 +121,12 @@ class RsyncFromStandby(RsyncWay):
         will need (from where the source's copy began)."""
         s, source = plan.standby, plan.source
         slot = run.slot(s)
+        if run.feeder(s) is source:
+            # It streams from its upstream, which starts from the same copy:
+            # its slot there is made as the upstream starts.
+            report.note(s.name, f"copying from its upstream {source.name}, whose copy is "
+                                "finished")
+            return rsync_to(run, plan, report, self)
         start = fanout.backup_start(source.read(f"{source.layout.data_dir}/backup_label"))
         held = plan.primary.psql("select coalesce(restart_lsn::text, '') from "
                                  "pg_replication_slots where slot_name = "
@@ -148,7 +159,10 @@ def running(run, report, targets, way, fans_out_with):
                                    run.settings.sync_identity_file)
     if why and len(targets) >= fanout.MIN_STANDBYS:
         report.note(p.name, f"every standby is copied from the primary ({why})")
-    plans = decide(run, targets, way, pstate, states, fans_out)
+    # A cascaded standby copied with its upstream: from its finished copy, as
+    # fan-out does (the copy's WAL is its upstream's, from which it streams).
+    cascade = fans_out_with and not run.settings.sync_identity_file
+    plans = decide(run, targets, way, pstate, states, fans_out, cascade)
     if run.options.dry:
         for plan in plans:
             if plan.state.running:
@@ -182,15 +196,25 @@ def stopped(run, report, targets, second_pass=False):
     return carry_out(run, plans, report, stop=False)
 
 
-def decide(run, targets, way, pstate, states, fans_out=False):
+def decide(run, targets, way, pstate, states, fans_out=False, cascade=False):
     """Each standby's CopyPlan, in the order of copy: by `way` from the
     primary, or (fans_out) in fan-out's waves, a standby copied in an earlier
-    wave as the source and the copy from the primary as the fallback."""
+    wave as the source and the copy from the primary as the fallback.
+    cascade: a standby whose upstream is copied too is copied from the
+    upstream's finished copy, in the wave after it, with no fallback (it
+    streams from that upstream)."""
     p = run.primary
     spaces = tuple(tablespace_step.of(run, pstate))
     by_name = {s.name: s for s in targets}
-    order = fanout.schedule(list(by_name)) if fans_out \
-        else [(name, None, 0) for name in by_name]
+    feeder = run.topology.feeder
+    after = [name for name in run.topology.order() if cascade and feeder(name) in by_name
+             and name in by_name]
+    direct = [name for name in by_name if name not in after]
+    order = fanout.schedule(direct) if fans_out else [(name, None, 0) for name in direct]
+    waves = {name: wave for name, _, wave in order}
+    for name in after:   # in the topology's order: each after its upstream
+        waves[name] = waves[feeder(name)] + 1
+        order.append((name, feeder(name), waves[name]))
 
     def plan(s, way, source, spaces, wave, fallback=None):
         compression, why = travel(run, s, way.program, source)
@@ -205,7 +229,8 @@ def decide(run, targets, way, pstate, states, fans_out=False):
         direct = plan(s, way, p, spaces, wave)
         plans.append(direct if source is None else
                      plan(s, RSYNC_FROM_STANDBY, by_name[source],
-                          tuple(tablespaces.from_standby(spaces)), wave, fallback=direct))
+                          tuple(tablespaces.from_standby(spaces)), wave,
+                          fallback=None if name in after else direct))
     return plans
 
 
@@ -222,6 +247,8 @@ def carry_out(run, plans, report, stop):
         if stop and service.stop(s, plan.state):
             report.change(s.name, "stopped PostgreSQL")
         if plan.fallback is None:
+            if plan.source.name in failures:   # cascading: its upstream's copy
+                raise ClusterError(f"the copy of its upstream {plan.source.name} failed")
             return plan.way.copy(run, plan, report)
         try:
             if plan.source.name in failures:

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 from ..knowledge import diagnose, values, versions
+from ..knowledge import topology as topologies
 from ..knowledge import tls as tls_rules
 from ..knowledge.lsn import Lsn
 from . import server, service
@@ -21,6 +22,7 @@ from ..knowledge.render import slot_name
 OK, WARNING, CRITICAL = 0, 1, 2
 LEVELS = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL"}
 COLUMNS = [("host", "host"), ("role", "role"), ("version", "version"), ("wal", "wal"),
+           ("upstream", "from"), ("apply_delay_seconds", "delay"),
            ("sent", "sent"), ("flushed", "flushed"), ("replayed", "replayed"),
            ("lag_bytes", "lag"), ("lag_seconds", "lag time"), ("slot", "slot"),
            ("retained_bytes", "retained"), ("sync", "sync"), ("tls", "tls"),
@@ -113,28 +115,35 @@ def _diff(high, low):
     return Lsn.parse(high) - Lsn.parse(low) if high and low else None
 
 
-def assess(views, warn_lag_bytes, warn_lag_seconds, tls_mode="verify"):
+def assess(views, warn_lag_bytes, warn_lag_seconds, tls_mode="verify", topology=None):
     """(rows, problems): a row per host and [(level, text)], most severe first.
 
     tls_mode is hotstandby.tls.mode: what a streaming standby's connection
     must be (verify, verify-ca: TLS and the primary's certificate checked;
-    require: TLS; off: anything)."""
+    require: TLS; off: anything).  topology (knowledge.topology.Topology):
+    where each standby streams from (its sender and slot are read there) and
+    its intended replay delay; None: every standby from the primary, none
+    delayed."""
     primary = views[0]
+    topology = topology or topologies.make(primary.name, [v.name for v in views[1:]], {})
+    by_name = {v.name: v for v in views}
     problems, rows = [], []
 
     def problem(level, text):
         problems.append((level, text))
 
-    pdata = primary.server
-    p_lsn = pdata.get("lsn")
-    senders = {r["application_name"]: r for r in pdata.get("senders", [])}
-    slots = {r["slot_name"]: r for r in pdata.get("slots", [])}
+    p_lsn = primary.server.get("lsn")
     for view in views:
         data = view.server
-        row = {"host": view.name, "version": view.version or None, "wal": None, "sent": None,
+        row = {"host": view.name, "version": view.version or None, "upstream": None,
+               "apply_delay_seconds": None, "wal": None, "sent": None,
                "flushed": None, "replayed": None, "lag_bytes": None, "lag_seconds": None,
                "slot": None, "retained_bytes": None, "sync": None, "tls": None,
                "last_message_seconds": None, "unit": view.unit or None}
+        if view is not primary:
+            delay_ms = topology.delay_ms(view.name)
+            row.update(upstream=topology.feeder(view.name),
+                       apply_delay_seconds=delay_ms / 1000 if delay_ms else None)
         rows.append(row)
         if view.error:
             row["role"] = "unreachable"
@@ -150,8 +159,8 @@ def assess(views, warn_lag_bytes, warn_lag_seconds, tls_mode="verify"):
             problem(WARNING, view.outside_unit)
         row["role"] = "standby" if data["in_recovery"] else "primary"
         if view is primary:
-            row.update(wal=f"{len(senders)} sender{'s' if len(senders) != 1 else ''}",
-                       sent=p_lsn)
+            count = len(data.get("senders", []))
+            row.update(wal=f"{count} sender{'s' if count != 1 else ''}", sent=p_lsn)
             if data["in_recovery"]:
                 problem(CRITICAL, f"{view.name} is in recovery, not a primary: name the "
                                   "current primary first in -H")
@@ -160,6 +169,10 @@ def assess(views, warn_lag_bytes, warn_lag_seconds, tls_mode="verify"):
             problem(CRITICAL, f"{view.name} runs as a second primary (split brain risk): "
                               "stop it and run sync")
             continue
+        feeder = by_name[row["upstream"]]   # the primary, or its upstream
+        fdata = feeder.server
+        senders = {r["application_name"]: r for r in fdata.get("senders", [])}
+        slots = {r["slot_name"]: r for r in fdata.get("slots", [])}
         slot = slot_name(view.name)
         sender = senders.get(slot, {})
         receiver = data.get("receiver") or {}
@@ -178,52 +191,64 @@ def assess(views, warn_lag_bytes, warn_lag_seconds, tls_mode="verify"):
             row["slot"] = slot + ("" if slot_row["active"] else " (inactive)")
             row["retained_bytes"] = _diff(p_lsn, slot_row["restart_lsn"])
             if slot_row.get("wal_status") == "lost":
-                problem(CRITICAL, f"{view.name}: its slot {slot} on {primary.name} lost WAL the "
+                problem(CRITICAL, f"{view.name}: its slot {slot} on {feeder.name} lost WAL the "
                                   "standby needs: run full again (it copies what it lacks), "
                                   f"or retire it: fab -H {primary.name},{view.name} "
                                   "remove-standby")
             elif slot_row.get("wal_status") == "unreserved":
                 problem(WARNING, f"{view.name}: its slot {slot} is about to lose WAL "
                                  "(max_slot_wal_keep_size reached)")
-        elif primary.running and not primary.error:
-            problem(WARNING, f"{view.name}: no replication slot {slot} on {primary.name}: "
-                             "run configure-master")
+        elif feeder.running and not feeder.error:
+            problem(WARNING, f"{view.name}: no replication slot {slot} on {feeder.name}: "
+                             "run " + ("configure-master" if feeder is primary
+                                       else "configure-standby"))
         if sender.get("state") != "streaming" and receiver.get("status") != "streaming":
-            problem(CRITICAL, f"{view.name} is not streaming from {primary.name}"
+            problem(CRITICAL, f"{view.name} is not streaming from {feeder.name}"
                               + _cause(view))
             continue
         tls_problem = _tls_problem(row["tls"], tls_mode)
         if tls_problem:
-            problem(WARNING, f"{view.name} replicates from {primary.name} {tls_problem}: "
+            problem(WARNING, f"{view.name} replicates from {feeder.name} {tls_problem}: "
                              "run full: it sets up TLS")
-        if row["lag_bytes"] is not None and row["lag_bytes"] > warn_lag_bytes:
-            problem(WARNING, f"{view.name} is {row['lag_bytes']} bytes behind "
-                             f"{primary.name} (warning above {warn_lag_bytes})")
-        if row["lag_seconds"] is not None and row["lag_seconds"] > warn_lag_seconds:
+        # A delayed standby's replay lag is intended: what it has not
+        # received yet, and replay later than its delay, are the problems.
+        delay = row["apply_delay_seconds"] or 0
+        behind = _diff(p_lsn, row["flushed"]) if delay else row["lag_bytes"]
+        if behind is not None and behind > warn_lag_bytes:
+            problem(WARNING, f"{view.name} is {behind} bytes behind {primary.name}"
+                             + (" in what it received" if delay else "")
+                             + f" (warning above {warn_lag_bytes})")
+        if row["lag_seconds"] is not None and row["lag_seconds"] - delay > warn_lag_seconds:
             problem(WARNING, f"{view.name} replays {row['lag_seconds']:.1f} s behind "
-                             f"{primary.name} (warning above {warn_lag_seconds} s)")
-    for text in forgotten_slots(primary.name, p_lsn, slots.values(),
-                                {slot_name(v.name) for v in views[1:]}):
-        problem(WARNING, text)
+                             f"{feeder.name} (warning above "
+                             + (f"its delay {delay:g} s + " if delay else "")
+                             + f"{warn_lag_seconds} s)")
+    listed = {slot_name(v.name) for v in views[1:]}
+    for feeder in views:   # the primary, and each upstream: where slots are kept
+        if feeder is primary or topology.feeds(feeder.name):
+            for text in forgotten_slots(primary.name, feeder.name, p_lsn,
+                                        feeder.server.get("slots", []), listed):
+                problem(WARNING, text)
     problems.sort(key=lambda p: -p[0])
     return rows, problems
 
 
-def forgotten_slots(primary, lsn, slots, listed):
-    """What to say of the primary's slots that no listed standby is named
-    after (listed: their slot names): one holding WAL keeps it until the
-    disk is full, one whose WAL is lost can serve nobody."""
+def forgotten_slots(primary, host, lsn, slots, listed):
+    """What to say of a feeder's slots (host: the primary or an upstream)
+    that no listed standby is named after (listed: their slot names): one
+    holding WAL keeps it until the disk is full, one whose WAL is lost can
+    serve nobody."""
     for row in slots:
         name = row["slot_name"]
         if name in listed:
             continue
         fix = (f"list its standby, or retire it (fab -H {primary},<its host> remove-standby), "
-               f"or drop the slot on {primary}")
+               f"or drop the slot on {host}")
         if row.get("wal_status") == "lost":
-            yield f"slot {name} on {primary} lost its WAL and no listed standby uses it: {fix}"
+            yield f"slot {name} on {host} lost its WAL and no listed standby uses it: {fix}"
         elif row.get("restart_lsn"):
             held = _diff(lsn, row["restart_lsn"])
-            yield (f"slot {name} on {primary} holds {_bytes(held) if held is not None else 'WAL'}"
+            yield (f"slot {name} on {host} holds {_bytes(held) if held is not None else 'WAL'}"
                    f" for no listed standby{' (one not listed uses it)' if row['active'] else ''}"
                    f": {fix}")
 
@@ -299,6 +324,8 @@ def _cell(key, value):
         return _bytes(value)
     if key == "lag_seconds":
         return f"{value:.1f} s"
+    if key == "apply_delay_seconds":
+        return topologies.pg_duration(round(value * 1000))
     if key == "last_message_seconds":
         return f"{value:.1f} s ago"
     if key == "tls":

@@ -86,6 +86,8 @@ def start_standbys_then_primary(run, report, standbys=None, settle=True, watchdo
         if server.in_recovery(s) is False:
             raise ClusterError(f"{s.name} runs as a second primary: stop it and run sync")
         report.note(s.name, "accepts read-only connections")
+    # An upstream holds the slots of those it feeds once it runs as a standby.
+    slots.ensure(run, report, [u for u in run.feeders() if u in standbys])
 
 
 def settle_standbys(run, standbys):

@@ -46,15 +46,18 @@ def configure(run, report):
     return pending
 
 
-def write_hba(run, report):
-    """The primary's pg_hba block: a line per standby for the replication
-    role (TLS only, unless tls.mode is off).  Returns (the change or None,
-    the standbys no longer listed)."""
-    p, cfg, plan = run.primary, run.settings, run.tls
+def write_hba(run, report, host=None):
+    """The pg_hba block of the primary (a line per standby) or of host, an
+    upstream (a line per standby it feeds), for the replication role (TLS
+    only, unless tls.mode is off).  Returns (the change or None, the
+    standbys no longer listed)."""
+    p, cfg = host or run.primary, run.settings
+    plan = run.tls_of(p)
     method = render.auth_method(p.layout.major, cfg.auth_method)
-    addresses = {s.name: run.addresses[s.name] for s in run.standbys}
+    admitted = run.standbys if p is run.primary else run.fed_by(p)
+    addresses = {s.name: run.addresses[s.name] for s in admitted}
     hba_text = p.read(p.layout.hba_file)
-    removed = removed_standbys(run, hba_text)
+    removed = removed_standbys(run, hba_text) if p is run.primary else []
     hba = render.hba_lines(cfg.replication_role, addresses, method, plan.hba_type)
     changed = config.ensure_block(p, p.layout.hba_file, hba, "postgres", "640",
                                   cfg.backup_dir, at="start", current=hba_text)

@@ -30,16 +30,28 @@ DROP_SECONDS = 10
 class Retiring:
     """One standby to retire, as decided before any change."""
     name: str
-    feeder: object            # the host that feeds it (the primary, or its upstream)
+    feeder: object            # the host it streams from (the primary, or its upstream)
     host: object = None       # None: it could not be reached
     unreachable: str = ""     # why not
-    in_hba: bool = False      # the feeder's pg_hba block names it
-    slot: str = ""            # its slot on the feeder, if there is one
+    slot: str = ""            # its slot's name
+
+
+@dataclass
+class Served:
+    """What a feeder holds for standbys: the names its pg_hba block admits,
+    and its slots."""
+    admitted: list
+    slots: set
+
+    def knows(self, r):
+        return r.name in self.admitted or r.slot in self.slots
 
 
 def remove_standbys(config_, settings, report, dry, primary_name, names):
-    """Retire the standbys `names`; primary_name: the current primary.  Each
-    is forgotten by its feeder: its upstream (hotstandby.hosts.<name>), else
+    """Retire the standbys `names`; primary_name: the current primary.  Every
+    feeder involved (the primary, and each one's upstream from
+    hotstandby.hosts.<name>) forgets them: the primary admits every standby,
+    an upstream the ones it feeds, and a cascaded one's slot may still be on
     the primary."""
     upstreams = {n: (settings.hosts.get(n) or {}).get("upstream") or primary_name
                  for n in names}
@@ -54,11 +66,13 @@ def remove_standbys(config_, settings, report, dry, primary_name, names):
             feeders[name] = outcome.value
             opened.append(outcome.value)
         standbys = each(names, lambda n: open_host(n, config_, settings, dry))
-        retiring = decide(feeders, primary_name, names, upstreams, standbys, opened)
+        served = {name: Served(render.hba_standbys(blocks.block_lines(
+                      host.read(host.layout.hba_file))), slots_step.existing(host))
+                  for name, host in feeders.items()}
+        retiring = decide(feeders, served, primary_name, names, upstreams, standbys, opened)
         # Feeders first: one may itself be retired, and it forgets while it runs.
-        for feeder in feeders.values():
-            forget(feeder, [r for r in retiring if r.feeder is feeder], settings.backup_dir,
-                   report)
+        for name, feeder in feeders.items():
+            forget(feeder, served[name], retiring, settings.backup_dir, report)
         for r in retiring:
             if r.host:
                 on_the_standby(r, report)
@@ -78,22 +92,21 @@ def remove_standbys(config_, settings, report, dry, primary_name, names):
             host.close()
 
 
-def decide(feeders, primary_name, names, upstreams, outcomes, opened):
+def decide(feeders, served, primary_name, names, upstreams, outcomes, opened):
     """[Retiring] for the standbys `names`, or a ClusterError before any change.
-    feeders: {name: host}; upstreams: each name's feeder; outcomes:
-    open_host's, per name (the hosts opened are added to `opened`)."""
+    feeders: {name: host}; served: {name: Served}; upstreams: each name's
+    feeder; outcomes: open_host's, per name (the hosts opened are added to
+    `opened`)."""
     p = feeders[primary_name]
     pstate = server.read_state(p)
     if not pstate.running or server.in_recovery(p) is not False:
         raise ClusterError(f"{p.name} is not a running primary: name the current primary "
                            "first (-H PRIMARY,STANDBY...)")
-    known = {}
     for name, feeder in feeders.items():
         if feeder is not p and not server.read_state(feeder).running:
-            raise ClusterError(f"{name}, the upstream of {', '.join(n for n in names if upstreams[n] == name)}, "
-                               "is not running: start it (it holds their slots)")
-        known[name] = (render.hba_standbys(blocks.block_lines(feeder.read(feeder.layout.hba_file))),
-                       slots_step.existing(feeder))
+            fed = ", ".join(n for n in names if upstreams[n] == name)
+            raise ClusterError(f"{name}, the upstream of {fed}, is not running: start it "
+                               "(it holds their slots)")
     retiring = []
     for name, outcome in zip(names, outcomes):
         if outcome.error is None:
@@ -101,27 +114,25 @@ def decide(feeders, primary_name, names, upstreams, outcomes, opened):
         elif isinstance(outcome.error, HostKeyError) or not isinstance(outcome.error,
                                                                        ClusterError):
             raise outcome.error   # a host not trusted says nothing; a bug is a bug
-        feeder = feeders[upstreams[name]]
-        served, slots = known[feeder.name]
-        slot = render.slot_name(name)
-        r = Retiring(name, feeder, outcome.value,
-                     str(outcome.error or "").removeprefix(f"{name}: "),
-                     in_hba=name in served, slot=slot if slot in slots else "")
+        r = Retiring(name, feeders[upstreams[name]], outcome.value,
+                     str(outcome.error or "").removeprefix(f"{name}: "), render.slot_name(name))
         retiring.append(r)
+        known = any(s.knows(r) for s in served.values())
         if r.host:
-            check_standby(r, pstate, names)
-        elif not (r.in_hba or r.slot):
-            raise ClusterError(f"{name} cannot be reached ({r.unreachable}) and {feeder.name} "
-                               "has no slot or pg_hba entry for it: check the name")
+            check_standby(r, pstate, names, known)
+        elif not known:
+            raise ClusterError(f"{name} cannot be reached ({r.unreachable}) and "
+                               f"{r.feeder.name} has no slot or pg_hba entry for it: check the "
+                               "name")
     return retiring
 
 
-def check_standby(r, pstate, names):
+def check_standby(r, pstate, names, known):
     """A reachable host to retire: a standby of this cluster that feeds no
-    standby staying on."""
+    standby staying on.  known: a feeder holds a slot or pg_hba entry for it."""
     state = server.read_state(r.host)
     if not state.running:
-        if state.exists and state.system_id != pstate.system_id and not (r.in_hba or r.slot):
+        if state.exists and state.system_id != pstate.system_id and not known:
             raise ClusterError(f"{r.name} holds another cluster and {r.feeder.name} does not "
                                f"serve it: it is not a standby here")
         return
@@ -155,21 +166,20 @@ def on_the_standby(r, report):
         report.change(s.name, f"removed {path} (the replication password)")
 
 
-def forget(p, retiring, backup_dir, report):
-    """On the feeder p (the primary, or an upstream standby): the retired
-    standbys' pg_hba lines, then their slots."""
-    gone = {r.name for r in retiring if r.in_hba}
+def forget(p, served, retiring, backup_dir, report):
+    """On a feeder p (the primary, or an upstream standby), with what it
+    serves: the retired standbys' pg_hba lines, then their slots."""
+    gone = sorted(r.name for r in retiring if r.name in served.admitted)
     if gone:
         text = p.read(p.layout.hba_file)
-        kept = render.hba_without(blocks.block_lines(text), gone)
+        kept = render.hba_without(blocks.block_lines(text), set(gone))
         changed = config.ensure_block(p, p.layout.hba_file, kept, "postgres", "640",
                                       backup_dir, at="start", current=text)
         if changed:
             server.reload(p)
-            report.change(p.name, f"no more replication from {', '.join(sorted(gone))}: "
-                                  f"{changed}")
+            report.change(p.name, f"no more replication from {', '.join(gone)}: {changed}")
     for r in retiring:
-        if r.slot:
+        if r.slot in served.slots:
             drop_slot(p, r.slot)
             report.change(p.name, f"dropped replication slot {r.slot} (retired: it holds no "
                                   "WAL for it now)")

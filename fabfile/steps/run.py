@@ -29,7 +29,9 @@ class RunState:
     # tool makes, so not believed (a standby's postgres user can write one)
     ignored_passfiles: list = field(default_factory=list)
     role_ensured: bool = False   # the replication role was checked (or planned)
-    tls_served: bool = False     # the primary serves the TLS plan's certificate (or will: plan)
+    # hosts that serve their TLS plan's certificate (or will: plan): the
+    # primary, and each standby that feeds another (cascading)
+    tls_served: set = field(default_factory=set)
     tablespace_names: dict = field(default_factory=dict)   # oid -> name, read while it ran
     # What must be undone before the run ends (each has an idempotent
     # undo(report)): undone by the thread that set it up, or, when the run is
@@ -73,6 +75,9 @@ class Run:
     settings: object         # context.Settings
     options: object          # context.Options
     state: RunState = field(default_factory=RunState)
+    # {name: tls.Plan} of the standbys that feed others, each decided the
+    # first time it is needed (tls_of)
+    upstream_tls: dict = field(default_factory=dict, repr=False)
 
     @property
     def primary(self):
@@ -123,14 +128,31 @@ class Run:
         return passfile(standby)
 
     def pinned_path(self, standby):
-        """The primary's certificate as the standby pins it (sslrootcert)."""
+        """Its feeder's certificate as the standby pins it (sslrootcert)."""
         return f"{home(standby)}/{tls_rules.PINNED}"
+
+    def address(self, host):
+        """The address the other hosts reach `host` at."""
+        return self.addresses[host.name]
 
     @functools.cached_property
     def tls(self):
         """This run's TLS for replication (knowledge.tls.Plan), decided once
         from what the primary serves."""
         return tls_step.decide(self)
+
+    def tls_of(self, feeder):
+        """The TLS plan of the host that feeds standbys: the primary's
+        (run.tls), or a standby's own certificate (cascading)."""
+        if feeder is self.primary:
+            return self.tls
+        if feeder.name not in self.upstream_tls:
+            self.upstream_tls[feeder.name] = tls_step.decide_upstream(self, feeder)
+        return self.upstream_tls[feeder.name]
+
+    def feeders(self):
+        """The hosts that feed standbys: the primary, then the upstreams."""
+        return [h for h in self.hosts if h is self.primary or self.topology.feeds(h.name)]
 
     def tls_decided(self):
         """The TLS plan if a step needed it in this run, else None (deciding
@@ -143,18 +165,22 @@ class Run:
         return role.password(self)
 
     def conninfo(self, standby, **keywords):
-        """The standby's connection string to the primary (primary_conninfo);
-        keywords add to it or replace its own (dbname=..., connect_timeout=...)."""
-        plan = self.tls
-        if plan.install and not self.state.tls_served:
-            raise ClusterError(f"{self.primary.name} does not serve the certificate its "
-                               "standbys are to pin yet: run configure-master first")
+        """The standby's connection string to its feeder, the primary or its
+        upstream (primary_conninfo); keywords add to it or replace its own
+        (dbname=..., connect_timeout=...)."""
+        feeder = self.feeder(standby)
+        plan = self.tls_of(feeder)
+        if plan.install and feeder.name not in self.state.tls_served:
+            raise ClusterError(f"{feeder.name} does not serve the certificate its "
+                               "standbys are to pin yet: run "
+                               + ("configure-master" if feeder is self.primary
+                                  else "configure-standby") + " first")
         binding = tls_rules.channel_binding(plan, self.major,
                                             render.auth_method(self.major,
                                                                self.settings.auth_method))
         return render.conninfo({
-            **render.replication_keywords(self.major, self.primary_address(),
-                                          self.primary.layout.port,
+            **render.replication_keywords(self.major, self.address(feeder),
+                                          feeder.layout.port,
                                           self.settings.replication_role, self.slot(standby),
                                           self.passfile(standby)),
             **plan.keywords(self.pinned_path(standby), binding),

@@ -235,10 +235,12 @@ def log_tail(host, lines=300):
 
 
 def streaming_standbys(run):
-    """Names of the standbys the primary is streaming to right now (none when
-    it is down: psql fails)."""
-    p = run.primary
-    rows = p.psql("select application_name from pg_stat_replication "
-                  "where state = 'streaming'", warn=True) or []
-    names = {r[0] for r in rows}
-    return {s.name for s in run.standbys if run.slot(s) in names}
+    """Names of the standbys their feeder (the primary, or their upstream) is
+    streaming to right now (none from a feeder that is down: psql fails)."""
+    streaming = set()
+    for feeder in run.feeders():
+        rows = feeder.psql("select application_name from pg_stat_replication "
+                           "where state = 'streaming'", warn=True) or []
+        names = {r[0] for r in rows}
+        streaming |= {s.name for s in run.fed_by(feeder) if run.slot(s) in names}
+    return streaming

@@ -13,7 +13,9 @@ from invoke.exceptions import ThreadException
 from paramiko.ssh_exception import SSHException
 from psycopg2 import errors
 
-from ..knowledge import passwords, render, versions
+from . import server
+from ..knowledge import passwords, render, topology, versions
+from ..knowledge.lsn import Lsn
 from ..hosts.cluster import ClusterError
 
 ROLE = "hotstandby_smoke"
@@ -113,8 +115,11 @@ def run_checks(run, report, standbys):
                                    f"{first_line(exc)}; check pg_hba.conf allows "
                                    "password logins from 127.0.0.1") from None
             stack.callback(conn.close)
-            primary_checks(run, standbys, conn, check)
+            probe = primary_checks(run, standbys, conn, check)
             for s in standbys:
+                if run.topology.delay_ms(s.name):
+                    delayed_checks(run, s, probe, check)
+                    continue
                 try:
                     conn = connect(stack.enter_context(forwarded(s.conn, s.layout.port)),
                                    password, timeout)
@@ -136,20 +141,42 @@ def primary_checks(run, standbys, conn, check):
         cur.execute(f"create table {ROLE}.rows (id int primary key, note text)")
         cur.execute(f"insert into {ROLE}.rows select g, 'row ' || g "
                     f"from generate_series(1, {ROWS}) g")
-        cur.execute("select pg_is_in_recovery()")
-        check(p, "accepts writes (not in recovery)", cur.fetchone()[0] is False)
-        wanted = {run.slot(s) for s in standbys}
-        deadline = time.monotonic() + run.settings.timeouts.stream
-        while True:
-            cur.execute("select application_name from pg_stat_replication "
-                        "where state = 'streaming'")
-            streaming = {r[0] for r in cur.fetchall()}
-            if wanted <= streaming or time.monotonic() > deadline:
-                break
-            time.sleep(0.1)   # a query on an open connection: cheap
-        for s in standbys:
-            check(p, f"lists {s.name} in pg_stat_replication as streaming",
-                  run.slot(s) in streaming)
+        cur.execute("select pg_is_in_recovery(), "
+                    f"{versions.fact('current_lsn_function', p.layout.major)}()::text")
+        in_recovery, probe = cur.fetchone()
+        check(p, "accepts writes (not in recovery)", in_recovery is False)
+    wanted = {s.name for s in standbys}
+    deadline = time.monotonic() + run.settings.timeouts.stream
+    while True:   # each on its feeder: the primary, or its upstream
+        streaming = server.streaming_standbys(run)
+        if wanted <= streaming or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    for s in standbys:
+        check(run.feeder(s), f"lists {s.name} in pg_stat_replication as streaming",
+              s.name in streaming)
+    return Lsn.parse(probe)
+
+
+def delayed_checks(run, s, probe, check):
+    """A delayed standby replays the rows only after its delay: it must
+    receive them (WAL past the probe's position) and be a streaming standby.
+    Read as postgres on the host: the smoke role is not replayed there yet."""
+    major = s.layout.major
+    deadline = time.monotonic() + run.settings.timeouts.stream
+    while True:
+        rows = s.psql(f"select {versions.fact('receive_lsn_function', major)}()::text, "
+                      "pg_is_in_recovery()", warn=True)
+        received = Lsn.parse_or_none(rows[0][0]) if rows else None
+        if received is not None and received >= probe or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    check(s, f"receives the WAL of the {ROWS} rows written on the primary (delayed: replays "
+             f"them after {topology.pg_duration(run.topology.delay_ms(s.name))})",
+          received is not None and received >= probe,
+          f"received up to {received}, rows at {probe}" if received is None or received < probe
+          else "")
+    check(s, "is in recovery", bool(rows) and rows[0][1] == "t")
 
 
 def standby_checks(run, s, conn, check):

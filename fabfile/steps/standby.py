@@ -3,9 +3,8 @@ primary with its password in a passfile and its certificate pinned (TLS),
 limits no lower than the primary's,
 and the marker that makes the server start as a standby.  A standby also gets
 the primary's own settings, so that once promoted it serves its standbys."""
-from . import config, server, tls
+from . import config, primary as primary_step, role, server, slots, tls
 from ..knowledge import render, versions
-from . import role
 
 LEFT_OUT_WHY = ("from the primary they would run its superuser's commands on the standby; "
                 "a standby's own belong in its own postgresql.conf or conf.d")
@@ -20,11 +19,14 @@ def configure(run, report):
     primary_values = server.config_values(run.primary, names)
     pstate = None   # read when a standby needs it
     changed_hosts = {}
+    upstreams = [s for s in run.feeders() if s is not run.primary]
+    for u in upstreams:   # before the settings and pins that name its certificate
+        tls.install(run, report, u)
     for s in run.standbys:
         changes = []
         current = s.read(config.settings_file(s))
         settings = settings_of(run, s, primary_values, current)
-        changes.append(config.write(s, settings, purpose(run), cfg.backup_dir, current))
+        changes.append(config.write(s, settings, purpose(run, s), cfg.backup_dir, current))
         changes.append(write_passfile(run, s))
         changes.append(tls.pin(run, s))
         state = server.read_state(s)
@@ -41,7 +43,21 @@ def configure(run, report):
             changed_hosts[s.name] = settings
         else:
             report.note(s.name, "already configured")
+    for u in upstreams:
+        serve(run, report, u, changed_hosts.get(u.name))
     return changed_hosts
+
+
+def serve(run, report, upstream, settings):
+    """An upstream admits the standbys it feeds (pg_hba, TLS only) and, once
+    it runs as a standby, holds their slots.  settings: its own, when this run
+    changed them (applied with its other changes: workflow, switchover)."""
+    hba_changed, _ = primary_step.write_hba(run, report, upstream)
+    # Now, not with the others' settings: a standby it feeds may be copied
+    # from it (pg_basebackup) before those are applied.
+    if (hba_changed or settings) and server.in_recovery(upstream):
+        server.reload(upstream)
+    slots.ensure(run, report, [upstream])
 
 
 def settings_of(run, standby, primary_values, current):
@@ -54,21 +70,26 @@ def settings_of(run, standby, primary_values, current):
     pinned = render.settings_in(owned)
     own = server.config_values(standby, [*names, *render.PRIMARY_SETTINGS_READ])
     guard = server.wal_guard(standby, cfg, own, owned)
+    # A standby that feeds others serves TLS with its own certificate.
+    serves = run.tls_of(standby).settings if run.topology.feeds(standby.name) else {}
     return {**render.primary_settings(major, own, len(run.standbys), cfg.listen_addresses,
                                       guard.settings),
+            **serves,
             **render.standby_settings(major, primary_values, own, run.conninfo(standby),
-                                      run.slot(standby), pinned)}
+                                      run.slot(standby), pinned,
+                                      run.topology.delay_ms(standby.name))}
 
 
-def purpose(run):
-    """The header of a standby's settings file."""
-    return "standby of " + run.primary.name
+def purpose(run, standby):
+    """The header of a standby's settings file: whom it streams from."""
+    return "standby of " + run.feeder(standby).name
 
 
 def write_passfile(run, standby):
-    """The replication password, in a 0600 file owned by postgres and nowhere else."""
-    p = run.primary
-    line = render.passfile_line(run.primary_address(), p.layout.port,
+    """The replication password, in a 0600 file owned by postgres and nowhere
+    else, for its feeder (the primary, or its upstream)."""
+    feeder = run.feeder(standby)
+    line = render.passfile_line(run.address(feeder), feeder.layout.port,
                                 run.settings.replication_role, run.password)
     path = run.passfile(standby)
     if standby.read(path) == line:
@@ -87,7 +108,8 @@ def write_marker(run, standby, data=None):
     """
     lay, changes = standby.layout, []
     data = data or lay.data_dir
-    recovery = render.recovery_conf(lay.major, run.conninfo(standby), run.slot(standby))
+    recovery = render.recovery_conf(lay.major, run.conninfo(standby), run.slot(standby),
+                                    run.topology.delay_ms(standby.name))
     marker = versions.fact("standby_signal", lay.major)
     wanted = recovery if recovery is not None else ""
     if standby.read(f"{data}/{marker}") != wanted:

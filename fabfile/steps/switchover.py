@@ -65,6 +65,11 @@ def check(run, new, report):
     """Refuse, changing nothing, a switchover that cannot be made safely now:
     the first problem is the one line."""
     p, c = run.primary, new.primary
+    if run.topology.cascaded(c.name):
+        raise ClusterError(f"{c.name} streams from its upstream "
+                           f"{run.topology.feeder(c.name)}, not from {p.name}: switch over to "
+                           f"a standby of {p.name}, or leave hotstandby.hosts.{c.name}.upstream "
+                           "empty and run full first")
     pstate, cstate = server.read_state(p), server.read_state(c)
     if not pstate.running or server.in_recovery(p) is not False:
         raise ClusterError(f"{p.name} is not a running primary: give the current primary "
@@ -129,7 +134,7 @@ def prepare(run, new, report):
     text = c.read(config.settings_file(c))
     primary_values = server.config_values(old, versions.standby_minimums(run.major))
     settings = {**standby_step.settings_of(run, c, primary_values, text), **new.tls.settings}
-    changed = config.write(c, settings, standby_step.purpose(run), cfg.backup_dir, text)
+    changed = config.write(c, settings, standby_step.purpose(run, c), cfg.backup_dir, text)
     if changed:
         report.change(c.name, changed)
     hba_changed, _ = primary_step.write_hba(new, report)
@@ -241,7 +246,9 @@ def follow(run, new, report):
         report.change(old.name, f"start PostgreSQL through {old.layout.service} (a standby of "
                                 f"{c.name})")
         for s in siblings:
-            report.change(s.name, "reload its settings: it streams from " + c.name)
+            if new.feeder(s) is c:
+                report.change(s.name, "reload its settings: it streams from " + c.name)
+        follows_upstream(new, siblings, report)
         return
     if service.start(old):
         report.change(old.name, f"started through {old.layout.service} as a standby of {c.name}")
@@ -249,7 +256,9 @@ def follow(run, new, report):
         if s.name in reconfigured:
             lifecycle.apply_standby_settings(s, reconfigured[s.name], report)
     deadline = time.monotonic() + run.settings.timeouts.stream
-    waiting = {s.name for s in new.standbys}
+    # A delayed standby fetches the new timeline only once it has replayed up
+    # to the switch, after its delay: not waited for.
+    waiting = {s.name for s in new.standbys if not new.topology.delay_ms(s.name)}
     while waiting - server.streaming_standbys(new):
         if time.monotonic() > deadline:
             late = ", ".join(sorted(waiting - server.streaming_standbys(new)))
@@ -258,10 +267,23 @@ def follow(run, new, report):
                                f"{','.join(h.name for h in new.hosts)} status")
         time.sleep(0.5)
     for s in new.standbys:
-        report.note(s.name, f"streams from {c.name}")
+        if s.name not in waiting:
+            report.note(s.name, f"delayed: it follows {c.name}'s timeline once it has "
+                                "replayed up to the switch, after its delay")
+        elif new.feeder(s) is c:
+            report.note(s.name, f"streams from {c.name}")
+    follows_upstream(new, siblings, report)
     if not service.wait_ready(old, run.settings.timeouts.start):
         raise ClusterError(f"{old.name}: its unit {old.layout.service} has not finished "
                            "starting: see systemctl status " + old.layout.service)
     # Slots on a standby hold its WAL for ever: those it kept as the primary go.
     slots.drop(run, report, [s.name for s in run.standbys],
                why=f"its standby streams from {c.name} now")
+
+
+def follows_upstream(new, siblings, report):
+    """A cascaded standby is not repointed: it keeps following its upstream
+    (its settings name it, not the primary), which follows the new primary."""
+    for s in siblings:
+        if new.feeder(s) is not new.primary:
+            report.note(s.name, f"keeps streaming from its upstream {new.feeder(s).name}")

@@ -5,7 +5,9 @@ names it; a standby left out of the host list loses its slot and entry, and
 one that still streams is refused before anything changes.  Last, switchover:
 refused for a stopped candidate with nothing changed, rolled back when the
 promotion fails, and there and back under writes with every acknowledged
-commit on the new primary and a sibling following it."""
+commit on the new primary and a sibling following it.  Then standby3 back as
+a delayed standby of standby2 (cascading): its copy, stream, slot and TLS
+pin from standby2, status, and a switchover that leaves it there."""
 import signal
 import threading
 import time
@@ -340,3 +342,86 @@ def test_switchover_there_and_back_loses_no_acknowledged_commit(lab):
         print(out)
     assert lab.query("master", "select count(*) from pg_replication_slots") == [(2,)]
     assert lab.query("standby", "select count(*) from pg_replication_slots") == [(0,)]
+
+
+# standby3 (stopped, left out above) back as a delayed standby that copies
+# and streams from standby2.
+CASCADE = "hotstandby:\n  hosts:\n    standby3:\n      upstream: standby2\n      apply_delay: 1h\n"
+ALL = ["master", *STANDBYS]
+
+
+@pytest.fixture
+def cascade(tmp_path):
+    config = tmp_path / "cascade.yaml"
+    config.write_text(CASCADE)
+    return config
+
+
+def test_a_delayed_standby_copies_and_streams_from_its_upstream(lab, cascade):
+    planned = lab.fab("plan", config=cascade, hosts=ALL)
+    assert planned.returncode == 0, planned.stdout + planned.stderr
+    assert "standby3: (plan) copy standby2" in planned.stdout
+    result = lab.fab("full", config=cascade, hosts=ALL)
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr
+    assert "PASS  standby3: receives the WAL of the 100 rows written on the primary" in out
+    assert "standby3 (" in out and "streams from its upstream standby2, replays 1h late" in out
+    # It streams from standby2, over TLS checked against standby2's own certificate.
+    address = lab.sh("standby3", "getent hosts standby2").split()[0]
+    assert lab.query("standby3", "select sender_host, status from pg_stat_wal_receiver") == \
+        [(address, "streaming")]
+    assert lab.replication_tls("standby2", "standby3")[::2] == (True, "verify-full")
+    pinned = lab.exec("standby3", f"cat {lab.home('standby3')}/.pg-hotstandby.primary.crt")
+    served = lab.exec("standby2", f"cat {lab.home('standby2')}/.pg-hotstandby.server.crt")
+    assert "BEGIN CERTIFICATE" in pinned and pinned == served
+    # Its slot is on standby2, none on the primary.
+    assert lab.query("standby2", "select slot_name, active from pg_replication_slots") == \
+        [("standby3", True)]
+    assert slots(lab) == {"standby", "standby2"}
+    assert lab.query("standby3", "show recovery_min_apply_delay") == [("1h",)]
+    code, doc, stderr = lab.status(hosts=ALL, config=cascade)
+    assert code == 0, (doc, stderr)
+    rows_ = {h["host"]: h for h in doc["hosts"]}
+    assert (rows_["standby3"]["upstream"], rows_["standby3"]["apply_delay_seconds"],
+            rows_["standby3"]["tls"]["verified"]) == ("standby2", 3600, True)
+    assert (rows_["standby"]["upstream"], rows_["standby"]["apply_delay_seconds"]) == \
+        ("master", None)
+    table = lab.fab("status", config=cascade, hosts=ALL).stdout
+    assert any(line.split()[:6] == ["standby3", "standby", "15", "streaming", "standby2", "1h"]
+               for line in table.splitlines()), table
+
+
+def test_switchover_leaves_a_cascaded_standby_on_its_upstream(lab, cascade):
+    result = lab.fab("switchover", "--standby", "standby", config=cascade, hosts=ALL)
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr
+    assert "standby3: keeps streaming from its upstream standby2" in out
+    assert "standby3: reloaded" not in out and "standby3: restarted" not in out
+    wait_for(lambda: {r[0] for r in lab.query(
+        "standby", "select application_name from pg_stat_replication")} == {"master", "standby2"})
+    address = lab.sh("standby3", "getent hosts standby2").split()[0]
+    assert f"host={address} " in lab.query("standby3", "show primary_conninfo")[0][0]
+    assert lab.query("standby2", "select slot_name from pg_replication_slots") == [("standby3",)]
+
+
+
+def test_remove_a_cascaded_standby_that_is_down_and_its_upstream(lab, cascade):
+    """After the switchover above `standby` is the primary, standby2 feeds
+    standby3.  standby3 is down; both retire: standby2 forgets standby3 while
+    it still runs, the primary forgets standby2, both stay down at boot."""
+    lab.sh("standby3", "pg_ctlcluster 15 main stop")
+    result = lab.fab("remove-standby", config=cascade, hosts=["standby", "standby2", "standby3"])
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr
+    assert "standby2: dropped replication slot standby3" in out
+    assert "standby: dropped replication slot standby2" in out
+    assert "standby2: stopped PostgreSQL" in out and "standby3: stopped" not in out
+    assert lab.query("standby", "select slot_name from pg_replication_slots") == [("master",)]
+    for feeder, gone in (("standby", "standby2"), ("standby2", "standby3")):
+        block = lab.sh(feeder, "sed -n '/BEGIN pg-hotstandby/,/END pg-hotstandby/p' "
+                               "/etc/postgresql/15/main/pg_hba.conf")
+        assert f"# standby {gone}\n" not in block + "\n", (feeder, block)
+    for name in ("standby2", "standby3"):
+        assert lab.sh(name, "cat /etc/postgresql/15/main/start.conf").strip() == "manual"
+    code, doc, stderr = lab.status(hosts=["standby", "master"])
+    assert code == 0, (doc, stderr)

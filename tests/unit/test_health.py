@@ -324,3 +324,41 @@ def test_schema_holds_tls_to_its_fields():
 
 def valid(document):
     jsonschema.validate(document, SCHEMA, cls=jsonschema.Draft202012Validator)
+
+
+def cascade(delay="1h"):
+    from fabfile.knowledge import topology
+    return topology.make("master", ["standby", "standby3"],
+                         {"standby3": {"upstream": "standby", "apply_delay": delay}})
+
+
+def test_a_cascaded_standby_is_read_on_its_upstream():
+    upstream = standby()
+    upstream.server.update(senders=[sender("standby3", lag=120.0)], slots=[slot("standby3")])
+    rows, problems = health.assess(
+        [primary(senders=[sender()], slots=[slot()]), upstream,
+         standby("standby3", replay="0/4000000")], 16 << 20, 30, "verify", cascade())
+    assert problems == []   # two minutes of replay lag: within its delay of an hour
+    s3 = rows[2]
+    assert (s3["upstream"], s3["apply_delay_seconds"], s3["slot"], s3["lag_seconds"]) == \
+        ("standby", 3600, "standby3", 120.0)
+    assert (rows[0]["upstream"], rows[1]["upstream"], rows[1]["apply_delay_seconds"]) == \
+        (None, "master", None)
+    table = health.table(rows)
+    assert table.splitlines()[0].split()[3:6] == ["wal", "from", "delay"]
+    assert table.splitlines()[3].split()[3:6] == ["streaming", "standby", "1h"]
+    jsonschema.validate(health.document(rows, problems), SCHEMA)
+
+
+def test_a_delayed_standby_late_beyond_its_delay_or_not_receiving_warns():
+    upstream = standby()
+    behind = {**sender("standby3", replayed="0/1000000", lag=3700.0), "flushed": "0/1000000"}
+    upstream.server.update(senders=[behind], slots=[])
+    late = standby("standby3", replay="0/1000000")
+    _, problems = health.assess([primary(senders=[sender()], slots=[slot()]), upstream, late],
+                                16 << 20, 30, "verify", cascade())
+    assert [text for _, text in problems] == [
+        "standby3: no replication slot standby3 on standby: run configure-standby",
+        "standby3 is 67108864 bytes behind master in what it received (warning above "
+        "16777216)",
+        "standby3 replays 3700.0 s behind standby (warning above its delay 3600 s + 30 s)"]

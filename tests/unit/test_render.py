@@ -266,3 +266,19 @@ def test_hba_without_drops_each_named_standby_and_only_it():
                                     "scram-sha-256")
     assert render.hba_without(lines, {"db2", "db3", "db4"}) == []
     assert render.hba_without(lines, {"db9"}) == lines
+
+
+@pytest.mark.parametrize("major", ALL_MAJORS)
+def test_a_delayed_standby_by_version(major):
+    settings = render.standby_settings(major, {}, {}, "host=db2", "db3", delay_ms=3_600_000)
+    recovery = render.recovery_conf(major, "host=db2", "db3", 3_600_000)
+    if major >= 120000:
+        assert settings["recovery_min_apply_delay"] == "1h" and recovery is None
+    else:
+        assert "recovery_min_apply_delay" not in settings
+        assert "recovery_min_apply_delay = '1h'" in recovery
+    # None without a delay; and one copied into postgresql.auto.conf does not win.
+    assert "recovery_min_apply_delay" not in render.standby_settings(major, {}, {}, "h", "s")
+    assert "recovery_min_apply_delay" not in (render.recovery_conf(major, "h", "s") or "")
+    assert render.standby_auto_conf("recovery_min_apply_delay = '5min'\nwork_mem = '8MB'")[0] \
+        == "work_mem = '8MB'"

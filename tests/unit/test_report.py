@@ -2,6 +2,7 @@
 import io
 from types import SimpleNamespace
 
+from fabfile.context import Settings
 from fabfile.steps.run import Run, RunState
 from fabfile.report import Report
 from fabfile.tasks import failure
@@ -11,7 +12,7 @@ def cluster(state=None):
     layout = SimpleNamespace(version="15", kind="debian", service="")
     hosts = SimpleNamespace(primary=SimpleNamespace(name="master", layout=layout), standbys=[],
                             primary_address=lambda: "10.0.0.2", addresses={})
-    return Run(hosts, settings=None, options=None, state=state or RunState())
+    return Run(hosts, settings=Settings(), options=None, state=state or RunState())
 
 
 def printed(plan, changes):
