@@ -155,7 +155,8 @@ def run_topology(section):
     """The per-host settings against this run's hosts (-H, else primary and
     standbys): an upstream among the standbys, no cycle."""
     names = topology.host_names(section["cli_hosts"], section["primary"], section["standbys"])
-    if len(names) >= 2:   # fewer: hosts/cluster.py roles() says what is missing
+    # Fewer than two, or one given twice: hosts/cluster.py roles() says what is wrong.
+    if len(names) >= 2 and len(set(names)) == len(names):
         try:
             topology.make(names[0], names[1:], section["hosts"])
         except topology.TopologyError as exc:

@@ -91,3 +91,13 @@ def test_with_upstreams_follows_each_chain_to_the_primary():
     assert topology.with_upstreams("db1", ["db2"], per_host) == ["db2"]
     loop = {"a": {"upstream": "b"}, "b": {"upstream": "a"}}
     assert topology.with_upstreams("p", ["a"], loop) == ["a", "b"]   # make() names the cycle
+
+
+def test_a_host_given_twice_is_left_to_roles_to_name():
+    """-H master,standby,master made the primary a standby of itself: "a cycle".
+    roles() names the host given twice instead, as before per-host settings."""
+    from fabfile.hosts.cluster import ClusterError, roles
+    from fabfile.settings import Settings
+    settings = Settings.from_config({"cli_hosts": ["db1", "db2", "db1"]})
+    with pytest.raises(ClusterError, match="host db1 is given twice"):
+        roles(settings)
