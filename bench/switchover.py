@@ -213,8 +213,8 @@ def set_up(lab, scale):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m bench.switchover", description=__doc__)
     parser.add_argument("--scales", dest="scale", type=int, default=5,
-                        help="the pgbench scale of the primary's data, one (default 5, about "
-                             "80 MB): what a kept copy copies")
+                        help="the pgbench scale of the primary's data, one (default 5: a data "
+                             "directory of about 180 MB with its WAL): what a kept copy copies")
     parser.add_argument("--reps", type=int, default=3,
                         help="rounds of the fab rows (default 3); repmgr's row runs once, last")
     parser.add_argument("--pg", type=int, default=15, help="PostgreSQL major (default 15)")
