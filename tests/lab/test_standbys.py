@@ -3,9 +3,10 @@ copy of the primary (basebackup), each with its own slot and pg_hba entry;
 a fan-out copy whose source fails is made from the primary; one whose copy fails does not stop the others and the summary
 names it; a standby left out of the host list loses its slot and entry, and
 one that still streams is refused before anything changes.  Last, switchover:
-refused for a stopped candidate with nothing changed, rolled back when the
+refused for a stopped or a lagging candidate with nothing changed, rolled back when the
 promotion fails, and there and back under writes with every acknowledged
 commit on the new primary and a sibling following it."""
+import re
 import signal
 import threading
 import time
@@ -250,6 +251,33 @@ def test_switchover_refuses_a_stopped_candidate_and_changes_nothing(lab):
     assert lab.on_each(FILES) == before
     assert in_recovery(lab, "master") is False
     lab.sh("standby", "systemctl start postgresql@15-main")
+    wait_for(lambda: {"standby", "standby2"} <= streaming(lab))
+
+
+def test_switchover_refuses_a_lagging_candidate_and_changes_nothing(lab, tmp_path):
+    """The candidate's replay held back while the primary writes, with a
+    bound of 1 kB: refused in one line, nothing stopped or written."""
+    set_up(lab)
+    config = tmp_path / "lag.yaml"
+    config.write_text("hotstandby:\n  switchover:\n    max_lag_bytes: 1024\n")
+    started = lab.query("master", "select pg_postmaster_start_time()")
+    lab.query("standby", "select pg_wal_replay_pause()")
+    try:
+        lab.query("master", "update pgbench_accounts set abalance = abalance + 1 "
+                            "where aid <= 2000")
+        before = lab.on_each(FILES)
+        result = lab.fab("switchover", "--standby", "standby", hosts=PAIR, config=config)
+        assert result.returncode == 1, result.stdout + result.stderr
+        error = result.stderr.strip().splitlines()
+        assert len(error) == 1 and re.fullmatch(
+            r"error: standby has \d+ bytes of master's WAL left to replay, more than "
+            r"hotstandby\.switchover\.max_lag_bytes \(1024\): wait until it catches up "
+            r"\(fab status\), or raise the bound", error[0]), error
+        assert lab.on_each(FILES) == before
+        assert lab.query("master", "select pg_postmaster_start_time()") == started
+        assert in_recovery(lab, "master") is False and in_recovery(lab, "standby") is True
+    finally:
+        lab.query("standby", "select pg_wal_replay_resume()")
     wait_for(lambda: {"standby", "standby2"} <= streaming(lab))
 
 
