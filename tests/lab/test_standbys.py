@@ -5,7 +5,8 @@ names it; a standby left out of the host list loses its slot and entry, and
 one that still streams is refused before anything changes.  Last, switchover:
 refused for a stopped or a lagging candidate with nothing changed, rolled back when the
 promotion fails, and there and back under writes with every acknowledged
-commit on the new primary and a sibling following it."""
+commit on the new primary and a sibling following it, having pinned the
+candidate's certificate before the switch."""
 import re
 import signal
 import threading
@@ -368,3 +369,16 @@ def test_switchover_there_and_back_loses_no_acknowledged_commit(lab):
         print(out)
     assert lab.query("master", "select count(*) from pg_replication_slots") == [(2,)]
     assert lab.query("standby", "select count(*) from pg_replication_slots") == [(0,)]
+
+
+def test_switchover_siblings_pin_the_candidate_before_the_switch(lab):
+    """Before the old primary stops, the standby that is to follow the
+    candidate pins the candidate's certificate beside the old primary's; once
+    it follows, the candidate's alone."""
+    out = switch(lab, PAIR, "standby2", 2_000_000_000)
+    pinned = "standby: TLS: pins standby2's certificate "
+    assert pinned in out and out.index(pinned) < out.index("master: stopped through"), out
+    home = lab.home("standby")
+    assert lab.exec("standby", f"cat {home}/.pg-hotstandby.primary.crt") == \
+        lab.exec("standby2", f"cat {lab.home('standby2')}/.pg-hotstandby.server.crt")
+    switch(lab, ["standby2", "master", "standby"], "master", 2_100_000_000)
