@@ -99,13 +99,25 @@ def demo(c, pg=None):
             "dataset": "pgbench (default) or realistic (hashes, random numbers, JSON-like "
                        "text: about 2-3x with zstd); realistic results go to "
                        "bench/results/realistic",
-            "keep": "leave the bench lab running afterwards"})
+            "keep": "leave the bench lab running afterwards",
+            "switchover": "instead of the copies: switchover there and back, promote + "
+                          "rejoin and repmgr's standby switchover under a writing client "
+                          "(#25; --scales: the one pgbench scale, default 5; --reps: rounds of "
+                          "the fab rows, default 3); results in bench/results/switchover"})
 def bench(c, quick=False, scales=None, reps=None, other_reps=None, bandwidth=None,
-          standbys=None, methods=None, other_methods=None, pg=None, keep=False, dataset=None):
+          standbys=None, methods=None, other_methods=None, pg=None, keep=False, dataset=None,
+          switchover=False):
     """Benchmark downtime and time to streaming beside the alternatives (#7).
 
     Runs on its own lab (Compose project pg-hotstandby-bench, .lab/bench),
     brought down afterwards unless --keep."""
+    if switchover:
+        from bench import switchover as switch
+        argv = [*(["--scales", str(scales)] if scales else []),
+                *(["--reps", str(reps)] if reps else []),
+                *(["--pg", str(pg)] if pg else []), *(["--keep"] if keep else [])]
+        switch.main(argv)
+        return
     from bench.run import main
     argv = ["--quick"] if quick else []
     for name, value in (("--scales", scales), ("--reps", reps), ("--other-reps", other_reps),

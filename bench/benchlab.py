@@ -41,8 +41,9 @@ WITH_DATA = "/var/tmp/bench-data.tar"     # the primary: stock plus the dataset
 LEFTOVERS = "/var/backups/pg-hotstandby /etc/repmgr.conf /var/tmp/rawcopy"
 
 
-def bench_image(pg):
-    return f"pg-hotstandby-bench:{pg}-debian"
+def bench_image(pg, init="plain"):
+    # The plain image keeps its first name: the copy rows' results name it.
+    return f"pg-hotstandby-bench:{pg}-debian" + ("" if init == "plain" else f"-{init}")
 
 
 def log(text):
@@ -50,18 +51,23 @@ def log(text):
 
 
 class BenchLab(labkit.Lab):
-    def __init__(self, pg=15, standbys=1):
-        # Plain hosts: the benchmark's rows start servers as its own scripts say.
+    def __init__(self, pg=15, standbys=1, init="plain"):
+        # Plain hosts for the copy rows: they start servers as their own
+        # scripts say.  systemd for switchover, which stops and starts units.
         super().__init__(pg=pg, standbys=standbys, project=PROJECT, lab_dir=LAB_DIR,
-                         init="plain")
+                         init=init)
         self.repmgr = None          # None when available, else why not
-        self.tunnel = None
-        self.local_port = None
+        self.tunnels = {}           # host -> ssh -L process
+        self.local_ports = {}       # host -> its PostgreSQL's port on this machine
         self.loaded = False
 
     @property
+    def local_port(self):
+        return self.local_ports.get("master")
+
+    @property
     def compose_files(self):
-        return [labkit.COMPOSE_FILE, BENCH_COMPOSE]
+        return super().compose_files[:1] + [BENCH_COMPOSE] + super().compose_files[1:]
 
     @property
     def version(self):
@@ -77,7 +83,7 @@ class BenchLab(labkit.Lab):
 
     def env(self):
         env = super().env()
-        env["LAB_BENCH_IMAGE"] = bench_image(self.pg)
+        env["LAB_BENCH_IMAGE"] = bench_image(self.pg, self.init)
         return env
 
     def build(self, log=log):
@@ -93,9 +99,9 @@ class BenchLab(labkit.Lab):
                 for deb in DEB_DIR.glob("repmgr-common_*.deb"):
                     shutil.copy(deb, debs)
             labkit._run(["docker", "build", "-q", "--force-rm", "--build-arg",
-                         f"LAB_IMAGE={labkit.image_tag(self.pg, 'debian', 'plain')}",
-                         "-t", bench_image(self.pg), ctx])
-        log(f"image {bench_image(self.pg)}: ready"
+                         f"LAB_IMAGE={labkit.image_tag(self.pg, 'debian', self.init)}",
+                         "-t", bench_image(self.pg, self.init), ctx])
+        log(f"image {bench_image(self.pg, self.init)}: ready"
             + ("" if self.repmgr is None else f" (no repmgr: {self.repmgr})"))
 
     # Running things on hosts.  The harness uses docker exec (no SSH
@@ -213,35 +219,50 @@ class BenchLab(labkit.Lab):
         return sum(int(self.root(h, f"cat /sys/class/net/eth0/statistics/{direction}_bytes"))
                    for h in hosts)
 
-    # The primary's port on this machine, through SSH: a stock server listens
-    # on localhost only, and the tunnel keeps working across its restarts.
-    def open_tunnel(self):
+    # A host's PostgreSQL port on this machine, through SSH: a stock server
+    # listens on localhost only, and the tunnel keeps working across its restarts.
+    def open_tunnel(self, host="master"):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
-            self.local_port = s.getsockname()[1]
-        self.tunnel = subprocess.Popen(
+            port = s.getsockname()[1]
+        self.tunnels[host] = subprocess.Popen(
             ["ssh", "-F", str(self.ssh_config), "-N", "-o", "ExitOnForwardFailure=yes",
-             "-L", f"127.0.0.1:{self.local_port}:127.0.0.1:5432", "master"])
+             "-L", f"127.0.0.1:{port}:127.0.0.1:5432", host])
+        self.local_ports[host] = port
         deadline = time.monotonic() + 20
         while True:
             try:
-                connect(self.local_port).close()
-                return
+                connect(port).close()
+                return port
             except psycopg2.OperationalError:
-                if time.monotonic() > deadline or self.tunnel.poll() is not None:
-                    raise labkit.LabError("no SQL through the SSH tunnel to master")
+                if time.monotonic() > deadline or self.tunnels[host].poll() is not None:
+                    raise labkit.LabError(f"no SQL through the SSH tunnel to {host}")
                 time.sleep(0.2)
 
+    def address(self, host):
+        """The host's address on the lab's network, which this machine reaches."""
+        return labkit._run(["docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}"
+                            "{{.IPAddress}}{{end}}", self.container(host)]).stdout.strip()
+
     def close_tunnel(self):
-        if self.tunnel:
-            self.tunnel.terminate()
-            self.tunnel.wait(10)
-            self.tunnel = None
+        for tunnel in self.tunnels.values():
+            tunnel.terminate()
+            tunnel.wait(10)
+        self.tunnels, self.local_ports = {}, {}
 
 
 def connect(port, timeout=1):
-    db = psycopg2.connect(host="127.0.0.1", port=port, user="lab", password="lab",
-                          dbname="postgres", connect_timeout=timeout)
+    """port: one server's on this machine (a tunnel); or the hosts' addresses
+    on the lab's network (a list): libpq tries each in turn for the one that
+    takes writes, as an application given all hosts does.  Not through the
+    tunnels: a tunnel accepts while its server is down, and libpq then does
+    not go on to the next host as it does on a refused connection."""
+    if isinstance(port, (list, tuple)):
+        where = {"host": ",".join(port), "port": 5432, "target_session_attrs": "read-write"}
+    else:
+        where = {"host": "127.0.0.1", "port": port}
+    db = psycopg2.connect(**where, user="lab", password="lab", dbname="postgres",
+                          connect_timeout=timeout)
     db.autocommit = True
     return db
 
@@ -264,13 +285,16 @@ def fetch_repmgr(pg):
 
 class Probe(threading.Thread):
     """A client committing one row to the primary every 10 ms, reconnecting
-    at once after a failure; it records when each commit succeeded or failed."""
+    at once after a failure; it records when each commit succeeded or failed.
+    With ledger (the first number), each row is a number of its own (table
+    bench_ledger), and `acked` lists those whose commit the server
+    acknowledged; `errors` has each new kind of failure, when it began."""
     INTERVAL = 0.01
 
-    def __init__(self, port):
+    def __init__(self, port, ledger=None):
         super().__init__(daemon=True)
-        self.port = port
-        self.successes, self.failures = [], []
+        self.port, self.ledger = port, ledger
+        self.successes, self.failures, self.acked, self.errors = [], [], [], []
         self.stopping = threading.Event()
 
     def run(self):
@@ -280,10 +304,20 @@ class Probe(threading.Thread):
                 if db is None:
                     db = connect(self.port)
                 with db.cursor() as cur:
-                    cur.execute("INSERT INTO bench_probe VALUES (now())")
+                    if self.ledger is not None:
+                        # Autocommit: execute returns once the commit is acknowledged.
+                        self.ledger += 1
+                        cur.execute("INSERT INTO bench_ledger VALUES (%s)", (self.ledger,))
+                        self.acked.append(self.ledger)
+                    else:
+                        cur.execute("INSERT INTO bench_probe VALUES (now())")
                 self.successes.append(time.monotonic())
-            except psycopg2.Error:
+            except psycopg2.Error as exc:
                 self.failures.append(time.monotonic())
+                # Every line: with several hosts, libpq says why each one failed.
+                kind = " | ".join(str(exc).split("\n")).strip()[:400] or repr(exc)
+                if not self.errors or self.errors[-1][1] != kind:
+                    self.errors.append((self.failures[-1], kind))
                 if db is not None:
                     try:
                         db.close()

@@ -2,6 +2,7 @@
 beside its baselines from the same run (the guide done by hand for downtime,
 the raw copy and bare pg_basebackup for time).  Table logic is pure and
 unit-tested; the chart needs matplotlib (headless)."""
+import json
 import re
 
 from fabfile.knowledge import transfer
@@ -269,3 +270,118 @@ def targets(results, default_method):
             check(result, "time s (≤ 1.1 × bare pg_basebackup + 5 s)", time,
                   None if bare is None else 1.1 * bare + FIXED_OVERHEAD_S)
     return lines
+
+
+def parse_switchover(out):
+    """fab switchover's report: its own outage figure ("write outage: 1.2 s"),
+    the proof line and seconds per step; None for what it does not say."""
+    outage = re.search(r"^ *write outage: ([\d.]+) s", out, re.M)
+    proof = re.search(r"^ *(proof: .*)$", out, re.M)
+    return {"outage": float(outage.group(1)) if outage else None,
+            "proof": proof.group(1) if proof else None,
+            "steps": parse_fab_summary(out)["steps"]}
+
+
+# #25's targets for a switchover; the benchmark reports them.
+SWITCH_GAP_S = 2.0
+SWITCH_HEADER = ["row", "runs", "total time, s", "longest write gap, s", "failed commits",
+                 "acknowledged commits", "acknowledged lost", "data directory copied, MB",
+                 "MB on the link", "notes"]
+
+
+def switchover_aggregate(result):
+    """A switchover row's repetitions: medians and spreads of what each
+    measured, sums of the ledger (every acknowledged commit counts)."""
+    ok = [r for r in result["reps"] if not r.get("error")]
+    agg = {key: stats.summarize([r.get(key) for r in ok])
+           for key in ("time", "gap", "failed", "kept_bytes", "bytes", "fab_outage")}
+    checked = [r for r in result["reps"] if "acked" in r]
+    agg["acked"] = sum(r["acked"] for r in checked) if checked else None
+    agg["lost"] = (None if not checked or any(r.get("lost") is None for r in checked)
+                   else sum(r["lost"] for r in checked))
+    agg["errors"] = [r["error"] for r in result["reps"] if r.get("error")]
+    return agg
+
+
+def switchover_rows(results):
+    """The switchover table's cells, one list per row."""
+    rows = []
+    for result in results:
+        agg = switchover_aggregate(result)
+        notes = [f"not run: {result['skipped']}"] if result.get("skipped") else []
+        notes += [f"failed: {e}" for e in agg["errors"]]
+        if agg["fab_outage"]:
+            notes.append(f"fab's own outage figure {fmt(agg['fab_outage'])} s")
+        if agg["acked"] is not None and agg["lost"] is None:
+            notes.append("ledger not checked: no host took writes afterwards")
+        megabytes = {key: None if agg[key] is None else
+                     {k: v / 1e6 if k != "n" else v for k, v in agg[key].items()}
+                     for key in ("kept_bytes", "bytes")}
+        rows.append([result["method"], str(len(result["reps"])), fmt(agg["time"]),
+                     fmt(agg["gap"], 2), fmt(agg["failed"], 0),
+                     "–" if agg["acked"] is None else str(agg["acked"]),
+                     "–" if agg["lost"] is None else str(agg["lost"]),
+                     fmt(megabytes["kept_bytes"], 0), fmt(megabytes["bytes"], 1),
+                     "; ".join(notes)])
+    return rows
+
+
+def switchover_markdown(results):
+    lines = ["| " + " | ".join(SWITCH_HEADER) + " |", "|" + " --- |" * len(SWITCH_HEADER)]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |"
+              for row in switchover_rows(results)]
+    return "\n".join(lines)
+
+
+def switchover_targets(results):
+    """#25's targets per row that ran, against its worst run: write outage
+    ≤ 2 s, no acknowledged commit lost, no data directory copied."""
+    lines = []
+    for result in results:
+        agg = switchover_aggregate(result)
+        if agg["gap"] is None:
+            continue
+        copied = agg["kept_bytes"]["max"] / 1e6
+        for what, value, limit in (("longest write gap s", agg["gap"]["max"], SWITCH_GAP_S),
+                                   ("acknowledged commits lost", agg["lost"], 0),
+                                   ("data directory MB copied", copied, 0)):
+            if value is None:
+                lines.append(f"- not measured: {result['method']}: {what}")
+                continue
+            verdict = "met" if value <= limit + 1e-9 else f"MISSED by {value - limit:.2f}"
+            lines.append(f"- {verdict}: {result['method']}: {what} {value:.2f} "
+                         f"(target ≤ {limit:g})")
+    return lines
+
+
+def write_switchover(results, folder, meta):
+    """results.md and results.json in folder; returns the table and targets."""
+    folder.mkdir(parents=True, exist_ok=True)
+    m = meta["machine"]
+    table = switchover_markdown(results)
+    header = (f"# pg-hotstandby switchover benchmark\n\n"
+              f"Command: `{meta['command']}`  \n"
+              f"Ran {m['date']} on {m['host']}: {m['cpu']}, {m['cores']} cores, {m['memory']}, "
+              f"kernel {m['kernel']}, Docker {m['docker']} ({m['storage']}); PostgreSQL "
+              f"{meta['pg']} (Debian packages, run by its systemd unit) in the lab's "
+              f"containers; primary data directory {meta['data']} (pgbench scale "
+              f"{meta['scale']}); {meta['reps']} round(s) of the fab rows, then repmgr's once; "
+              f"wall time {meta['wall_time']:.0f} s.\n\n"
+              "Figures are medians [min–max] over the runs; the ledger's counts are sums. The "
+              "rows ran one after another on the same two hosts (master and standby), each "
+              "from the roles the one before left, the fab rows round after round (each "
+              "round starting from the other host), then repmgr's. A client committed a numbered row every 10 ms throughout, "
+              "given both hosts (libpq target_session_attrs=read-write, reconnecting at once "
+              "after a failure). \"total time\": from the command's start until the new "
+              "primary lists the old one as streaming. \"longest write gap\": the longest "
+              "time between two acknowledged commits. \"acknowledged lost\": commits the "
+              "client saw succeed that the new primary lacks afterwards. \"data directory "
+              "copied\": data directory copies kept on the hosts during the row (rejoin keeps "
+              "one before pg_rewind). \"MB on the link\": all the hosts received (WAL, the "
+              "client's traffic, pg_rewind's fetch).\n\n")
+    targets = "#25's targets (reported, not enforced):\n\n" + "\n".join(
+        switchover_targets(results))
+    (folder / "results.md").write_text(header + table + "\n\n" + targets + "\n")
+    (folder / "results.json").write_text(json.dumps({"meta": meta, "results": results},
+                                                    indent=1))
+    return table + "\n\n" + targets

@@ -43,3 +43,8 @@ def busy_rate(samples, share=0.2):
     if not rates or max(rates) <= 0:
         return None
     return statistics.median(r for r in rates if r >= share * max(rates))
+
+
+def lost(acked, found):
+    """How many acknowledged commits (their numbers) are not among those found."""
+    return len(set(acked) - set(found))

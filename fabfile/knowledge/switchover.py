@@ -1,7 +1,8 @@
 """Switchover's decisions, pure: whether a candidate is close enough behind
 its primary to switch to, whether the proof holds once the primary has
-stopped, what a candidate stopped during its promotion became, and the
-switch's steps as a plan shows them."""
+stopped, what a candidate stopped during its promotion became, what the
+other standbys pin across the switch, and the switch's steps as a plan
+shows them."""
 from dataclasses import dataclass
 
 
@@ -64,6 +65,17 @@ def promoted(cluster_state):
     ("shut down in recovery").  Anything else counts as promoted: it must
     not start again beside the old primary."""
     return cluster_state != "shut down in recovery"
+
+
+def sibling_pin(primary_pin, candidate_pin):
+    """The pin file (sslrootcert) of a standby that is to follow the
+    candidate, written before the switch: both certificates, so that it
+    verifies the old primary until it is repointed and the candidate after,
+    with no pin to write in between.  None: nothing to add (no TLS
+    pinning, or the same certificate)."""
+    if not primary_pin or not candidate_pin or candidate_pin in primary_pin:
+        return None
+    return primary_pin.rstrip("\n") + "\n" + candidate_pin
 
 
 def switch_steps(old, unit, candidate):

@@ -4,8 +4,9 @@ or rewound (`fab -H <primary>,<standby>[,...] switchover`).
 
 In order: checks that change nothing; everything the new topology needs made
 while both still run (on the candidate its own certificate, pg_hba lines and
-slots; on the old primary the passfile and pin it will use), with the old
-primary's replication login to the candidate proven; the switch (CHECKPOINT,
+slots; on the old primary the passfile and pin it will use; on the other
+standbys the candidate's certificate pinned beside the old primary's), with
+the old primary's replication login to the candidate proven; the switch (CHECKPOINT,
 a clean stop through the old primary's unit, the proof, promotion); then the
 old primary follows as a standby (no pg_rewind: it was not written after its
 shutdown checkpoint) and the other standbys are repointed by a reload.
@@ -125,7 +126,8 @@ def lag(run, candidate):
 def prepare(run, new, report):
     """While both run: the candidate serves a certificate of its own, lets the
     old primary and the other standbys in and holds their slots; the old
-    primary has the passfile and pin it will use.  Its login to the
+    primary has the passfile and pin it will use, the other standbys the
+    candidate's certificate pinned beside the old primary's.  Its login to the
     candidate is proven before anything stops."""
     old, c, cfg = run.primary, new.primary, run.settings
     tls.install(new, report)
@@ -143,6 +145,12 @@ def prepare(run, new, report):
     for change in (standby_step.write_passfile(new, old), tls.pin(new, old)):
         if change:
             report.change(old.name, change)
+    # Those that will follow the candidate; a cascaded one keeps its upstream's pin.
+    for sibling in (s for s in new.standbys
+                    if s is not old and not run.topology.cascaded(s.name)):
+        change = pin_both(run, new, sibling)
+        if change:
+            report.change(sibling.name, change)
     if not run.options.dry:   # needs what the steps above would write
         system_id, error = replication_login(new, old)
         if error:
@@ -150,6 +158,18 @@ def prepare(run, new, report):
                                "could not follow it: " + diagnose.explain(old.name, error))
         report.note(old.name, f"replication login to {c.name} works (system {system_id})")
     slots.ensure(new, report)   # physical slots can be made on a standby
+
+
+def pin_both(run, new, sibling):
+    """A standby that is to follow the candidate pins the candidate's
+    certificate beside the old primary's; a change, or None."""
+    text = rules.sibling_pin(run.tls.pin, new.tls.pin)
+    path = run.pinned_path(sibling)
+    if text is None or sibling.read(path) == text:
+        return None
+    sibling.install(path, text, owner="postgres", mode="644")
+    return (f"TLS: pins {new.primary.name}'s certificate {new.tls.cert.describe()} beside "
+            f"{run.primary.name}'s in {path}: it verifies either across the switch")
 
 
 def switch(run, new, report):

@@ -3,11 +3,14 @@ copy of the primary (basebackup), each with its own slot and pg_hba entry;
 a fan-out copy whose source fails is made from the primary; one whose copy fails does not stop the others and the summary
 names it; a standby left out of the host list loses its slot and entry, and
 one that still streams is refused before anything changes.  Last, switchover:
-refused for a stopped candidate with nothing changed, rolled back when the
+refused for a stopped or a lagging candidate with nothing changed, rolled back when the
 promotion fails, and there and back under writes with every acknowledged
-commit on the new primary and a sibling following it.  Then standby3 back as
-a delayed standby of standby2 (cascading): its copy, stream, slot and TLS
-pin from standby2, status, and a switchover that leaves it there."""
+commit on the new primary and a sibling following it, having pinned the
+candidate's certificate before the switch.  Then standby3 back as a delayed
+standby of standby2 (cascading): its copy, stream, slot and TLS pin from
+standby2, status, and a switchover that leaves it there; last, the cascaded
+standby (down) and its upstream retired with remove-standby."""
+import re
 import signal
 import threading
 import time
@@ -255,6 +258,33 @@ def test_switchover_refuses_a_stopped_candidate_and_changes_nothing(lab):
     wait_for(lambda: {"standby", "standby2"} <= streaming(lab))
 
 
+def test_switchover_refuses_a_lagging_candidate_and_changes_nothing(lab, tmp_path):
+    """The candidate's replay held back while the primary writes, with a
+    bound of 1 kB: refused in one line, nothing stopped or written."""
+    set_up(lab)
+    config = tmp_path / "lag.yaml"
+    config.write_text("hotstandby:\n  switchover:\n    max_lag_bytes: 1024\n")
+    started = lab.query("master", "select pg_postmaster_start_time()")
+    lab.query("standby", "select pg_wal_replay_pause()")
+    try:
+        lab.query("master", "update pgbench_accounts set abalance = abalance + 1 "
+                            "where aid <= 2000")
+        before = lab.on_each(FILES)
+        result = lab.fab("switchover", "--standby", "standby", hosts=PAIR, config=config)
+        assert result.returncode == 1, result.stdout + result.stderr
+        error = result.stderr.strip().splitlines()
+        assert len(error) == 1 and re.fullmatch(
+            r"error: standby has \d+ bytes of master's WAL left to replay, more than "
+            r"hotstandby\.switchover\.max_lag_bytes \(1024\): wait until it catches up "
+            r"\(fab status\), or raise the bound", error[0]), error
+        assert lab.on_each(FILES) == before
+        assert lab.query("master", "select pg_postmaster_start_time()") == started
+        assert in_recovery(lab, "master") is False and in_recovery(lab, "standby") is True
+    finally:
+        lab.query("standby", "select pg_wal_replay_resume()")
+    wait_for(lambda: {"standby", "standby2"} <= streaming(lab))
+
+
 def test_switchover_whose_promotion_fails_rolls_back(lab):
     set_up(lab)
     lab.exec("standby", BROKEN_PROMOTE)
@@ -344,6 +374,19 @@ def test_switchover_there_and_back_loses_no_acknowledged_commit(lab):
     assert lab.query("standby", "select count(*) from pg_replication_slots") == [(0,)]
 
 
+def test_switchover_siblings_pin_the_candidate_before_the_switch(lab):
+    """Before the old primary stops, the standby that is to follow the
+    candidate pins the candidate's certificate beside the old primary's; once
+    it follows, the candidate's alone."""
+    out = switch(lab, PAIR, "standby2", 2_000_000_000)
+    pinned = "standby: TLS: pins standby2's certificate "
+    assert pinned in out and out.index(pinned) < out.index("master: stopped through"), out
+    home = lab.home("standby")
+    assert lab.exec("standby", f"cat {home}/.pg-hotstandby.primary.crt") == \
+        lab.exec("standby2", f"cat {lab.home('standby2')}/.pg-hotstandby.server.crt")
+    switch(lab, ["standby2", "master", "standby"], "master", 2_100_000_000)
+
+
 # standby3 (stopped, left out above) back as a delayed standby that copies
 # and streams from standby2.
 CASCADE = "hotstandby:\n  hosts:\n    standby3:\n      upstream: standby2\n      apply_delay: 1h\n"
@@ -402,6 +445,10 @@ def test_switchover_leaves_a_cascaded_standby_on_its_upstream(lab, cascade):
     address = lab.sh("standby3", "getent hosts standby2").split()[0]
     assert f"host={address} " in lab.query("standby3", "show primary_conninfo")[0][0]
     assert lab.query("standby2", "select slot_name from pg_replication_slots") == [("standby3",)]
+    # Its pin is still standby2's own certificate alone (siblings that follow
+    # the candidate pin it beside the old primary's; a cascaded one does not).
+    assert lab.exec("standby3", f"cat {lab.home('standby3')}/.pg-hotstandby.primary.crt") == \
+        lab.exec("standby2", f"cat {lab.home('standby2')}/.pg-hotstandby.server.crt")
 
 
 

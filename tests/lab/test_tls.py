@@ -165,5 +165,7 @@ def test_switchover_there_and_back_keeps_a_verified_link(lab):
             lab.exec(new, f"cat {lab.home(new)}/.pg-hotstandby.server.crt")
         code, doc, stderr = lab.status(hosts=[new, old])
         assert code == 0, (doc, stderr)
+        assert [(h["host"], h["role"]) for h in doc["hosts"]] == [(new, "primary"),
+                                                                  (old, "standby")]
         assert doc["hosts"][1]["tls"] == {"protocol": "TLSv1.3", "verified": True,
                                           "sslmode": "verify-full"}

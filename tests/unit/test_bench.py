@@ -230,3 +230,77 @@ def test_busy_rate_is_the_copys_rate_without_idle_spells_and_ramps():
                (6, 200 * mb), (7, 200 * mb)]
     assert stats.busy_rate(samples) == pytest.approx(52 * mb)
     assert stats.busy_rate([(0, 5), (1, 5)]) is None and stats.busy_rate([]) is None
+
+
+def test_lost_counts_acknowledged_commits_missing_afterwards():
+    assert stats.lost([1, 2, 3, 4], [1, 2, 4, 99]) == 1
+    assert stats.lost([1, 2], [2, 1]) == 0
+    assert stats.lost([], []) == 0
+
+
+SWITCHOVER_OUT = """\
+== switch ==
+  proof: standby received WAL up to 0/3000120, past master's shutdown checkpoint at 0/30000A8: it holds every commit master acknowledged
+== summary ==
+  switchover checks            0.8 s  0 changes
+  switch                       1.4 s  4 changes
+  proof: standby received WAL up to 0/3000120, past master's shutdown checkpoint at 0/30000A8: it holds every commit master acknowledged
+  write outage: 1.2 s (master stopped -> standby accepts writes)
+"""
+
+
+def test_parse_switchover_reads_outage_proof_and_steps():
+    found = report.parse_switchover(SWITCHOVER_OUT)
+    assert found["outage"] == 1.2
+    assert found["proof"].startswith("proof: standby received WAL up to 0/3000120")
+    assert found["steps"] == {"switchover checks": 0.8, "switch": 1.4}
+    assert report.parse_switchover("error: no") == {"outage": None, "proof": None, "steps": {}}
+
+
+def switch_result(method, *reps):
+    return {"method": method, "reps": list(reps)}
+
+
+def switch_rep(**rep):
+    return {"from": "master", "to": "standby", **rep}
+
+
+def test_switchover_table_and_targets():
+    results = [
+        switch_result("fab switchover",
+                      switch_rep(time=4.2, gap=1.1, failed=9, acked=700, lost=0, kept_bytes=0,
+                                 bytes=2.5e6, fab_outage=0.9),
+                      switch_rep(time=5.0, gap=0.5, failed=5, acked=800, lost=0, kept_bytes=0,
+                                 bytes=2.1e6, fab_outage=0.7)),
+        switch_result("fab promote + rejoin",
+                      switch_rep(time=12.0, gap=3.5, failed=40, acked=900, lost=2,
+                                 kept_bytes=80e6, bytes=6e6)),
+        {**switch_result("repmgr standby switchover"), "skipped": "no repmgr"},
+    ]
+    rows = report.switchover_rows(results)
+    assert rows[0] == ["fab switchover", "2", "4.6 [4.2–5.0]", "0.80 [0.50–1.10]", "7 [5–9]",
+                       "1500", "0", "0 [0–0]", "2.3 [2.1–2.5]",
+                       "fab's own outage figure 0.8 [0.7–0.9] s"]
+    assert rows[1][1:3] == ["1", "12.0"] and rows[1][6:8] == ["2", "80"]
+    assert rows[2][2] == "–" and rows[2][5] == "–" and rows[2][-1] == "not run: no repmgr"
+    assert report.switchover_markdown(results).count("\n") == 4
+    lines = report.switchover_targets(results)
+    # The worst run counts.
+    assert lines[:3] == ["- met: fab switchover: longest write gap s 1.10 (target ≤ 2)",
+                         "- met: fab switchover: acknowledged commits lost 0.00 (target ≤ 0)",
+                         "- met: fab switchover: data directory MB copied 0.00 (target ≤ 0)"]
+    assert lines[3:] == [
+        "- MISSED by 1.50: fab promote + rejoin: longest write gap s 3.50 (target ≤ 2)",
+        "- MISSED by 2.00: fab promote + rejoin: acknowledged commits lost 2.00 (target ≤ 0)",
+        "- MISSED by 80.00: fab promote + rejoin: data directory MB copied 80.00 (target ≤ 0)"]
+
+
+def test_switchover_row_that_failed_keeps_its_reason_and_ledger_check():
+    result = switch_result("fab switchover", switch_rep(error="fab exit 1: no", gap=30.0,
+                                                        failed=3000, acked=10, lost=None,
+                                                        kept_bytes=0, bytes=1e5))
+    rows = report.switchover_rows([result])
+    assert rows[0][2] == "–" and rows[0][5:7] == ["10", "–"]
+    assert rows[0][-1] == ("failed: fab exit 1: no; ledger not checked: no host took writes "
+                           "afterwards")
+    assert report.switchover_targets([result]) == []

@@ -63,3 +63,18 @@ def test_the_switch_in_order():
     assert steps[1][1].startswith("stop through postgresql@15-main")
     assert steps[2][1].startswith("prove it received WAL past db1's shutdown checkpoint")
     assert steps[3][1].startswith("promote")
+
+
+OLD_PEM = "-----BEGIN CERTIFICATE-----\nold\n-----END CERTIFICATE-----\n"
+NEW_PEM = "-----BEGIN CERTIFICATE-----\nnew\n-----END CERTIFICATE-----\n"
+
+
+def test_a_sibling_pins_both_certificates_across_the_switch():
+    assert switchover.sibling_pin(OLD_PEM, NEW_PEM) == OLD_PEM + NEW_PEM
+    assert switchover.sibling_pin(OLD_PEM.rstrip("\n"), NEW_PEM) == OLD_PEM + NEW_PEM
+
+
+@pytest.mark.parametrize("old, new", [(None, NEW_PEM), (OLD_PEM, None), (None, None),
+                                      (OLD_PEM, OLD_PEM), (OLD_PEM + NEW_PEM, NEW_PEM)])
+def test_a_sibling_pin_with_nothing_to_add_is_none(old, new):
+    assert switchover.sibling_pin(old, new) is None
