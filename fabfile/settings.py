@@ -338,7 +338,7 @@ TABLE = (
             "seconds for rows to reach the standbys (the smoke test)", number(above=0)),
     Setting("timeouts.watchdog", 60, SECONDS,
             "seconds the primary stays stopped if the run dies meanwhile", number(least=10),
-            more="While a run has the primary stopped (rsync-cold, rsync's second pass), a "
+            more="While a run has the primary stopped (rsync-cold, rejoin --resync, a switchover), a "
             "watchdog on the primary's host starts it again once the run has not been heard "
             "from for this long: a control machine that dies, or a `kill -9` of fab, does "
             "not leave it down."),

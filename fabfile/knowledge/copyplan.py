@@ -7,8 +7,7 @@ from enum import Enum
 
 class PrimaryStop(Enum):
     """When a copy method stops the primary."""
-    NEVER = "never"                       # copied while it runs (basebackup)
-    SECOND_PASS = "for the second pass"   # the bulk while it runs, what changed stopped (rsync)
+    NEVER = "never"                       # copied while it runs (basebackup, rsync)
     WHOLE_COPY = "for the whole copy"     # the guide's (rsync-cold)
 
 

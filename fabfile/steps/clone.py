@@ -26,10 +26,11 @@ in a thread of its own: one failing does not stop the others, and each step
 returns {standby name: why it failed}.
 """
 import time
+from contextlib import contextmanager, nullcontext
 
-from . import (access, server, service, standby as standby_step,
+from . import (access, server, service, slots, standby as standby_step,
                tablespaces as tablespace_step)
-from ..knowledge import datadir, fanout, progress, render, rsync, tablespaces, transfer
+from ..knowledge import backup, datadir, fanout, progress, render, rsync, tablespaces, transfer
 from ..knowledge.copyplan import CopyPlan
 from ..knowledge.transfer import Program
 from ..hosts.cluster import ClusterError, at_once
@@ -83,31 +84,28 @@ class PgBasebackup(Way):
 
 class RsyncWay(Way):
     """rsync from the source's data directory into the standby's (rsync_to).
-    final: the copy is complete once done (the standby may start from it);
-    else the bulk of a running primary, its copying marker left in place."""
+    online: the primary runs, the copy made inside a base backup held open
+    on one session of it; else the source is stopped (or a finished copy)."""
     program = Program.RSYNC
-    final = True
+    online = False
 
     def copy(self, run, plan, report):
         rsync_to(run, plan, report, self)
 
 
-class RsyncFirstPass(RsyncWay):
-    label = "first pass, primary running"
-    final = False
+class RsyncOnline(RsyncWay):
+    """The online delta copy: the primary keeps running; what the standby
+    holds already (an earlier copy, a copy cut short) is updated in place."""
+    label = "online delta copy, primary running"
+    online = True
 
     def how(self, plan):
-        return self.label
+        return ("online: what changed, --checksum" if plan.earlier_copy
+                else "online, fresh copy")
 
 
 class RsyncStopped(RsyncWay):
     pass
-
-
-class RsyncSecondPass(RsyncWay):
-    def describe(self, run, plan, report):
-        report.change(plan.standby.name, f"copy what changed on {plan.primary.name} since the "
-                                         f"first pass (--checksum; {travelling(plan)})")
 
 
 class RsyncFromStandby(RsyncWay):
@@ -128,9 +126,8 @@ class RsyncFromStandby(RsyncWay):
 
 
 PG_BASEBACKUP = PgBasebackup()
-RSYNC_FIRST_PASS = RsyncFirstPass()
+RSYNC_ONLINE = RsyncOnline()
 RSYNC_STOPPED = RsyncStopped()
-RSYNC_SECOND_PASS = RsyncSecondPass()
 RSYNC_FROM_STANDBY = RsyncFromStandby()
 
 
@@ -158,9 +155,9 @@ def running(run, report, targets, way, fans_out_with):
     return carry_out(run, plans, report, stop=True)
 
 
-def stopped(run, report, targets, second_pass=False):
-    """rsync with both servers stopped (rsync-cold, rsync's second pass, any
-    copy of a stopped primary).  {name: why} for failures."""
+def stopped(run, report, targets):
+    """rsync with both servers stopped (rsync-cold, any copy of a stopped
+    primary).  {name: why} for failures."""
     p, dry = run.primary, run.options.dry
     pstate = server.read_state(p)
     if pstate.running and not dry:
@@ -173,8 +170,7 @@ def stopped(run, report, targets, second_pass=False):
             raise ClusterError(f"PostgreSQL is running on {s.name}: its data directory is in "
                                "use; run stop-all first")
         states[s.name] = refuse_foreign_data(s, pstate, run.options.force, state)
-    plans = decide(run, targets, RSYNC_SECOND_PASS if second_pass else RSYNC_STOPPED, pstate,
-                   states)
+    plans = decide(run, targets, RSYNC_STOPPED, pstate, states)
     if dry:
         for plan in plans:
             plan.way.describe(run, plan, report)
@@ -317,17 +313,18 @@ def backup_to(run, plan, report):
 
 def rsync_to(run, plan, report, way):
     """rsync the source's data directory into the standby's (an RsyncWay's
-    copy).  Not way.final (a first pass): the primary runs and files change
-    under the copy, so it is only the bulk: no checksums, its copying marker
-    stays, no standby marker.  From a standby (fan-out), its finished copy is
-    sent WAL included: it is part of that base backup."""
+    copy), in place: pg_control is removed first and comes last, so a copy
+    cut short never boots, and what it sent stays for the next run to
+    update.  way.online: inside a base backup held open on the running
+    primary (backup_held), whose backup_label and tablespace_map are
+    written before pg_control arrives.  From a standby (fan-out), its
+    finished copy is sent WAL included: it is part of that base backup."""
     s, p, pstate, spaces = plan.standby, plan.source, plan.primary_state, plan.tablespaces
-    first_pass = not way.final
     data = s.layout.data_dir
     places = server.proven(s, spaces)   # again, right before acting
     actor = places[data].actor
-    # What is there now: an earlier pass or a failed copy from a standby
-    # may have changed it since the plan was made.
+    # What is there now: a failed copy from a standby may have changed it
+    # since the plan was made.
     sstate = server.read_state(s)
     earlier_copy = server.is_copy_of(sstate, pstate)
     owned = tablespace_step.earlier_copies(s, spaces, earlier_copy)
@@ -348,13 +345,17 @@ def rsync_to(run, plan, report, way):
     started = time.monotonic()
     # Checksums wherever the target may hold files already (see rsync.command);
     # a directory just emptied by move_aside needs none.
-    update = (earlier_copy or not sstate.exists) and not first_pass
+    update = earlier_copy or not sstate.exists
+    # pg_control of a running primary lands under another name, renamed once
+    # the backup_label is there: without it, a boot would start on torn files.
+    control = rsync.CONTROL_INCOMING if way.online else rsync.CONTROL_FILE
     # What the copy's key may write into: nothing else on the standby.
-    targets = [data, f"{data}/{rsync.CONTROL_FILE}", *(t.dest for t in spaces)]
-    with access.host_to_host_ssh(run, s, report, targets, p) as (ssh, target, user):
+    targets = [data, f"{data}/{control}", *(t.dest for t in spaces)]
+    with access.host_to_host_ssh(run, s, report, targets, p) as (ssh, target, user), \
+            (backup_held(run, plan, report) if way.online else nullcontext()) as held:
         cmd = rsync.command(p.layout.data_dir, f"{target}:{data}", rules, ssh,
                             checksum=update, transfer=options)
-        done = p.change(cmd, user=user, warn=first_pass,
+        done = p.change(cmd, user=user, warn=way.online,
                         output=progress.Stream(report, s.name, progress.rsync_line,
                                                transfer.progress_note(compression, max_rate)))
         if done.exited not in (0, rsync.VANISHED):
@@ -362,14 +363,18 @@ def rsync_to(run, plan, report, way):
                               + p.failure(done))
         tablespace_step.copy(p, spaces, target, ssh, user, checksum=update, transfer=options)
         tablespace_step.relink(s, spaces)
-        if not first_pass:
-            # The standby marker before pg_control: once a boot could start
-            # this directory, it starts a standby.
-            marked = standby_step.write_marker(run, s)
-            p.change(rsync.control_file_command(p.layout.data_dir, f"{target}:{data}", ssh),
-                     user=user)
+        p.change(rsync.control_file_command(p.layout.data_dir, f"{target}:{data}", ssh,
+                                            control), user=user)
+        if held:
+            write_backup_files(s, spaces, held.stop())
+        # The standby marker before pg_control: once a boot could start this
+        # directory, it starts a standby.
+        marked = standby_step.write_marker(run, s)
+        if way.online:
+            s.change(sh("mv -f {incoming} {control}", incoming=f"{data}/{control}",
+                        control=f"{data}/{rsync.CONTROL_FILE}"), user="postgres")
     stats = rsync.parse_stats(done.stdout)
-    how = way.label if first_pass else "update, --checksum" if update else "fresh copy"
+    how = way.how(plan) if way.online else "update, --checksum" if update else "fresh copy"
     if not plan.from_primary:
         how = f"fan-out: its finished copy of {plan.primary.name}; {how}"
     report.change(s.name, f"copied {p.name}:{p.layout.data_dir} ({how}): "
@@ -378,13 +383,62 @@ def rsync_to(run, plan, report, way):
                           f"{time.monotonic() - started:.1f} s, "
                           + travelling(plan)
                           + with_tablespaces(spaces))
-    if first_pass:
-        return
-    tablespace_step.check(p, s, spaces, exact=True)
-    check_control_file(p, s)
+    # A running primary's files change under the copy: WAL replay from the
+    # backup's start settles them, not a count nor pg_control's bytes.
+    tablespace_step.check(p, s, spaces, exact=not way.online)
+    if not way.online:
+        check_control_file(p, s)
     s.change(sh("rm -f {marker}", marker=marker), user="postgres")
     for change in marked:
         report.change(s.name, change)
+
+
+@contextmanager
+def backup_held(run, plan, report):
+    """A non-exclusive base backup of the running primary held open on one
+    psql session (local, as postgres: no password anywhere) while the block
+    copies; yields it, to stop once the files are there.  The standby's slot
+    is made anew first, so it holds the WAL from the backup's start.  The
+    session ends at the block's end whatever happens: a backup not stopped
+    is then abandoned by the server."""
+    p, s = plan.primary, plan.standby
+    major = p.layout.major
+    if not backup.available(major):
+        raise ClusterError("an online copy needs the non-exclusive backup API (PostgreSQL "
+                           "9.6 or later): use --method basebackup or rsync-cold")
+    slots.reset(run, s, report)
+    with p.psql_session() as session:
+        session.send(backup.start_sql(major))
+        start = backup.started(session.expect(backup.STARTED_LINE, backup.START_TIMEOUT,
+                                              "starting the base backup"))
+        if not fanout.covers(slots.restart_lsn(p, run.slot(s)), start):
+            raise ClusterError(f"the primary's slot {run.slot(s)} does not hold WAL from "
+                               f"{start}, where the copy's backup starts")
+        report.note(s.name, f"base backup held open on {p.name} from {start} (its WAL "
+                            f"comes through slot {run.slot(s)})")
+        yield HeldBackup(session, major)
+
+
+class HeldBackup:
+    def __init__(self, session, major):
+        self.session, self.major = session, major
+
+    def stop(self):
+        """(end, backup_label, tablespace_map) once the copy is there."""
+        self.session.send(backup.stop_sql(self.major))
+        return backup.stopped(self.session.expect(backup.STOPPED_LINE, backup.STOP_TIMEOUT,
+                                                  "stopping the base backup"))
+
+
+def write_backup_files(s, spaces, stopped):
+    """The backup's backup_label and tablespace_map (at the standby's
+    locations) as files in the standby's data directory."""
+    _, label, spcmap = stopped
+    data = s.layout.data_dir
+    s.install(f"{data}/backup_label", label, owner="postgres", mode="600")
+    if spaces:
+        s.install(f"{data}/tablespace_map", backup.standby_map(spcmap, spaces),
+                  owner="postgres", mode="600")
 
 
 def all_copied(failed):

@@ -45,3 +45,22 @@ def drop(run, report, names, why="its standby is no longer listed"):
         if slot in have:
             p.psql_change(f"select pg_drop_replication_slot({render.sql_literal(slot)})")
             report.change(p.name, f"dropped replication slot {slot} ({why})")
+
+
+def reset(run, s, report):
+    """The standby's slot made anew, holding WAL from now: an online copy's
+    backup starts after, so the slot keeps all it needs (and no longer what
+    an older copy needed, nor a slot that lost its WAL)."""
+    p, slot = run.primary, run.slot(s)
+    if slot in existing(p):
+        p.psql_change(f"select pg_drop_replication_slot({render.sql_literal(slot)})")
+    p.psql_change(f"select pg_create_physical_replication_slot({render.sql_literal(slot)}, true)")
+    report.change(p.name, f"made replication slot {slot} anew: it holds WAL from now, "
+                          "before the copy's backup starts")
+
+
+def restart_lsn(primary, slot):
+    """The WAL location a slot holds from, as text ('' when it holds none)."""
+    held = primary.psql("select coalesce(restart_lsn::text, '') from pg_replication_slots "
+                        f"where slot_name = {render.sql_literal(slot)}")
+    return held[0][0] if held else ""

@@ -16,7 +16,9 @@ def test_each_method_says_what_it_needs_and_when_the_primary_stops():
         assert isinstance(method, CopyMethod) and method.name == name and method.help
     assert METHODS["basebackup"].primary_stops is PrimaryStop.NEVER
     assert not METHODS["basebackup"].needs
-    assert METHODS["rsync"].running and METHODS["rsync"].primary_stops is PrimaryStop.SECOND_PASS
+    # The two-pass rsync became the online delta copy: the primary keeps running.
+    assert METHODS["rsync"].running is clone.RSYNC_ONLINE
+    assert METHODS["rsync"].primary_stops is PrimaryStop.NEVER
     assert not METHODS["rsync-cold"].running and COLD is METHODS["rsync-cold"]
     assert METHODS["rsync-cold"].primary_stops is PrimaryStop.WHOLE_COPY
     assert METHODS["rsync-cold"].needs == (Program.RSYNC,)
@@ -35,8 +37,8 @@ def test_a_method_that_copies_a_running_primary_names_a_way_that_copies():
 
 
 def test_each_way_of_copying_copies_and_names_its_program():
-    for way in (clone.PG_BASEBACKUP, clone.RSYNC_FIRST_PASS, clone.RSYNC_STOPPED,
-                clone.RSYNC_SECOND_PASS, clone.RSYNC_FROM_STANDBY):
+    for way in (clone.PG_BASEBACKUP, clone.RSYNC_ONLINE, clone.RSYNC_STOPPED,
+                clone.RSYNC_FROM_STANDBY):
         assert isinstance(way.program, Program)
         assert type(way).copy is not clone.Way.copy
 
