@@ -261,7 +261,7 @@ TABLE = (
             "where each tablespace outside the data directory lands on the standbys: "
             "{location on the primary: path on the standbys}", tablespace_paths,
             more="A tablespace not mapped lands at the same location."),
-    Setting("method", "basebackup", "a copy method (" + ", ".join(METHODS) + ")",
+    Setting("method", "auto", "a copy method (" + ", ".join(METHODS) + ")",
             "how to copy a running primary: " + "; ".join(
                 f"{m.name} ({m.help})" for m in reversed(METHODS.values())),
             one_of(METHODS), more="A primary already stopped is always copied cold.  "

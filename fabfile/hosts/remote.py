@@ -7,7 +7,8 @@ runs directly when the login user is root (runuser for the postgres user);
 files travel by SFTP, never on a command line, so secrets do not show in `ps`.
 
 Reading and changing are separate doors: `query`, `psql` and `read` only
-look; `change`, `install`, `psql_change` and `psql_secret` change the host.  A
+look; `change`, `install`, `psql_change`, `psql_secret` and `session` (a
+command kept running while a step feeds it: psql_session) change the host.  A
 dry host (`plan`) reads as usual and runs no change at all: the change doors
 skip (returning None), and an upload is refused outright.  A step therefore
 cannot write during a plan by forgetting to check.

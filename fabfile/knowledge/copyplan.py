@@ -24,7 +24,8 @@ class CopyPlan:
     finished or not, of this primary, updated in place or replaced, never kept
     aside; compression and why_not (transfer.choose), max_rate (kB/s or None),
     tablespaces (knowledge.tablespaces.Tablespace, as the source holds them);
-    wave: fan-out's wave, 0 when every standby is copied at once."""
+    wave: fan-out's wave, 0 when every standby is copied at once; why: why
+    this way, when the run picked it (the default method, auto)."""
     standby: object
     way: object
     source: object
@@ -38,6 +39,7 @@ class CopyPlan:
     tablespaces: tuple
     wave: int = 0
     fallback: "CopyPlan" = None
+    why: str = ""
 
     @property
     def from_primary(self):

@@ -2,35 +2,41 @@
 use this: steps/methods.py).
 
 Each standby's copy is decided once, before any copy starts (`decide`: a
-knowledge.copyplan.CopyPlan: the way, the source, compression and rate,
-tablespaces); `plan` prints it (`describe`) and the copy carries it out
-(`carry_out`).  A way of copying is one class with one contract (`Way`):
-its program, what a plan says of it, and the copy:
+knowledge.copyplan.CopyPlan: the way and, for the default method, why
+(`pick`), the source, compression and rate, tablespaces); `plan` prints it
+(`describe`) and the copy carries it out (`carry_out`).  A way of copying
+is one class with one contract (`Way`): its program, what a plan says of
+it, and the copy:
 
 - `PgBasebackup`: pg_basebackup run on the standby from the running primary
   (WAL streamed, through the standby's slot), written beside the data
   directory and swapped in only when complete;
-- `RsyncFirstPass`: rsync's bulk pass while the primary runs;
-- `RsyncStopped`, `RsyncSecondPass`: rsync with both servers stopped
-  (rsync-cold, rsync's second pass, any copy of a stopped primary); an
-  earlier copy is updated with --checksum; global/pg_control is checked to
-  be the primary's;
+- `RsyncOnline`: the online delta copy: rsync into the standby's data
+  directory in place, inside a base backup held open on the running
+  primary (`backup_held`), --checksum over what the standby holds;
+- `RsyncStopped`: rsync with both servers stopped (rsync-cold, any copy of
+  a stopped primary); an earlier copy is updated with --checksum;
+  global/pg_control is checked to be the primary's;
 - `RsyncFromStandby`: fan-out (knowledge/fanout.py): a standby's finished
-  copy sent to one more standby, the copy from the primary its fallback.
+  copy sent to one more standby, the copy from the primary its fallback;
+- `StartAsIs`: no copy (the default method, for a stopped standby whose WAL
+  the primary still holds).
 
 Every copy is compressed and rate-capped as the run asks, where its program
 can (knowledge/transfer.py).  A standby directory that is not a copy of this
 primary is moved aside, never deleted; an earlier copy of this primary is
-replaced.  Standbys are copied at the same time (fan-out: wave by wave), each
+replaced, or updated in place by rsync (what a cut rsync copy sent is kept
+for the next run).  Standbys are copied at the same time (fan-out: wave by wave), each
 in a thread of its own: one failing does not stop the others, and each step
 returns {standby name: why it failed}.
 """
 import time
 from contextlib import contextmanager, nullcontext
 
-from . import (access, server, service, slots, standby as standby_step,
+from . import (access, checks, server, service, slots, standby as standby_step,
                tablespaces as tablespace_step)
-from ..knowledge import backup, datadir, fanout, progress, render, rsync, tablespaces, transfer
+from ..knowledge import (backup, datadir, fanout, progress, rsync, tablespaces, transfer,
+                         versions)
 from ..knowledge.copyplan import CopyPlan
 from ..knowledge.transfer import Program
 from ..hosts.cluster import ClusterError, at_once
@@ -115,37 +121,54 @@ class RsyncFromStandby(RsyncWay):
         s, source = plan.standby, plan.source
         slot = run.slot(s)
         start = fanout.backup_start(source.read(f"{source.layout.data_dir}/backup_label"))
-        held = plan.primary.psql("select coalesce(restart_lsn::text, '') from "
-                                 "pg_replication_slots where slot_name = "
-                                 f"{render.sql_literal(slot)}")
-        if not fanout.covers(held[0][0] if held else "", start):
+        if not fanout.covers(slots.restart_lsn(plan.primary, slot), start):
             raise ClusterError(f"the primary's slot {slot} does not hold WAL from where "
                                f"{source.name}'s copy begins")
         report.note(s.name, f"copying from {source.name}, whose copy is finished (fan-out)")
         rsync_to(run, plan, report, self)
 
 
+class StartAsIs(Way):
+    """No copy: a stopped standby whose WAL the primary still holds only
+    needs starting (the default method's cheapest path)."""
+    label = "no copy"
+
+    def describe(self, run, plan, report):
+        report.change(plan.standby.name, "no copy: it is started as it is")
+
+    def copy(self, run, plan, report):
+        pass
+
+
 PG_BASEBACKUP = PgBasebackup()
+START_AS_IS = StartAsIs()
 RSYNC_ONLINE = RsyncOnline()
 RSYNC_STOPPED = RsyncStopped()
 RSYNC_FROM_STANDBY = RsyncFromStandby()
 
 
 def running(run, report, targets, way, fans_out_with):
-    """Each standby stopped and copied from the running primary by `way`: all
-    at once, or fanned out.  fans_out_with: the method can fan out (its copies
-    from the primary are base backups).  {name: why} for failures."""
+    """Each standby stopped and copied from the running primary by `way`
+    (None: the cheapest way for each, `pick`): all at once, or fanned out.
+    fans_out_with: the method can fan out (its copies from the primary are
+    base backups).  {name: why} for failures."""
     p = run.primary
     pstate = server.read_state(p)
     if not pstate.running:
         raise ClusterError(f"PostgreSQL is not running on the primary {p.name}: a copy by "
-                           f"{way.label} is made from a running server; start it")
+                           f"{way.label if way else 'the default method'} is made from a "
+                           "running server; start it")
     states = {s.name: refuse_foreign_data(s, pstate, run.options.force) for s in targets}
-    fans_out, why = fanout.applies(run.options.fan_out, fans_out_with, len(targets),
+    picked = {s.name: (way, "") for s in targets} if way else pick(run, targets, pstate, states)
+    fanning = [name for name, (way, _) in picked.items() if way is PG_BASEBACKUP]
+    fans_out, why = fanout.applies(run.options.fan_out, fans_out_with, len(fanning),
                                    run.settings.sync_identity_file)
-    if why and len(targets) >= fanout.MIN_STANDBYS:
+    if why and len(fanning) >= fanout.MIN_STANDBYS:
         report.note(p.name, f"every standby is copied from the primary ({why})")
-    plans = decide(run, targets, way, pstate, states, fans_out)
+    plans = decide(run, targets, picked, pstate, states, fans_out)
+    for plan in plans:
+        if plan.why:
+            report.note(plan.standby.name, f"{plan.way.label}: {plan.why}")
     if run.options.dry:
         for plan in plans:
             if plan.state.running:
@@ -170,7 +193,7 @@ def stopped(run, report, targets):
             raise ClusterError(f"PostgreSQL is running on {s.name}: its data directory is in "
                                "use; run stop-all first")
         states[s.name] = refuse_foreign_data(s, pstate, run.options.force, state)
-    plans = decide(run, targets, RSYNC_STOPPED, pstate, states)
+    plans = decide(run, targets, {s.name: (RSYNC_STOPPED, "") for s in targets}, pstate, states)
     if dry:
         for plan in plans:
             plan.way.describe(run, plan, report)
@@ -178,15 +201,67 @@ def stopped(run, report, targets):
     return carry_out(run, plans, report, stop=False)
 
 
-def decide(run, targets, way, pstate, states, fans_out=False):
-    """Each standby's CopyPlan, in the order of copy: by `way` from the
-    primary, or (fans_out) in fan-out's waves, a standby copied in an earlier
-    wave as the source and the copy from the primary as the fallback."""
+def pick(run, targets, pstate, states):
+    """{name: (way, why)}: the cheapest way to bring each standby back (the
+    default method).  Stopped, its WAL still held by its slot: started as
+    it is.  An earlier copy of this primary (one cut short, one whose slot
+    lost its WAL, a former primary that diverged): only what differs is sent
+    (the online delta copy).  Anything else: pg_basebackup."""
+    p = run.primary
+    primary_lsn = server.current_lsn(p)
+    primary_cannot = delta_problem(p)
+    picked = {}
+    for s in targets:
+        state, slot = states[s.name], run.slot(s)
+        if not server.is_copy_of(state, pstate):
+            picked[s.name] = (PG_BASEBACKUP, "holds another cluster, moved aside: a fresh copy"
+                              if state.exists else "holds no cluster: a fresh copy")
+            continue
+        if not state.running and state.standby_marker and not state.copying_from \
+                and state.segment_size.isdigit() \
+                and fanout.covers(slots.restart_lsn(p, slot), state.wal_end,
+                                  int(state.segment_size)) \
+                and not checks.attach_problem(s.name, pstate, state, primary_lsn):
+            picked[s.name] = (START_AS_IS, f"stopped, the WAL it needs from {state.wal_end} is "
+                                           f"still held by slot {slot}")
+            continue
+        if state.copying_from:
+            why = "its copy was cut short"
+        elif int(state.timeline or 0) > int(pstate.timeline or 0):
+            why = (f"it left the primary's history (timeline {state.timeline}, the primary's "
+                   f"{pstate.timeline}; rejoin would pg_rewind it)")
+        elif state.running:
+            why = "holds an earlier copy of this primary, not streaming"
+        else:
+            why = f"holds an earlier copy of this primary; slot {slot} lost the WAL it needs"
+        cannot = primary_cannot or delta_problem(s)
+        picked[s.name] = (PG_BASEBACKUP, f"{why}, but {cannot}: a fresh copy") if cannot \
+            else (RSYNC_ONLINE, f"{why}: only what differs is sent")
+    return picked
+
+
+def delta_problem(host):
+    """Why an online delta copy cannot involve host (the primary: its
+    PostgreSQL's backup API; any: rsync), or ''."""
+    major = host.layout.major
+    if not backup.available(major):
+        return f"PostgreSQL {versions.label(major)} has no non-exclusive backup"
+    if host.query(sh("command -v rsync"), warn=True).exited != 0:
+        return f"{host.name} has no rsync"
+    return ""
+
+
+def decide(run, targets, picked, pstate, states, fans_out=False):
+    """Each standby's CopyPlan, in the order of copy: by its picked way
+    ({name: (way, why)}) from the primary, or (fans_out) those picked for
+    pg_basebackup in fan-out's waves, a standby copied in an earlier wave as
+    the source and the copy from the primary as the fallback."""
     p = run.primary
     spaces = tuple(tablespace_step.of(run, pstate))
     by_name = {s.name: s for s in targets}
-    order = fanout.schedule(list(by_name)) if fans_out \
-        else [(name, None, 0) for name in by_name]
+    fanning = [name for name in by_name if fans_out and picked[name][0] is PG_BASEBACKUP]
+    order = (fanout.schedule(fanning) if fanning else []) \
+        + [(name, None, 0) for name in by_name if name not in fanning]
 
     def plan(s, way, source, spaces, wave, fallback=None):
         compression, why = travel(run, s, way.program, source)
@@ -194,11 +269,12 @@ def decide(run, targets, way, pstate, states, fans_out=False):
                         state=states[s.name],
                         earlier_copy=server.is_copy_of(states[s.name], pstate),
                         compression=compression, why_not=why, max_rate=run.options.max_rate,
-                        tablespaces=spaces, wave=wave, fallback=fallback)
+                        tablespaces=spaces, wave=wave, fallback=fallback,
+                        why=picked[s.name][1])
     plans = []
     for name, source, wave in order:
         s = by_name[name]
-        direct = plan(s, way, p, spaces, wave)
+        direct = plan(s, picked[name][0], p, spaces, wave)
         plans.append(direct if source is None else
                      plan(s, RSYNC_FROM_STANDBY, by_name[source],
                           tuple(tablespaces.from_standby(spaces)), wave, fallback=direct))
@@ -237,6 +313,8 @@ def travel(run, s, program, source):
     """(Compression, why not) of a copy to s by `program` from source, for
     the compression this run asks for."""
     asked, lists = run.options.compress, ()
+    if program is None:   # no copy
+        return transfer.NONE, ""
     if program is Program.RSYNC and asked != transfer.NONE:
         # Both ends of the copy must know the algorithm.  No rsync at all is
         # preflight's to report (or the copy's): here it lists nothing.
@@ -398,36 +476,51 @@ def backup_held(run, plan, report):
     """A non-exclusive base backup of the running primary held open on one
     psql session (local, as postgres: no password anywhere) while the block
     copies; yields it, to stop once the files are there.  The standby's slot
-    is made anew first, so it holds the WAL from the backup's start.  The
-    session ends at the block's end whatever happens: a backup not stopped
-    is then abandoned by the server."""
+    is made anew right after the start, so it holds WAL from the backup's
+    checkpoint (made before, a slot would reserve from an older one, which
+    max_slot_wal_keep_size may already have given up).  The session ends at
+    the block's end whatever happens: a backup not stopped is then abandoned
+    by the server."""
     p, s = plan.primary, plan.standby
     major = p.layout.major
     if not backup.available(major):
         raise ClusterError("an online copy needs the non-exclusive backup API (PostgreSQL "
                            "9.6 or later): use --method basebackup or rsync-cold")
-    slots.reset(run, s, report)
     with p.psql_session() as session:
         session.send(backup.start_sql(major))
         start = backup.started(session.expect(backup.STARTED_LINE, backup.START_TIMEOUT,
                                               "starting the base backup"))
-        if not fanout.covers(slots.restart_lsn(p, run.slot(s)), start):
-            raise ClusterError(f"the primary's slot {run.slot(s)} does not hold WAL from "
-                               f"{start}, where the copy's backup starts")
+        slots.reset(run, s, report)
+        check_slot_holds(run, s, start)
         report.note(s.name, f"base backup held open on {p.name} from {start} (its WAL "
                             f"comes through slot {run.slot(s)})")
-        yield HeldBackup(session, major)
+        yield HeldBackup(run, s, session, start)
+
+
+def check_slot_holds(run, s, start):
+    """The primary's slot for s holds WAL from start (a ClusterError else)."""
+    slot = run.slot(s)
+    if not fanout.covers(slots.restart_lsn(run.primary, slot), start):
+        cap = " or is beyond max_slot_wal_keep_size: raise it" \
+            if versions.fact("slot_wal_keep", run.major) else ""
+        raise ClusterError(f"the primary's slot {slot} does not hold WAL from {start}, where "
+                           f"the copy's backup starts (a checkpoint came in between{cap}); "
+                           "run again: what was copied is kept")
 
 
 class HeldBackup:
-    def __init__(self, session, major):
-        self.session, self.major = session, major
+    def __init__(self, run, s, session, start):
+        self.run, self.standby, self.session, self.start = run, s, session, start
 
     def stop(self):
-        """(end, backup_label, tablespace_map) once the copy is there."""
-        self.session.send(backup.stop_sql(self.major))
-        return backup.stopped(self.session.expect(backup.STOPPED_LINE, backup.STOP_TIMEOUT,
-                                                  "stopping the base backup"))
+        """(end, backup_label, tablespace_map) once the copy is there, its
+        WAL still held by the slot."""
+        major = self.run.primary.layout.major
+        self.session.send(backup.stop_sql(major))
+        stopped = backup.stopped(self.session.expect(backup.STOPPED_LINE, backup.STOP_TIMEOUT,
+                                                     "stopping the base backup"))
+        check_slot_holds(self.run, self.standby, self.start)
+        return stopped
 
 
 def write_backup_files(s, spaces, stopped):

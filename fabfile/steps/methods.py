@@ -20,12 +20,22 @@ class CopyMethod:
     needs = ()                          # Programs on every host (preflight checks them)
     primary_stops = PrimaryStop.NEVER
     running = None                      # the clone.Way that copies a running primary
+                                        # (None and the primary never stopped: picked
+                                        # per standby, clone.pick)
     fans_out = False                    # its copies from the primary are base backups
+
+
+class Auto(CopyMethod):
+    name = "auto"
+    help = ("the default: the cheapest way for each standby, the primary kept running: "
+            "start it (its WAL still on the primary), the online delta copy (it holds an "
+            "earlier copy), else pg_basebackup; plan says which and why")
+    fans_out = True                     # its fresh copies are pg_basebackup's
 
 
 class Basebackup(CopyMethod):
     name = "basebackup"
-    help = "the default: pg_basebackup on each standby, the primary keeps running"
+    help = "pg_basebackup on each standby, the primary keeps running"
     running = clone.PG_BASEBACKUP
     fans_out = True
 
@@ -47,7 +57,7 @@ class RsyncCold(CopyMethod):
 
 COLD = RsyncCold()
 ONLINE = Rsync()   # rejoin --resync: a diverged former primary holds most of the data
-METHODS = {m.name: m for m in (COLD, ONLINE, Basebackup())}
+METHODS = {m.name: m for m in (COLD, ONLINE, Basebackup(), Auto())}
 
 
 def copy_running(method, run, report, targets):
@@ -62,7 +72,7 @@ def sync(run, report, targets=None):
     {name: why} for failures."""
     method = run.options.method
     targets = run.standbys if targets is None else targets
-    if method.running and server.read_state(run.primary).running:
+    if method.primary_stops is PrimaryStop.NEVER and server.read_state(run.primary).running:
         return copy_running(method, run, report, targets)
     return clone.stopped(run, report, targets)
 

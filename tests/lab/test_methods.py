@@ -2,7 +2,9 @@
 primary during the copy: rsync (the online delta copy) and basebackup never
 stop it (no failed transaction), rsync-cold after stop-all does; every
 committed row reaches the standby; a standby switches from one method to
-another; a standby stopped for a while catches up from its slot.
+another.  With the defaults, the cheapest way: a standby stopped for a while
+catches up from its slot; one whose slot lost its WAL comes back by the
+online delta copy; a copy cut short resumes.
 
 Each copy also takes a compression choice (every choice with each program,
 over the two majors: COMPRESS) and two take a rate cap: the copying program
@@ -164,6 +166,7 @@ def test_full_with_basebackup_never_stops_the_primary_under_writes(lab):
 
 
 def test_standby_stopped_for_a_while_catches_up_from_its_slot(lab):
+    """full with its defaults: no copy, the standby started as it is."""
     lab.sh("standby", f"pg_ctlcluster {lab.pg} main stop -m fast")
     lab.ssh("master", "sudo -u postgres pgbench -n -c 2 -t 500 -h /run/postgresql postgres")
     # Without the slot, these switches and checkpoints recycle what the standby needs.
@@ -172,11 +175,80 @@ def test_standby_stopped_for_a_while_catches_up_from_its_slot(lab):
     retained = lab.query("master", "select pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn) "
                                    "from pg_replication_slots where slot_name = 'standby'")
     assert retained[0][0] > 16 * 1024 * 1024, retained
-    done = lab.fab("start-standby-then-master")
+    planned = lab.fab("plan")
+    assert "standby: no copy: stopped, the WAL it needs from " in planned.stdout, planned.stdout
+    assert "standby: (plan) no copy: it is started as it is" in planned.stdout
+    done = lab.fab("full")
     assert done.returncode == 0, done.stdout + done.stderr
+    assert "still held by slot standby" in done.stdout and "copied master" not in done.stdout
     assert same_rows(lab)
-    smoke = lab.fab("smoke-test")
-    assert smoke.returncode == 0, smoke.stdout + smoke.stderr
+
+
+def lose_the_slot(lab):
+    """The standby stopped while WAL beyond max_slot_wal_keep_size is written:
+    its slot loses the WAL it needs."""
+    lab.sh("standby", f"pg_ctlcluster {lab.pg} main stop -m fast")
+    for _ in range(20):
+        lab.ssh("master", "sudo -u postgres pgbench -n -c 2 -t 300 -h /run/postgresql postgres")
+        lab.query("master", "select pg_switch_wal(); checkpoint")
+        if lab.query("master", "select wal_status from pg_replication_slots "
+                               "where slot_name = 'standby'") == [("lost",)]:
+            return
+    raise AssertionError("the slot kept its WAL")
+
+
+def copied_mb(out):
+    return float(re.search(r"standby: copied master:\S+ \([^)]*\): \d+ files, ([\d.]+) MB", out)
+                 .group(1))
+
+
+def test_a_slot_that_lost_its_wal_comes_back_by_the_delta_under_writes(lab, tmp_path):
+    """full with its defaults: the online delta copy, only what differs sent,
+    the primary never restarted, no failed transaction, every row there.
+    (The cap, which pgbench's writes during the copy would exceed, is lifted
+    by that full: a reload.)"""
+    config = tmp_path / "keep.yaml"
+    config.write_text("hotstandby:\n  max_slot_wal_keep_size: 32MB\n")
+    assert lab.fab("configure-master", config=config).returncode == 0
+    started = lab.query("master", "select pg_postmaster_start_time()")
+    lose_the_slot(lab)
+    join = writing(lab, 20)
+    result = lab.fab("full")
+    out = join()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "standby: online delta copy, primary running: holds an earlier copy of this " \
+           "primary; slot standby lost the WAL it needs: only what differs is sent" in result.stdout
+    assert "(online: what changed, --checksum)" in result.stdout
+    size = lab.query("master", "select sum(pg_database_size(oid))::bigint from pg_database")[0][0]
+    assert copied_mb(result.stdout) < size / 1e6 / 2, result.stdout
+    assert lab.query("master", "select pg_postmaster_start_time()") == started
+    assert out.returncode == 0 and "number of failed transactions: 0" in out.stdout, out.stdout
+    assert same_rows(lab)
+
+
+def test_a_cut_copy_resumes_where_it_stopped(lab):
+    """An online copy into an empty standby cut midway (its rsync killed):
+    nothing boots, what arrived stays; the next full sends the rest."""
+    lab.reinit("standby")
+    started = lab.query("master", "select pg_postmaster_start_time()")
+
+    def cut(_proc):
+        time.sleep(4)
+        lab.sh("master", "pkill -x rsync")
+    code, out = lab.fab_with_fault("base backup held open on master", cut, "--method", "rsync",
+                                   "--compress", "none", "--max-rate", "8M")
+    assert code == 1 and "COPY FAILED" in out, out
+    arrived = lab.sh("standby", f"du -sm /var/lib/postgresql/{lab.pg}/main | cut -f1")
+    assert int(arrived) > 16, arrived
+    early = lab.fab("start-standby-then-master")   # no marker, no pg_control yet
+    assert early.returncode == 1 and "standby has no standby marker" in early.stderr
+    resumed = lab.fab("full", "--compress", "none")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "its copy was cut short: only what differs is sent" in resumed.stdout
+    size = lab.query("master", "select sum(pg_database_size(oid))::bigint from pg_database")[0][0]
+    assert copied_mb(resumed.stdout) < size / 1e6 - int(arrived) / 2, resumed.stdout
+    assert lab.query("master", "select pg_postmaster_start_time()") == started
+    assert same_rows(lab)
 
 
 def test_plan_then_rerun_changes_nothing(lab):
