@@ -109,6 +109,25 @@ class RsyncOnline(RsyncWay):
         return ("online: what changed, --checksum" if plan.earlier_copy
                 else "online, fresh copy")
 
+    def describe(self, run, plan, report):
+        super().describe(run, plan, report)
+        if plan.earlier_copy:
+            report.change(plan.standby.name, estimate(plan))
+
+
+def estimate(plan):
+    """The bytes a delta copy will send, estimated (progress.to_send), in words."""
+    p, s, state = plan.primary, plan.standby, plan.state
+    total = server.data_size(p) + sum(tablespace_step.sizes(p, plan.tablespaces).values())
+    if state.copying_from or state.wal_end is None:
+        size = progress.to_send(total, arrived=server.data_size(s))
+        why = "what has not arrived"
+    else:
+        size = progress.to_send(total, wal_since=server.current_lsn(p) - state.wal_end)
+        why = "the WAL written since its copy"
+    return f"about {size / 1e6:.0f} MB of {total / 1e6:.0f} MB to send ({why}; read in full " \
+           "on both hosts for --checksum)"
+
 
 class RsyncStopped(RsyncWay):
     pass
@@ -429,6 +448,8 @@ def rsync_to(run, plan, report, way):
     control = rsync.CONTROL_INCOMING if way.online else rsync.CONTROL_FILE
     # What the copy's key may write into: nothing else on the standby.
     targets = [data, f"{data}/{control}", *(t.dest for t in spaces)]
+    if way.online and earlier_copy:
+        report.note(s.name, estimate(plan))
     with access.host_to_host_ssh(run, s, report, targets, p) as (ssh, target, user), \
             (backup_held(run, plan, report) if way.online else nullcontext()) as held:
         cmd = rsync.command(p.layout.data_dir, f"{target}:{data}", rules, ssh,

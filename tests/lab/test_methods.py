@@ -219,6 +219,8 @@ def test_a_slot_that_lost_its_wal_comes_back_by_the_delta_under_writes(lab, tmp_
     assert "standby: online delta copy, primary running: holds an earlier copy of this " \
            "primary; slot standby lost the WAL it needs: only what differs is sent" in result.stdout
     assert "(online: what changed, --checksum)" in result.stdout
+    assert re.search(r"standby: about \d+ MB of \d+ MB to send \(the WAL written since its "
+                     r"copy", result.stdout), result.stdout
     size = lab.query("master", "select sum(pg_database_size(oid))::bigint from pg_database")[0][0]
     assert copied_mb(result.stdout) < size / 1e6 / 2, result.stdout
     assert lab.query("master", "select pg_postmaster_start_time()") == started
@@ -245,6 +247,7 @@ def test_a_cut_copy_resumes_where_it_stopped(lab):
     resumed = lab.fab("full", "--compress", "none")
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert "its copy was cut short: only what differs is sent" in resumed.stdout
+    assert "MB to send (what has not arrived" in resumed.stdout
     size = lab.query("master", "select sum(pg_database_size(oid))::bigint from pg_database")[0][0]
     assert copied_mb(resumed.stdout) < size / 1e6 - int(arrived) / 2, resumed.stdout
     assert lab.query("master", "select pg_postmaster_start_time()") == started
