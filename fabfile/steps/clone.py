@@ -30,6 +30,7 @@ for the next run).  Standbys are copied at the same time (fan-out: wave by wave)
 in a thread of its own: one failing does not stop the others, and each step
 returns {standby name: why it failed}.
 """
+import threading
 import time
 from contextlib import contextmanager, nullcontext
 
@@ -492,6 +493,9 @@ def rsync_to(run, plan, report, way):
         report.change(s.name, change)
 
 
+BACKUP_STARTS = threading.Lock()   # one backup start and its slot at a time
+
+
 @contextmanager
 def backup_held(run, plan, report):
     """A non-exclusive base backup of the running primary held open on one
@@ -508,10 +512,13 @@ def backup_held(run, plan, report):
         raise ClusterError("an online copy needs the non-exclusive backup API (PostgreSQL "
                            "9.6 or later): use --method basebackup or rsync-cold")
     with p.psql_session() as session:
-        session.send(backup.start_sql(major))
-        start = backup.started(session.expect(backup.STARTED_LINE, backup.START_TIMEOUT,
-                                              "starting the base backup"))
-        slots.reset(run, s, report)
+        # Another copy's backup start in between would move the checkpoint
+        # the slot reserves from past this backup's start.
+        with BACKUP_STARTS:
+            session.send(backup.start_sql(major))
+            start = backup.started(session.expect(backup.STARTED_LINE, backup.START_TIMEOUT,
+                                                  "starting the base backup"))
+            slots.reset(run, s, report)
         check_slot_holds(run, s, start)
         report.note(s.name, f"base backup held open on {p.name} from {start} (its WAL "
                             f"comes through slot {run.slot(s)})")
