@@ -326,7 +326,7 @@ TABLE = (
             "where each tablespace outside the data directory lands on the standbys: "
             "{location on the primary: path on the standbys}", tablespace_paths,
             more="A tablespace not mapped lands at the same location."),
-    Setting("method", "basebackup", "a copy method (" + ", ".join(METHODS) + ")",
+    Setting("method", "auto", "a copy method (" + ", ".join(METHODS) + ")",
             "how to copy a running primary: " + "; ".join(
                 f"{m.name} ({m.help})" for m in reversed(METHODS.values())),
             one_of(METHODS), more="A primary already stopped is always copied cold.  "
@@ -403,7 +403,7 @@ TABLE = (
             "seconds for rows to reach the standbys (the smoke test)", number(above=0)),
     Setting("timeouts.watchdog", 60, SECONDS,
             "seconds the primary stays stopped if the run dies meanwhile", number(least=10),
-            more="While a run has the primary stopped (rsync-cold, rsync's second pass), a "
+            more="While a run has the primary stopped (rsync-cold, rejoin --resync, a switchover), a "
             "watchdog on the primary's host starts it again once the run has not been heard "
             "from for this long: a control machine that dies, or a `kill -9` of fab, does "
             "not leave it down."),

@@ -7,13 +7,16 @@ runs directly when the login user is root (runuser for the postgres user);
 files travel by SFTP, never on a command line, so secrets do not show in `ps`.
 
 Reading and changing are separate doors: `query`, `psql` and `read` only
-look; `change`, `install`, `psql_change` and `psql_secret` change the host.  A
+look; `change`, `install`, `psql_change`, `psql_secret` and `session` (a
+command kept running while a step feeds it: psql_session) change the host.  A
 dry host (`plan`) reads as usual and runs no change at all: the change doors
 skip (returning None), and an upload is refused outright.  A step therefore
 cannot write during a plan by forgetting to check.
 """
 import io
 import os
+import queue
+import re
 import secrets
 import sys
 import threading
@@ -89,7 +92,25 @@ class Host:
             return None
         return self._run(command, user, warn, timeout, output, secret)
 
-    def _run(self, command, user, warn, timeout, output, secret=False):
+    @contextmanager
+    def session(self, command, user="root"):
+        """A command that changes the host, kept running while the block
+        runs: yields a Session to feed its standard input and read its
+        output.  At the block's end its input ends (EOF) and the command is
+        waited for (a psql then ends its session)."""
+        if self.dry:
+            raise RuntimeError(f"{self.name}: a plan opens no session")
+        session = Session(self.name)
+        worker = threading.Thread(target=session.run, daemon=True, args=(
+            lambda: self._run(command, user, True, None, session, in_stream=session.feed),))
+        worker.start()
+        try:
+            yield session
+        finally:
+            session.feed.close()
+            worker.join(timeout=60)
+
+    def _run(self, command, user, warn, timeout, output, secret=False, in_stream=False):
         """Run a shell command as `user`: through sudo, or, logged in as root,
         directly (a server installed with a root password has no sudo), with
         runuser for another user.  Output hidden, or passed as it arrives to
@@ -105,11 +126,11 @@ class Host:
                 if self.conn.user == "root":
                     if user != "root":
                         wrapped = as_user(user, wrapped)
-                    result = self.conn.run(wrapped, warn=True, timeout=timeout, in_stream=False,
-                                           **shown)
+                    result = self.conn.run(wrapped, warn=True, timeout=timeout,
+                                           in_stream=in_stream, **shown)
                 else:
                     result = self.conn.sudo(wrapped, user=user, warn=True, timeout=timeout,
-                                            in_stream=False, **shown)
+                                            in_stream=in_stream, **shown)
             except AuthFailure:
                 raise RemoteError(f"{self.name}: sudo rejected the password: give the login "
                                   "user's password to --prompt-for-sudo-password") from None
@@ -164,6 +185,11 @@ class Host:
             self.change(shell.sh("{psql} < {path}",
                                  psql=as_user("postgres", self._psql(db, "-f", "-")),
                                  path=path), secret=True)
+
+    def psql_session(self, db="postgres"):
+        """A psql session as the postgres superuser, kept open (Host.session):
+        statements go to its input, rows come back unaligned."""
+        return self.session(self._psql(db, "-A", "-t"), user="postgres")
 
     # -- files ---------------------------------------------------------
     def read(self, path, user="postgres", links=False):
@@ -276,3 +302,82 @@ class Host:
 
     def close(self):
         self.conn.close()
+
+
+class Feed:
+    """A command's standard input fed from this process (Invoke's in_stream):
+    read() gives all that was sent, None while nothing is (Invoke then
+    looks again), '' once closed (EOF)."""
+
+    def __init__(self):
+        self.pending = queue.Queue()
+
+    def send(self, text):
+        self.pending.put(text)
+
+    def close(self):
+        self.pending.put("")
+
+    def read(self, _size=None):
+        try:
+            text = self.pending.get(timeout=0.05)
+        except queue.Empty:
+            return None
+        while text and not self.pending.empty():
+            more = self.pending.get()
+            if not more:   # the end, after what came before it
+                self.pending.put(more)
+                break
+            text += more
+        return text
+
+
+class Session:
+    """What Host.session yields: send() to its input, expect() in its
+    output (stdout and stderr, as they arrive)."""
+
+    def __init__(self, host):
+        self.host = host
+        self.feed = Feed()
+        self.text = ""
+        self.changed = threading.Condition()
+        self.result = None
+        self.error = None
+
+    def run(self, command):
+        try:
+            self.result = command()
+        except RemoteError as exc:
+            self.error = exc
+        with self.changed:
+            self.changed.notify_all()
+
+    def write(self, text):
+        """Its output as it arrives (Invoke's out_stream and err_stream)."""
+        with self.changed:
+            self.text += text
+            self.changed.notify_all()
+
+    def flush(self):
+        pass
+
+    def send(self, text):
+        self.feed.send(text)
+
+    def expect(self, pattern, timeout, what):
+        """The first match of pattern (a regex) in the output so far, waiting
+        up to timeout seconds; RemoteError if the command ends or the time
+        runs out first (what: what was waited for, in the error)."""
+        deadline = time.monotonic() + timeout
+        with self.changed:
+            while True:
+                found = re.search(pattern, self.text, re.M)
+                if found:
+                    return found
+                ended = self.result is not None or self.error is not None
+                left = deadline - time.monotonic()
+                if ended or left <= 0:
+                    why = self.error or (failure_line(self.text.strip()) if ended
+                                         else f"nothing after {timeout} s")
+                    raise RemoteError(f"{self.host}: {what} failed: {why}")
+                self.changed.wait(min(left, 1))

@@ -7,8 +7,7 @@ from enum import Enum
 
 class PrimaryStop(Enum):
     """When a copy method stops the primary."""
-    NEVER = "never"                       # copied while it runs (basebackup)
-    SECOND_PASS = "for the second pass"   # the bulk while it runs, what changed stopped (rsync)
+    NEVER = "never"                       # copied while it runs (basebackup, rsync)
     WHOLE_COPY = "for the whole copy"     # the guide's (rsync-cold)
 
 
@@ -25,7 +24,8 @@ class CopyPlan:
     finished or not, of this primary, updated in place or replaced, never kept
     aside; compression and why_not (transfer.choose), max_rate (kB/s or None),
     tablespaces (knowledge.tablespaces.Tablespace, as the source holds them);
-    wave: fan-out's wave, 0 when every standby is copied at once."""
+    wave: fan-out's wave, 0 when every standby is copied at once; why: why
+    this way, when the run picked it (the default method, auto)."""
     standby: object
     way: object
     source: object
@@ -39,6 +39,7 @@ class CopyPlan:
     tablespaces: tuple
     wave: int = 0
     fallback: "CopyPlan" = None
+    why: str = ""
 
     @property
     def from_primary(self):

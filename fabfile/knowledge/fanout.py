@@ -88,8 +88,11 @@ def backup_start(label):
     return None
 
 
-def covers(restart_lsn, start):
+def covers(restart_lsn, start, segment_size=1):
     """Whether a slot whose restart_lsn is this (text, or '' when it holds
-    none) keeps every WAL a copy starting at `start` needs."""
+    none) keeps every WAL a copy starting at `start` needs.  segment_size:
+    WAL is kept and asked for by segments (a standby that streams on asks
+    from the start of the segment its own WAL ends in)."""
     held = Lsn.parse_or_none(restart_lsn)
-    return start is not None and held is not None and held <= start
+    return start is not None and held is not None \
+        and held // segment_size <= start // segment_size

@@ -41,6 +41,18 @@ def last(text, parse):
     return None
 
 
+def to_send(total, arrived=None, wal_since=None):
+    """Bytes an online delta copy will send, estimated before it starts
+    (total: the primary's data).  A copy cut short: what has not arrived.
+    An earlier copy: the WAL the primary wrote since (every change is in it,
+    full-page images too), when known and not beyond the whole."""
+    if arrived is not None:
+        return max(0, total - arrived)
+    if wal_since is not None and wal_since >= 0:
+        return min(total, wal_since)
+    return total
+
+
 def describe(done, total, seconds):
     """'412/1005 MB (41%), 95.2 MB/s, 6 s left' (what is unknown is left out)."""
     mb = 1e6

@@ -42,12 +42,16 @@ def filters(major, own_config_files=(), wal=False):
 # PostgreSQL at boot) can start it as a primary on half the primary's files.
 CONTROL_FILE = "global/pg_control"
 CONTROL_LAST = f"- /{CONTROL_FILE}"
+# Where an online copy puts a running primary's pg_control until its
+# backup_label is written: a name PostgreSQL never reads.
+CONTROL_INCOMING = "global/pg_control.pg-hotstandby-incoming"
 
 
-def control_file_command(source_dir, target, ssh):
-    """The rsync command that copies pg_control alone, once the rest is there."""
+def control_file_command(source_dir, target, ssh, dest=CONTROL_FILE):
+    """The rsync command that copies pg_control alone, once the rest is there
+    (dest: its path in the target, relative to the data directory)."""
     args = ["rsync", "-a", "--checksum", "--timeout=60", "-e", ssh,
-            f"{source_dir.rstrip('/')}/{CONTROL_FILE}", f"{target.rstrip('/')}/{CONTROL_FILE}"]
+            f"{source_dir.rstrip('/')}/{CONTROL_FILE}", f"{target.rstrip('/')}/{dest}"]
     return shell.sh("{args}", args=args)
 
 
@@ -80,7 +84,7 @@ def ssh_command(key, known_hosts, port):
 
 
 # Exit code of a copy whose source files changed or vanished under it: what a
-# first pass over a running primary expects (the delta pass settles them).
+# online copy expects (WAL replay from the backup's start settles them).
 VANISHED = 24
 
 

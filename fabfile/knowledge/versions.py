@@ -62,6 +62,16 @@ FACTS = {
     # pg_basebackup's server-side compression, decompressed by the client
     # into a plain (-Fp) copy: 15 (gzip too, not offered: slower than the wire).
     "basebackup_compress": [(90400, ()), (150000, ("lz4", "zstd"))],
+    # The non-exclusive base backup API (9.6+), held on one session: renamed
+    # in 15, when the exclusive mode went.  {label}: an SQL literal.  The
+    # stop does not wait for archiving (10+): the copy's WAL comes through
+    # the standby's slot.
+    "backup_start": [(90400, None), (90600, "pg_start_backup({label}, true, false)"),
+                     (150000, "pg_backup_start({label}, true)")],
+    "backup_stop": [(90400, None), (90600, "pg_stop_backup(false)"),
+                    (100000, "pg_stop_backup(false, false)"), (150000, "pg_backup_stop(false)")],
+    # idle_session_timeout (14+) would end the session that holds a backup.
+    "idle_session_timeout": [(90400, False), (140000, True)],
     # What pg_rewind needs granted to run as a non-superuser (11+).
     "rewind_functions": [(90400, ()), (110000, (
         "pg_ls_dir(text, boolean, boolean)", "pg_stat_file(text, boolean)",

@@ -2,34 +2,42 @@
 use this: steps/methods.py).
 
 Each standby's copy is decided once, before any copy starts (`decide`: a
-knowledge.copyplan.CopyPlan: the way, the source, compression and rate,
-tablespaces); `plan` prints it (`describe`) and the copy carries it out
-(`carry_out`).  A way of copying is one class with one contract (`Way`):
-its program, what a plan says of it, and the copy:
+knowledge.copyplan.CopyPlan: the way and, for the default method, why
+(`pick`), the source, compression and rate, tablespaces); `plan` prints it
+(`describe`) and the copy carries it out (`carry_out`).  A way of copying
+is one class with one contract (`Way`): its program, what a plan says of
+it, and the copy:
 
 - `PgBasebackup`: pg_basebackup run on the standby from the running primary
   (WAL streamed, through the standby's slot), written beside the data
   directory and swapped in only when complete;
-- `RsyncFirstPass`: rsync's bulk pass while the primary runs;
-- `RsyncStopped`, `RsyncSecondPass`: rsync with both servers stopped
-  (rsync-cold, rsync's second pass, any copy of a stopped primary); an
-  earlier copy is updated with --checksum; global/pg_control is checked to
-  be the primary's;
+- `RsyncOnline`: the online delta copy: rsync into the standby's data
+  directory in place, inside a base backup held open on the running
+  primary (`backup_held`), --checksum over what the standby holds;
+- `RsyncStopped`: rsync with both servers stopped (rsync-cold, any copy of
+  a stopped primary); an earlier copy is updated with --checksum;
+  global/pg_control is checked to be the primary's;
 - `RsyncFromStandby`: fan-out (knowledge/fanout.py): a standby's finished
-  copy sent to one more standby, the copy from the primary its fallback.
+  copy sent to one more standby, the copy from the primary its fallback;
+- `StartAsIs`: no copy (the default method, for a stopped standby whose WAL
+  the primary still holds).
 
 Every copy is compressed and rate-capped as the run asks, where its program
 can (knowledge/transfer.py).  A standby directory that is not a copy of this
 primary is moved aside, never deleted; an earlier copy of this primary is
-replaced.  Standbys are copied at the same time (fan-out: wave by wave), each
+replaced, or updated in place by rsync (what a cut rsync copy sent is kept
+for the next run).  Standbys are copied at the same time (fan-out: wave by wave), each
 in a thread of its own: one failing does not stop the others, and each step
 returns {standby name: why it failed}.
 """
+import threading
 import time
+from contextlib import contextmanager, nullcontext
 
-from . import (access, server, service, standby as standby_step,
+from . import (access, checks, server, service, slots, standby as standby_step,
                tablespaces as tablespace_step)
-from ..knowledge import datadir, fanout, progress, render, rsync, tablespaces, transfer
+from ..knowledge import (backup, datadir, fanout, progress, rsync, tablespaces, transfer,
+                         versions)
 from ..knowledge.copyplan import CopyPlan
 from ..knowledge.transfer import Program
 from ..hosts.cluster import ClusterError, at_once
@@ -54,7 +62,8 @@ class Way:
             kept = datadir.aside_path(s.layout.data_dir,
                                       server.is_mount_point(s, s.layout.data_dir))
             report.change(s.name, f"move its own cluster (system identifier "
-                                  f"{plan.state.system_id}) aside to {kept}")
+                                  f"{plan.state.system_id}, timeline {plan.state.timeline}) "
+                                  f"aside to {kept}")
         origin = f"{p.name}:{p.layout.data_dir}"
         feeder = run.feeder(s)
         if not plan.from_primary:
@@ -88,31 +97,47 @@ class PgBasebackup(Way):
 
 class RsyncWay(Way):
     """rsync from the source's data directory into the standby's (rsync_to).
-    final: the copy is complete once done (the standby may start from it);
-    else the bulk of a running primary, its copying marker left in place."""
+    online: the primary runs, the copy made inside a base backup held open
+    on one session of it; else the source is stopped (or a finished copy)."""
     program = Program.RSYNC
-    final = True
+    online = False
 
     def copy(self, run, plan, report):
         rsync_to(run, plan, report, self)
 
 
-class RsyncFirstPass(RsyncWay):
-    label = "first pass, primary running"
-    final = False
+class RsyncOnline(RsyncWay):
+    """The online delta copy: the primary keeps running; what the standby
+    holds already (an earlier copy, a copy cut short) is updated in place."""
+    label = "online delta copy, primary running"
+    online = True
 
     def how(self, plan):
-        return self.label
+        return ("online: what changed, --checksum" if plan.earlier_copy
+                else "online, fresh copy")
+
+    def describe(self, run, plan, report):
+        super().describe(run, plan, report)
+        if plan.earlier_copy:
+            report.change(plan.standby.name, estimate(plan))
+
+
+def estimate(plan):
+    """The bytes a delta copy will send, estimated (progress.to_send), in words."""
+    p, s, state = plan.primary, plan.standby, plan.state
+    total = server.data_size(p) + sum(tablespace_step.sizes(p, plan.tablespaces).values())
+    if state.copying_from or state.wal_end is None:
+        size = progress.to_send(total, arrived=server.data_size(s))
+        why = "what has not arrived"
+    else:
+        size = progress.to_send(total, wal_since=server.current_lsn(p) - state.wal_end)
+        why = "the WAL written since its copy"
+    return f"about {size / 1e6:.0f} MB of {total / 1e6:.0f} MB to send ({why}; read in full " \
+           "on both hosts for --checksum)"
 
 
 class RsyncStopped(RsyncWay):
     pass
-
-
-class RsyncSecondPass(RsyncWay):
-    def describe(self, run, plan, report):
-        report.change(plan.standby.name, f"copy what changed on {plan.primary.name} since the "
-                                         f"first pass (--checksum; {travelling(plan)})")
 
 
 class RsyncFromStandby(RsyncWay):
@@ -128,41 +153,58 @@ class RsyncFromStandby(RsyncWay):
                                 "finished")
             return rsync_to(run, plan, report, self)
         start = fanout.backup_start(source.read(f"{source.layout.data_dir}/backup_label"))
-        held = plan.primary.psql("select coalesce(restart_lsn::text, '') from "
-                                 "pg_replication_slots where slot_name = "
-                                 f"{render.sql_literal(slot)}")
-        if not fanout.covers(held[0][0] if held else "", start):
+        if not fanout.covers(slots.restart_lsn(plan.primary, slot), start):
             raise ClusterError(f"the primary's slot {slot} does not hold WAL from where "
                                f"{source.name}'s copy begins")
         report.note(s.name, f"copying from {source.name}, whose copy is finished (fan-out)")
         rsync_to(run, plan, report, self)
 
 
+class StartAsIs(Way):
+    """No copy: a stopped standby whose WAL the primary still holds only
+    needs starting (the default method's cheapest path)."""
+    label = "no copy"
+
+    def describe(self, run, plan, report):
+        report.change(plan.standby.name, "no copy: it is started as it is")
+
+    def copy(self, run, plan, report):
+        pass
+
+
 PG_BASEBACKUP = PgBasebackup()
-RSYNC_FIRST_PASS = RsyncFirstPass()
+START_AS_IS = StartAsIs()
+RSYNC_ONLINE = RsyncOnline()
 RSYNC_STOPPED = RsyncStopped()
-RSYNC_SECOND_PASS = RsyncSecondPass()
 RSYNC_FROM_STANDBY = RsyncFromStandby()
 
 
 def running(run, report, targets, way, fans_out_with):
-    """Each standby stopped and copied from the running primary by `way`: all
-    at once, or fanned out.  fans_out_with: the method can fan out (its copies
-    from the primary are base backups).  {name: why} for failures."""
+    """Each standby stopped and copied from the running primary by `way`
+    (None: the cheapest way for each, `pick`): all at once, or fanned out.
+    fans_out_with: the method can fan out (its copies from the primary are
+    base backups).  {name: why} for failures."""
     p = run.primary
     pstate = server.read_state(p)
     if not pstate.running:
         raise ClusterError(f"PostgreSQL is not running on the primary {p.name}: a copy by "
-                           f"{way.label} is made from a running server; start it")
+                           f"{way.label if way else 'the default method'} is made from a "
+                           "running server; start it")
     states = {s.name: refuse_foreign_data(s, pstate, run.options.force) for s in targets}
-    fans_out, why = fanout.applies(run.options.fan_out, fans_out_with, len(targets),
+    picked = {s.name: (way, "") for s in targets} if way else pick(run, targets, pstate, states)
+    fanning = [name for name, (way, _) in picked.items() if way is PG_BASEBACKUP]
+    fans_out, why = fanout.applies(run.options.fan_out, fans_out_with, len(fanning),
                                    run.settings.sync_identity_file)
-    if why and len(targets) >= fanout.MIN_STANDBYS:
+    if why and len(fanning) >= fanout.MIN_STANDBYS:
         report.note(p.name, f"every standby is copied from the primary ({why})")
-    # A cascaded standby copied with its upstream: from its finished copy, as
-    # fan-out does (the copy's WAL is its upstream's, from which it streams).
+    # A cascaded standby copied with its upstream, both by pg_basebackup:
+    # from the upstream's finished copy, as fan-out does (the copy's WAL is
+    # its upstream's, from which it streams).
     cascade = fans_out_with and not run.settings.sync_identity_file
-    plans = decide(run, targets, way, pstate, states, fans_out, cascade)
+    plans = decide(run, targets, picked, pstate, states, fans_out, cascade)
+    for plan in plans:
+        if plan.why:
+            report.note(plan.standby.name, f"{plan.way.label}: {plan.why}")
     if run.options.dry:
         for plan in plans:
             if plan.state.running:
@@ -172,9 +214,9 @@ def running(run, report, targets, way, fans_out_with):
     return carry_out(run, plans, report, stop=True)
 
 
-def stopped(run, report, targets, second_pass=False):
-    """rsync with both servers stopped (rsync-cold, rsync's second pass, any
-    copy of a stopped primary).  {name: why} for failures."""
+def stopped(run, report, targets):
+    """rsync with both servers stopped (rsync-cold, any copy of a stopped
+    primary).  {name: why} for failures."""
     p, dry = run.primary, run.options.dry
     pstate = server.read_state(p)
     if pstate.running and not dry:
@@ -187,8 +229,7 @@ def stopped(run, report, targets, second_pass=False):
             raise ClusterError(f"PostgreSQL is running on {s.name}: its data directory is in "
                                "use; run stop-all first")
         states[s.name] = refuse_foreign_data(s, pstate, run.options.force, state)
-    plans = decide(run, targets, RSYNC_SECOND_PASS if second_pass else RSYNC_STOPPED, pstate,
-                   states)
+    plans = decide(run, targets, {s.name: (RSYNC_STOPPED, "") for s in targets}, pstate, states)
     if dry:
         for plan in plans:
             plan.way.describe(run, plan, report)
@@ -196,21 +237,83 @@ def stopped(run, report, targets, second_pass=False):
     return carry_out(run, plans, report, stop=False)
 
 
-def decide(run, targets, way, pstate, states, fans_out=False, cascade=False):
-    """Each standby's CopyPlan, in the order of copy: by `way` from the
-    primary, or (fans_out) in fan-out's waves, a standby copied in an earlier
-    wave as the source and the copy from the primary as the fallback.
-    cascade: a standby whose upstream is copied too is copied from the
+def pick(run, targets, pstate, states):
+    """{name: (way, why)}: the cheapest way to bring each standby back (the
+    default method).  Stopped, its WAL still held by its slot (on its
+    feeder): started as it is.  An earlier copy of this primary (one cut
+    short, one whose slot lost its WAL), fed by the primary: only what
+    differs is sent (the online delta copy).  Anything else, a cascaded
+    standby, or one that diverged (kept aside): pg_basebackup."""
+    p = run.primary
+    primary_lsn = server.current_lsn(p)
+    primary_cannot = delta_problem(p)
+    picked = {}
+    for s in targets:
+        state, slot = states[s.name], run.slot(s)
+        if not server.is_copy_of(state, pstate):
+            picked[s.name] = (PG_BASEBACKUP, "holds another cluster, moved aside: a fresh copy"
+                              if state.exists else "holds no cluster: a fresh copy")
+            continue
+        if not state.running and state.standby_marker and not state.copying_from \
+                and state.segment_size.isdigit() \
+                and fanout.covers(slots.restart_lsn(run.feeder(s), slot), state.wal_end,
+                                  int(state.segment_size)) \
+                and not checks.attach_problem(s.name, pstate, state, primary_lsn):
+            picked[s.name] = (START_AS_IS, f"stopped, the WAL it needs from {state.wal_end} is "
+                                           f"still held by slot {slot}")
+            continue
+        if run.topology.cascaded(s.name):   # the online copy's backup and slot are the primary's
+            picked[s.name] = (PG_BASEBACKUP, f"a fresh copy from its upstream "
+                                             f"{run.topology.feeder(s.name)}")
+            continue
+        if state.copying_from:
+            why = "its copy was cut short"
+        elif server.diverged(state, pstate):
+            picked[s.name] = (PG_BASEBACKUP, f"it left the primary's history (timeline "
+                                             f"{state.timeline}, the primary's {pstate.timeline}):"
+                                             " a fresh copy, its data directory kept aside with "
+                                             "what it took since (rejoin would pg_rewind it)")
+            continue
+        elif state.running:
+            why = "holds an earlier copy of this primary, not streaming"
+        else:
+            why = f"holds an earlier copy of this primary; slot {slot} lost the WAL it needs"
+        cannot = primary_cannot or delta_problem(s)
+        picked[s.name] = (PG_BASEBACKUP, f"{why}, but {cannot}: a fresh copy") if cannot \
+            else (RSYNC_ONLINE, f"{why}: only what differs is sent")
+    return picked
+
+
+def delta_problem(host):
+    """Why an online delta copy cannot involve host (the primary: its
+    PostgreSQL's backup API; any: rsync), or ''."""
+    major = host.layout.major
+    if not backup.available(major):
+        return f"PostgreSQL {versions.label(major)} has no non-exclusive backup"
+    if host.query(sh("command -v rsync"), warn=True).exited != 0:
+        return f"{host.name} has no rsync"
+    return ""
+
+
+def decide(run, targets, picked, pstate, states, fans_out=False, cascade=False):
+    """Each standby's CopyPlan, in the order of copy: by its picked way
+    ({name: (way, why)}) from the primary, or (fans_out) those picked for
+    pg_basebackup in fan-out's waves, a standby copied in an earlier wave as
+    the source and the copy from the primary as the fallback.  cascade: a
+    standby whose upstream is copied by pg_basebackup too is copied from the
     upstream's finished copy, in the wave after it, with no fallback (it
     streams from that upstream)."""
     p = run.primary
     spaces = tuple(tablespace_step.of(run, pstate))
     by_name = {s.name: s for s in targets}
     feeder = run.topology.feeder
-    after = [name for name in run.topology.order() if cascade and feeder(name) in by_name
-             and name in by_name]
+    fresh = {name for name in by_name if picked[name][0] is PG_BASEBACKUP}
+    after = [name for name in run.topology.order() if cascade and name in fresh
+             and feeder(name) in fresh]
     direct = [name for name in by_name if name not in after]
-    order = fanout.schedule(direct) if fans_out else [(name, None, 0) for name in direct]
+    fanning = [name for name in direct if fans_out and name in fresh]
+    order = (fanout.schedule(fanning) if fanning else []) \
+        + [(name, None, 0) for name in direct if name not in fanning]
     waves = {name: wave for name, _, wave in order}
     for name in after:   # in the topology's order: each after its upstream
         waves[name] = waves[feeder(name)] + 1
@@ -220,13 +323,14 @@ def decide(run, targets, way, pstate, states, fans_out=False, cascade=False):
         compression, why = travel(run, s, way.program, source)
         return CopyPlan(standby=s, way=way, source=source, primary=p, primary_state=pstate,
                         state=states[s.name],
-                        earlier_copy=server.is_copy_of(states[s.name], pstate),
+                        earlier_copy=server.replaceable(states[s.name], pstate),
                         compression=compression, why_not=why, max_rate=run.options.max_rate,
-                        tablespaces=spaces, wave=wave, fallback=fallback)
+                        tablespaces=spaces, wave=wave, fallback=fallback,
+                        why=picked[s.name][1])
     plans = []
     for name, source, wave in order:
         s = by_name[name]
-        direct = plan(s, way, p, spaces, wave)
+        direct = plan(s, picked[name][0], p, spaces, wave)
         plans.append(direct if source is None else
                      plan(s, RSYNC_FROM_STANDBY, by_name[source],
                           tuple(tablespaces.from_standby(spaces)), wave,
@@ -268,6 +372,8 @@ def travel(run, s, program, source):
     """(Compression, why not) of a copy to s by `program` from source, for
     the compression this run asks for."""
     asked, lists = run.options.compress, ()
+    if program is None:   # no copy
+        return transfer.NONE, ""
     if program is Program.RSYNC and asked != transfer.NONE:
         # Both ends of the copy must know the algorithm.  No rsync at all is
         # preflight's to report (or the copy's): here it lists nothing.
@@ -294,7 +400,7 @@ def backup_to(run, plan, report):
     actor = "postgres" if mount else places[data].actor
     incoming, kept = datadir.incoming_path(data, mount), datadir.aside_path(data, mount)
     sstate = server.read_state(s)
-    ours = server.is_copy_of(sstate, pstate)
+    ours = server.replaceable(sstate, pstate)
     owned = tablespace_step.earlier_copies(s, spaces, ours)
     # A leftover incoming directory is an earlier backup cut short: ours to remove.
     s.change(join([datadir.drop_leftovers(data, mount, actor),
@@ -344,19 +450,20 @@ def backup_to(run, plan, report):
 
 def rsync_to(run, plan, report, way):
     """rsync the source's data directory into the standby's (an RsyncWay's
-    copy).  Not way.final (a first pass): the primary runs and files change
-    under the copy, so it is only the bulk: no checksums, its copying marker
-    stays, no standby marker.  From a standby (fan-out), its finished copy is
-    sent WAL included: it is part of that base backup."""
+    copy), in place: pg_control is removed first and comes last, so a copy
+    cut short never boots, and what it sent stays for the next run to
+    update.  way.online: inside a base backup held open on the running
+    primary (backup_held), whose backup_label and tablespace_map are
+    written before pg_control arrives.  From a standby (fan-out), its
+    finished copy is sent WAL included: it is part of that base backup."""
     s, p, pstate, spaces = plan.standby, plan.source, plan.primary_state, plan.tablespaces
-    first_pass = not way.final
     data = s.layout.data_dir
     places = server.proven(s, spaces)   # again, right before acting
     actor = places[data].actor
-    # What is there now: an earlier pass or a failed copy from a standby
-    # may have changed it since the plan was made.
+    # What is there now: a failed copy from a standby may have changed it
+    # since the plan was made.
     sstate = server.read_state(s)
-    earlier_copy = server.is_copy_of(sstate, pstate)
+    earlier_copy = server.replaceable(sstate, pstate)
     owned = tablespace_step.earlier_copies(s, spaces, earlier_copy)
     if sstate.exists and not earlier_copy:
         kept = move_aside(s, actor)
@@ -375,13 +482,19 @@ def rsync_to(run, plan, report, way):
     started = time.monotonic()
     # Checksums wherever the target may hold files already (see rsync.command);
     # a directory just emptied by move_aside needs none.
-    update = (earlier_copy or not sstate.exists) and not first_pass
+    update = earlier_copy or not sstate.exists
+    # pg_control of a running primary lands under another name, renamed once
+    # the backup_label is there: without it, a boot would start on torn files.
+    control = rsync.CONTROL_INCOMING if way.online else rsync.CONTROL_FILE
     # What the copy's key may write into: nothing else on the standby.
-    targets = [data, f"{data}/{rsync.CONTROL_FILE}", *(t.dest for t in spaces)]
-    with access.host_to_host_ssh(run, s, report, targets, p) as (ssh, target, user):
+    targets = [data, f"{data}/{control}", *(t.dest for t in spaces)]
+    if way.online and earlier_copy:
+        report.note(s.name, estimate(plan))
+    with access.host_to_host_ssh(run, s, report, targets, p) as (ssh, target, user), \
+            (backup_held(run, plan, report) if way.online else nullcontext()) as held:
         cmd = rsync.command(p.layout.data_dir, f"{target}:{data}", rules, ssh,
                             checksum=update, transfer=options)
-        done = p.change(cmd, user=user, warn=first_pass,
+        done = p.change(cmd, user=user, warn=way.online,
                         output=progress.Stream(report, s.name, progress.rsync_line,
                                                transfer.progress_note(compression, max_rate)))
         if done.exited not in (0, rsync.VANISHED):
@@ -389,14 +502,18 @@ def rsync_to(run, plan, report, way):
                               + p.failure(done))
         tablespace_step.copy(p, spaces, target, ssh, user, checksum=update, transfer=options)
         tablespace_step.relink(s, spaces)
-        if not first_pass:
-            # The standby marker before pg_control: once a boot could start
-            # this directory, it starts a standby.
-            marked = standby_step.write_marker(run, s)
-            p.change(rsync.control_file_command(p.layout.data_dir, f"{target}:{data}", ssh),
-                     user=user)
+        p.change(rsync.control_file_command(p.layout.data_dir, f"{target}:{data}", ssh,
+                                            control), user=user)
+        if held:
+            write_backup_files(s, spaces, held.stop())
+        # The standby marker before pg_control: once a boot could start this
+        # directory, it starts a standby.
+        marked = standby_step.write_marker(run, s)
+        if way.online:
+            s.change(sh("mv -f {incoming} {control}", incoming=f"{data}/{control}",
+                        control=f"{data}/{rsync.CONTROL_FILE}"), user="postgres")
     stats = rsync.parse_stats(done.stdout)
-    how = way.label if first_pass else "update, --checksum" if update else "fresh copy"
+    how = way.how(plan) if way.online else "update, --checksum" if update else "fresh copy"
     if not plan.from_primary:
         how = f"fan-out: its finished copy of {plan.primary.name}; {how}"
     report.change(s.name, f"copied {p.name}:{p.layout.data_dir} ({how}): "
@@ -405,13 +522,83 @@ def rsync_to(run, plan, report, way):
                           f"{time.monotonic() - started:.1f} s, "
                           + travelling(plan)
                           + with_tablespaces(spaces))
-    if first_pass:
-        return
-    tablespace_step.check(p, s, spaces, exact=True)
-    check_control_file(p, s)
+    # A running primary's files change under the copy: WAL replay from the
+    # backup's start settles them, not a count nor pg_control's bytes.
+    tablespace_step.check(p, s, spaces, exact=not way.online)
+    if not way.online:
+        check_control_file(p, s)
     s.change(sh("rm -f {marker}", marker=marker), user="postgres")
     for change in marked:
         report.change(s.name, change)
+
+
+BACKUP_STARTS = threading.Lock()   # one backup start and its slot at a time
+
+
+@contextmanager
+def backup_held(run, plan, report):
+    """A non-exclusive base backup of the running primary held open on one
+    psql session (local, as postgres: no password anywhere) while the block
+    copies; yields it, to stop once the files are there.  The standby's slot
+    is made anew right after the start, so it holds WAL from the backup's
+    checkpoint (made before, a slot would reserve from an older one, which
+    max_slot_wal_keep_size may already have given up).  The session ends at
+    the block's end whatever happens: a backup not stopped is then abandoned
+    by the server."""
+    p, s = plan.primary, plan.standby
+    major = p.layout.major
+    if not backup.available(major):
+        raise ClusterError("an online copy needs the non-exclusive backup API (PostgreSQL "
+                           "9.6 or later): use --method basebackup or rsync-cold")
+    with p.psql_session() as session:
+        # Another copy's backup start in between would move the checkpoint
+        # the slot reserves from past this backup's start.
+        with BACKUP_STARTS:
+            session.send(backup.start_sql(major))
+            start = backup.started(session.expect(backup.STARTED_LINE, backup.START_TIMEOUT,
+                                                  "starting the base backup"))
+            slots.reset(run, s, report)
+        check_slot_holds(run, s, start)
+        report.note(s.name, f"base backup held open on {p.name} from {start} (its WAL "
+                            f"comes through slot {run.slot(s)})")
+        yield HeldBackup(run, s, session, start)
+
+
+def check_slot_holds(run, s, start):
+    """The primary's slot for s holds WAL from start (a ClusterError else)."""
+    slot = run.slot(s)
+    if not fanout.covers(slots.restart_lsn(run.primary, slot), start):
+        cap = " or is beyond max_slot_wal_keep_size: raise it" \
+            if versions.fact("slot_wal_keep", run.major) else ""
+        raise ClusterError(f"the primary's slot {slot} does not hold WAL from {start}, where "
+                           f"the copy's backup starts (a checkpoint came in between{cap}); "
+                           "run again: what was copied is kept")
+
+
+class HeldBackup:
+    def __init__(self, run, s, session, start):
+        self.run, self.standby, self.session, self.start = run, s, session, start
+
+    def stop(self):
+        """(end, backup_label, tablespace_map) once the copy is there, its
+        WAL still held by the slot."""
+        major = self.run.primary.layout.major
+        self.session.send(backup.stop_sql(major))
+        stopped = backup.stopped(self.session.expect(backup.STOPPED_LINE, backup.STOP_TIMEOUT,
+                                                     "stopping the base backup"))
+        check_slot_holds(self.run, self.standby, self.start)
+        return stopped
+
+
+def write_backup_files(s, spaces, stopped):
+    """The backup's backup_label and tablespace_map (at the standby's
+    locations) as files in the standby's data directory."""
+    _, label, spcmap = stopped
+    data = s.layout.data_dir
+    s.install(f"{data}/backup_label", label, owner="postgres", mode="600")
+    if spaces:
+        s.install(f"{data}/tablespace_map", backup.standby_map(spcmap, spaces),
+                  owner="postgres", mode="600")
 
 
 def all_copied(failed):

@@ -121,13 +121,13 @@ def rejoin(run, report, resync=False):
     if failed and not resync:
         s, error, kept = failed[0]
         raise ClusterError(f"{s.name}: pg_rewind failed ({error}): run rejoin again with "
-                           f"--resync to copy {p.name}'s data instead ({p.name} is stopped for "
-                           f"the copy); {s.name} stays stopped, its old data directory is kept "
+                           f"--resync to copy what differs from {p.name}'s data instead ({p.name} "
+                           f"keeps running); {s.name} stays stopped, its old data directory is kept "
                            f"in {kept}")
     standby_step.configure(run, report)
     if failed:
         copies = [s for s, _, _ in failed]
-        methods.copy_standbys(run, report, copies, methods.COLD)
+        methods.copy_standbys(run, report, copies, methods.ONLINE)
         clone.all_copied({name: why for name, why in run.state.failed.items()
                           if name in {s.name for s in copies}})
     lifecycle.start_standbys_then_primary(run, report)

@@ -20,22 +20,32 @@ class CopyMethod:
     needs = ()                          # Programs on every host (preflight checks them)
     primary_stops = PrimaryStop.NEVER
     running = None                      # the clone.Way that copies a running primary
+                                        # (None and the primary never stopped: picked
+                                        # per standby, clone.pick)
     fans_out = False                    # its copies from the primary are base backups
+
+
+class Auto(CopyMethod):
+    name = "auto"
+    help = ("the default: the cheapest way for each standby, the primary kept running: "
+            "start it (its WAL still on the primary), the online delta copy (it holds an "
+            "earlier copy), else pg_basebackup; plan says which and why")
+    fans_out = True                     # its fresh copies are pg_basebackup's
 
 
 class Basebackup(CopyMethod):
     name = "basebackup"
-    help = "the default: pg_basebackup on each standby, the primary keeps running"
+    help = "pg_basebackup on each standby, the primary keeps running"
     running = clone.PG_BASEBACKUP
     fans_out = True
 
 
 class Rsync(CopyMethod):
     name = "rsync"
-    help = "the bulk while the primary runs, what changed once it is stopped"
+    help = ("online delta copy: the primary keeps running, only what differs from the "
+            "standby's earlier copy is sent")
     needs = (Program.RSYNC,)
-    primary_stops = PrimaryStop.SECOND_PASS
-    running = clone.RSYNC_FIRST_PASS
+    running = clone.RSYNC_ONLINE
 
 
 class RsyncCold(CopyMethod):
@@ -46,7 +56,8 @@ class RsyncCold(CopyMethod):
 
 
 COLD = RsyncCold()
-METHODS = {m.name: m for m in (COLD, Rsync(), Basebackup())}
+ONLINE = Rsync()   # rejoin --resync: a diverged former primary holds most of the data
+METHODS = {m.name: m for m in (COLD, ONLINE, Basebackup(), Auto())}
 
 
 def copy_running(method, run, report, targets):
@@ -57,11 +68,11 @@ def copy_running(method, run, report, targets):
 
 def sync(run, report, targets=None):
     """The sync task, run alone: the method says how to copy a running primary;
-    a stopped one (after stop-all, the guide's order) is copied cold.  So with
-    rsync the primary's state says which pass is due.  {name: why} for failures."""
+    a stopped one (after stop-all, the guide's order) is copied cold.
+    {name: why} for failures."""
     method = run.options.method
     targets = run.standbys if targets is None else targets
-    if method.running and server.read_state(run.primary).running:
+    if method.primary_stops is PrimaryStop.NEVER and server.read_state(run.primary).running:
         return copy_running(method, run, report, targets)
     return clone.stopped(run, report, targets)
 
@@ -81,16 +92,10 @@ def copy_standbys(run, report, targets, method=None, settle=True):
         with report.step("start-standby-then-master"):
             lifecycle.start_standbys_then_primary(run, report, targets, settle)
         return
-    second_pass = method.primary_stops is PrimaryStop.SECOND_PASS
     with lifecycle.primary_kept_up(run, report) as watchdog:
-        if second_pass:
-            with report.step("sync (first pass)"):
-                targets = left(copy_running(method, run, report, targets))
-            if not targets:
-                return
         with report.step("stop-all"):
             lifecycle.stop_all(run, report, targets, watchdog)
-        with report.step("sync (second pass)" if second_pass else "sync"):
-            targets = left(clone.stopped(run, report, targets, second_pass=second_pass))
+        with report.step("sync"):
+            targets = left(clone.stopped(run, report, targets))
         with report.step("start-standby-then-master"):
             lifecycle.start_standbys_then_primary(run, report, targets, settle, watchdog)

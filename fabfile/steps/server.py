@@ -17,6 +17,8 @@ CONTROL_FIELDS = {
     "Database system identifier": "system_id",
     "Database cluster state": "cluster_state",
     "Latest checkpoint location": "checkpoint",
+    "Minimum recovery ending location": "min_recovery",
+    "Bytes per WAL segment": "segment_size",
     "Latest checkpoint's TimeLineID": "timeline",
     "Catalog version number": "catalog_version",
 }
@@ -29,11 +31,20 @@ class ServerState:
     system_id: str = ""
     cluster_state: str = ""
     checkpoint: Lsn = None   # the latest checkpoint's location
+    min_recovery: Lsn = None   # a standby's: how far its replay went, at least
+    segment_size: str = ""
     timeline: str = ""
     catalog_version: str = ""
     standby_marker: bool = False
     copying_from: str = ""   # system identifier of an unfinished copy's source
     unit: str = ""           # the systemd unit the running postmaster belongs to
+
+    @property
+    def wal_end(self):
+        """Where its own WAL ends at least (a stopped standby streams on
+        from the segment holding it), or None."""
+        known = [lsn for lsn in (self.checkpoint, self.min_recovery) if lsn is not None]
+        return max(known) if known else None
 
     def outside(self, service):
         """Runs, but not inside `service` (started by hand or around systemd)."""
@@ -76,8 +87,8 @@ def parse_state(text):
         key, sep, value = line.partition(":")
         if sep and key.strip() in CONTROL_FIELDS:
             name = CONTROL_FIELDS[key.strip()]
-            setattr(state, name, Lsn.parse_or_none(value) if name == "checkpoint"
-                    else value.strip())
+            setattr(state, name, Lsn.parse_or_none(value)
+                    if name in ("checkpoint", "min_recovery") else value.strip())
     return state
 
 
@@ -91,6 +102,20 @@ def user_data(host):
                             base=f"{host.layout.data_dir}/base"),
                          user="postgres", warn=True).stdout
     return datadir.holds_user_data(listing)
+
+
+def diverged(state, primary_state):
+    """A copy of this primary that went its own way: promoted since (a later
+    timeline).  What it took after that lives only there: kept, never
+    overwritten."""
+    return is_copy_of(state, primary_state) \
+        and int(state.timeline or 0) > int(primary_state.timeline or 0)
+
+
+def replaceable(state, primary_state):
+    """A copy of this primary that a copy may update in place or replace
+    (not one that diverged)."""
+    return is_copy_of(state, primary_state) and not diverged(state, primary_state)
 
 
 def standby_data_problem(standby, primary_state, force, state=None):

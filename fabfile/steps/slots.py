@@ -3,7 +3,7 @@
 slots can be made on a standby), so that the WAL a standby still needs is
 kept; the slots of standbys no longer listed, or fed by another host, are
 dropped, so they hold none."""
-from ..knowledge import render
+from ..knowledge import render, versions
 
 
 def existing(primary, active_only=False):
@@ -66,3 +66,26 @@ def drop(run, report, names, why="its standby is no longer listed", idle_only=Fa
         if slot in have:
             p.psql_change(f"select pg_drop_replication_slot({render.sql_literal(slot)})")
             report.change(p.name, f"dropped replication slot {slot} ({why})")
+
+
+def reset(run, s, report):
+    """The standby's slot made anew, holding WAL from the latest checkpoint
+    (an online copy's backup has just made it): all the copy needs, no longer
+    what an older copy needed, and none lost."""
+    p, slot = run.primary, run.slot(s)
+    if slot in existing(p):
+        p.psql_change(f"select pg_drop_replication_slot({render.sql_literal(slot)})")
+    p.psql_change(f"select pg_create_physical_replication_slot({render.sql_literal(slot)}, true)")
+    report.change(p.name, f"made replication slot {slot} anew: it holds WAL from the "
+                          "copy's backup start")
+
+
+def restart_lsn(primary, slot):
+    """The WAL location a slot holds from, as text: '' when it holds none,
+    lost it, or may lose it at the next checkpoint (13+: unreserved, beyond
+    max_slot_wal_keep_size)."""
+    status = versions.fact("slot_wal_status", primary.layout.major)
+    held = primary.psql(f"select case when coalesce({status}::text, '') in "
+                        "('lost', 'unreserved') then '' else coalesce(restart_lsn::text, '') end "
+                        f"from pg_replication_slots where slot_name = {render.sql_literal(slot)}")
+    return held[0][0] if held else ""

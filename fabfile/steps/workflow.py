@@ -1,7 +1,8 @@
 """The guide as one workflow: `full` (and `plan`, on dry hosts) runs every
-step in order, and the checks that sit between steps.  The basebackup method
-copies without stopping the primary; a standby that already streams is left
-alone; a standby whose copy fails does not stop the others."""
+step in order, and the checks that sit between steps.  Every method but
+rsync-cold copies without stopping the primary; a standby that already
+streams is left alone (the default method picks the cheapest way for the
+others: clone.pick); a standby whose copy fails does not stop the others."""
 from contextlib import suppress
 
 from . import checks, clone, lifecycle, methods, primary, server, smoke, standby
@@ -11,8 +12,8 @@ from ..knowledge import diagnose
 
 
 def full(run, report):
-    """full's steps in order; on dry hosts, what they would do.  With the
-    basebackup method the primary is not stopped for the copy."""
+    """full's steps in order; on dry hosts, what they would do.  Only
+    rsync-cold stops the primary for the copy."""
     dry = run.options.dry
     with report.step("preflight"):
         checks.preflight(run, report)

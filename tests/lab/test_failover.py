@@ -93,9 +93,13 @@ def test_rejoin_without_wal_log_hints_needs_resync(lab_factory):
     assert "wal_log_hints" in error[0] and "run rejoin again with --resync" in error[0]
     assert lab.query("standby", "select pg_is_in_recovery()") == [(False,)]
 
+    started = lab.query("standby", "select pg_postmaster_start_time()")
     resynced = lab.fab("rejoin", "--resync", hosts=["standby", "master"])
     assert resynced.returncode == 0, resynced.stdout + resynced.stderr
     assert "master: copied standby:" in resynced.stdout and "smoke test passed" in resynced.stdout
+    # The online delta copy: the new primary never stopped.
+    assert "(online: what changed, --checksum)" in resynced.stdout
+    assert lab.query("standby", "select pg_postmaster_start_time()") == started
     wait_for(lambda: lab.query("master", "select to_regclass('after_failover') is not null")
              == [(True,)])
     assert lab.query("master", "select v from after_failover") == [(8,)]

@@ -52,7 +52,7 @@ def done(request, lab_factory):
 
 # What each method's copy prints.
 COPIED = {None: "standby: copied master with pg_basebackup (primary running)",
-          "rsync": "(first pass, primary running)",
+          "rsync": "(online, fresh copy)",
           "rsync-cold": "standby: copied master:"}
 
 

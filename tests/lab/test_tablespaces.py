@@ -82,8 +82,12 @@ def test_every_row_of_every_tablespace_reaches_the_standby_first_and_again(lab, 
     full_and_compare(lab, method)     # a first copy, over a cluster of the standby's own
     write(lab, 3000)
     force_copy(lab)
+    started = lab.query("master", "select pg_postmaster_start_time()")
     again = full_and_compare(lab, method)   # over the earlier copy, after more writes
     assert "kept what was in" not in again.stdout   # an earlier copy is replaced, not kept
+    if method == "rsync":   # the online delta copy, the primary running
+        assert "(online: what changed, --checksum)" in again.stdout
+        assert lab.query("master", "select pg_postmaster_start_time()") == started
 
 
 def test_a_mapped_location_and_what_was_there_kept_aside(lab, tmp_path):

@@ -57,7 +57,7 @@ def test_options_take_the_flag_else_the_config():
 
 
 def test_an_unknown_method_flag_names_the_choices():
-    with pytest.raises(SettingsError, match="--method 'fast': use rsync-cold, rsync, basebackup"):
+    with pytest.raises(SettingsError, match="--method 'fast': use rsync-cold, rsync, basebackup, auto"):
         Options.resolve(Settings.from_config(section()), method="fast")
 
 

@@ -3,6 +3,7 @@ the check that a standby's slot on the primary holds the WAL its copy needs."""
 import pytest
 
 from fabfile.knowledge import fanout
+from fabfile.knowledge.lsn import Lsn
 
 
 @pytest.mark.parametrize("choice, basebackup, count, identity, fans", [
@@ -78,3 +79,12 @@ def test_backup_start_is_read_strictly_from_the_label():
 def test_a_slot_covers_a_copy_only_when_it_holds_wal_from_its_start(restart_lsn, covered):
     assert fanout.covers(restart_lsn, fanout.backup_start(LABEL)) is covered
     assert fanout.covers(restart_lsn, None) is False
+
+
+def test_a_slot_covers_a_standby_streaming_on_by_segments():
+    # A stopped standby asks from the start of the segment its WAL ends in.
+    segment = 16 * 1024 * 1024
+    end = Lsn.parse("0/5000100")
+    assert fanout.covers("0/5FFFFFF", end, segment)
+    assert not fanout.covers("0/6000000", end, segment)
+    assert not fanout.covers("0/5FFFFFF", end)   # byte for byte: a backup's start

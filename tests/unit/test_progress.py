@@ -99,3 +99,13 @@ def test_the_last_progress_of_a_whole_output():
               "pg_basebackup: syncing data to disk ...\n")
     assert progress.last(output, progress.basebackup_line) == (40970 * 1024, 40970 * 1024)
     assert progress.last("no progress here\n", progress.basebackup_line) is None
+
+
+def test_a_delta_copy_estimates_what_it_will_send():
+    gb = 10 ** 9
+    assert progress.to_send(10 * gb, arrived=4 * gb) == 6 * gb      # a copy cut short
+    assert progress.to_send(10 * gb, arrived=11 * gb) == 0
+    assert progress.to_send(10 * gb, wal_since=gb // 2) == gb // 2  # WAL since its copy
+    assert progress.to_send(10 * gb, wal_since=30 * gb) == 10 * gb  # never beyond the whole
+    assert progress.to_send(10 * gb, wal_since=-1) == 10 * gb       # ahead: not known
+    assert progress.to_send(10 * gb) == 10 * gb

@@ -11,12 +11,14 @@ from bench import run as bench_run
 
 
 def test_each_method_says_what_it_needs_and_when_the_primary_stops():
-    assert list(METHODS) == ["rsync-cold", "rsync", "basebackup"]
+    assert list(METHODS) == ["rsync-cold", "rsync", "basebackup", "auto"]
     for name, method in METHODS.items():
         assert isinstance(method, CopyMethod) and method.name == name and method.help
     assert METHODS["basebackup"].primary_stops is PrimaryStop.NEVER
     assert not METHODS["basebackup"].needs
-    assert METHODS["rsync"].running and METHODS["rsync"].primary_stops is PrimaryStop.SECOND_PASS
+    # The two-pass rsync became the online delta copy: the primary keeps running.
+    assert METHODS["rsync"].running is clone.RSYNC_ONLINE
+    assert METHODS["rsync"].primary_stops is PrimaryStop.NEVER
     assert not METHODS["rsync-cold"].running and COLD is METHODS["rsync-cold"]
     assert METHODS["rsync-cold"].primary_stops is PrimaryStop.WHOLE_COPY
     assert METHODS["rsync-cold"].needs == (Program.RSYNC,)
@@ -24,7 +26,9 @@ def test_each_method_says_what_it_needs_and_when_the_primary_stops():
     assert [m.running.program for m in METHODS.values() if m.running] == \
         [Program.RSYNC, Program.PG_BASEBACKUP]
     # Only base backups can be sent on from a standby's finished copy.
-    assert [m.name for m in METHODS.values() if m.fans_out] == ["basebackup"]
+    assert [m.name for m in METHODS.values() if m.fans_out] == ["basebackup", "auto"]
+    # The default picks a way per standby, never stopping the primary.
+    assert not METHODS["auto"].running and METHODS["auto"].primary_stops is PrimaryStop.NEVER
 
 
 def test_a_method_that_copies_a_running_primary_names_a_way_that_copies():
@@ -35,9 +39,12 @@ def test_a_method_that_copies_a_running_primary_names_a_way_that_copies():
 
 
 def test_each_way_of_copying_copies_and_names_its_program():
-    for way in (clone.PG_BASEBACKUP, clone.RSYNC_FIRST_PASS, clone.RSYNC_STOPPED,
-                clone.RSYNC_SECOND_PASS, clone.RSYNC_FROM_STANDBY):
+    for way in (clone.PG_BASEBACKUP, clone.RSYNC_ONLINE, clone.RSYNC_STOPPED,
+                clone.RSYNC_FROM_STANDBY):
         assert isinstance(way.program, Program)
+        assert type(way).copy is not clone.Way.copy
+    assert clone.START_AS_IS.program is None   # no copy: nothing travels
+    for way in ():
         assert type(way).copy is not clone.Way.copy
 
 

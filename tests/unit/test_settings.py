@@ -30,7 +30,7 @@ def test_defaults_are_valid():
     (dict(addresses={"db1": "10.0.0.300"}), "addresses.db1"),
     (dict(standbys="db2"), "list of host names"),
     (dict(replication_password=""), "replication_password"),
-    (dict(method="rsync-hot"), "rsync-cold, rsync, basebackup"),
+    (dict(method="rsync-hot"), "rsync-cold, rsync, basebackup, auto"),
     (dict(max_slot_wal_keep_size="lots"), "max_slot_wal_keep_size"),
     (dict(status={"warn_lag_bytes": -1}), "status.warn_lag_bytes"),
     (dict(status={"warn_lag_seconds": "soon"}), "number of seconds"),

@@ -83,7 +83,7 @@ def test_cli_hosts_is_the_executors_and_allowed():
                           "expected, got null"),
     ({"timeouts": 5}, "hotstandby.timeouts: a mapping of start, stream and watchdog expected, "
                       "got 5"),
-    ({"method": {"a": 1}}, "hotstandby.method: a copy method (rsync-cold, rsync, basebackup) "
+    ({"method": {"a": 1}}, "hotstandby.method: a copy method (rsync-cold, rsync, basebackup, auto) "
                            "expected, got a mapping"),
     ({"tls": {"mode": ["verify"]}}, "hotstandby.tls.mode: verify, verify-ca, require or off "
                                     "expected, got a list"),
