@@ -55,6 +55,14 @@ def control_file_command(source_dir, target, ssh, dest=CONTROL_FILE):
     return shell.sh("{args}", args=args)
 
 
+# Where the receiving rsync keeps the part of a file it was writing when the
+# copy was cut (relative: one in that file's directory, so files of the same
+# name in two databases do not meet).  The next copy sends only the rest; a
+# finished file leaves it and rsync removes it once empty.  rsync excludes it
+# from sending and from --delete itself.
+PARTIAL_DIR = ".pg-hotstandby-partial"
+
+
 def command(source_dir, target, rules, ssh, checksum, transfer=()):
     """The rsync command run on the primary.
 
@@ -67,7 +75,8 @@ def command(source_dir, target, rules, ssh, checksum, transfer=()):
     # instead of leaving the primary stopped until TCP gives up.  progress2
     # without incremental recursion: one overall figure against a known total.
     args = ["rsync", "-a", "--delete", "--stats", "--timeout=60",
-            "--info=progress2", "--no-inc-recursive", "-e", ssh]
+            "--info=progress2", "--no-inc-recursive", f"--partial-dir={PARTIAL_DIR}",
+            "-e", ssh]
     if checksum:
         args.append("--checksum")
     args += transfer

@@ -240,10 +240,11 @@ def stopped(run, report, targets):
 def pick(run, targets, pstate, states):
     """{name: (way, why)}: the cheapest way to bring each standby back (the
     default method).  Stopped, its WAL still held by its slot (on its
-    feeder): started as it is.  An earlier copy of this primary (one cut
-    short, one whose slot lost its WAL), fed by the primary: only what
-    differs is sent (the online delta copy).  Anything else, a cascaded
-    standby, or one that diverged (kept aside): pg_basebackup."""
+    feeder; a slot this run made holds only what came after): started as it
+    is.  An earlier copy of this primary (one cut short, one whose slot lost
+    its WAL, a delayed standby on an earlier timeline), fed by the primary:
+    only what differs is sent (the online delta copy).  Anything else, a
+    cascaded standby, or one that diverged (kept aside): pg_basebackup."""
     p = run.primary
     primary_lsn = server.current_lsn(p)
     primary_cannot = delta_problem(p)
@@ -254,10 +255,17 @@ def pick(run, targets, pstate, states):
             picked[s.name] = (PG_BASEBACKUP, "holds another cluster, moved aside: a fresh copy"
                               if state.exists else "holds no cluster: a fresh copy")
             continue
+        feeder = run.feeder(s)
+        held = "" if (feeder.name, slot) in run.state.made_slots \
+            else slots.restart_lsn(feeder, slot)
+        # Replay reaches a timeline switch only after the delay, and until
+        # then the standby cannot ask for the new timeline: it would receive
+        # nothing for up to its delay.
+        delayed_behind = run.topology.delay_ms(s.name) \
+            and int(state.timeline or 0) < int(pstate.timeline or 0)
         if not state.running and state.standby_marker and not state.copying_from \
-                and state.segment_size.isdigit() \
-                and fanout.covers(slots.restart_lsn(run.feeder(s), slot), state.wal_end,
-                                  int(state.segment_size)) \
+                and state.segment_size.isdigit() and not delayed_behind \
+                and fanout.covers(held, state.wal_end, int(state.segment_size)) \
                 and not checks.attach_problem(s.name, pstate, state, primary_lsn):
             picked[s.name] = (START_AS_IS, f"stopped, the WAL it needs from {state.wal_end} is "
                                            f"still held by slot {slot}")
@@ -276,6 +284,10 @@ def pick(run, targets, pstate, states):
             continue
         elif state.running:
             why = "holds an earlier copy of this primary, not streaming"
+        elif delayed_behind:
+            why = (f"holds an earlier copy of this primary on timeline {state.timeline} "
+                   f"(the primary's {pstate.timeline}); delayed, it would receive nothing "
+                   "until its replay passed the switch")
         else:
             why = f"holds an earlier copy of this primary; slot {slot} lost the WAL it needs"
         cannot = primary_cannot or delta_problem(s)

@@ -33,6 +33,10 @@ class RunState:
     # primary, and each standby that feeds another (cascading)
     tls_served: set = field(default_factory=set)
     tablespace_names: dict = field(default_factory=dict)   # oid -> name, read while it ran
+    # (feeder name, slot): slots this run made; they hold WAL from when they
+    # were made, so they vouch for nothing a stopped standby needed before
+    # (and plan, which makes none, decides as the run does)
+    made_slots: set = field(default_factory=set)
     # What must be undone before the run ends (each has an idempotent
     # undo(report)): undone by the thread that set it up, or, when the run is
     # cut short, by the main thread (worker threads are daemons and die with

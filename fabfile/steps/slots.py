@@ -49,6 +49,7 @@ def ensure_on(run, report, p):
     for slot in missing:
         p.psql_change(f"select pg_create_physical_replication_slot({render.sql_literal(slot)}, "
                       "true)")
+        run.state.made_slots.add((p.name, slot))
         report.change(p.name, f"created replication slot {slot}")
 
 
