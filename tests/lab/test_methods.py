@@ -235,7 +235,8 @@ def test_a_slot_that_lost_its_wal_comes_back_by_the_delta_under_writes(lab, tmp_
 
 def test_a_cut_copy_resumes_where_it_stopped(lab):
     """An online copy into an empty standby cut midway (its rsync killed):
-    nothing boots, what arrived stays; the next full sends the rest."""
+    nothing boots, what arrived stays (the file in progress in part); the
+    next full sends the rest."""
     if lab.pg != DELTA_CASE["cut copy"]:
         pytest.skip(f"on {DELTA_CASE['cut copy']} only (lab time)")
     lab.reinit("standby")
@@ -249,6 +250,9 @@ def test_a_cut_copy_resumes_where_it_stopped(lab):
     assert code == 1 and "COPY FAILED" in out, out
     arrived = lab.sh("standby", f"du -sm /var/lib/postgresql/{lab.pg}/main | cut -f1")
     assert int(arrived) > 16, arrived
+    # The file it was writing is kept in part, for the next copy to finish.
+    partial = f"find /var/lib/postgresql/{lab.pg}/main -path '*/.pg-hotstandby-partial/*'"
+    assert lab.sh("standby", partial).strip(), "no partial file kept"
     early = lab.fab("start-standby-then-master")   # no marker, no pg_control yet
     assert early.returncode == 1 and "standby has no standby marker" in early.stderr
     resumed = lab.fab("full", "--compress", "none")
@@ -256,7 +260,11 @@ def test_a_cut_copy_resumes_where_it_stopped(lab):
     assert "its copy was cut short: only what differs is sent" in resumed.stdout
     assert "MB to send (what has not arrived" in resumed.stdout
     size = lab.query("master", "select sum(pg_database_size(oid))::bigint from pg_database")[0][0]
+    print(f"cut copy: {size / 1e6:.0f} MB, {arrived} MB arrived, resume "
+          f"{copied_mb(resumed.stdout)} MB")
     assert copied_mb(resumed.stdout) < size / 1e6 - int(arrived) / 2, resumed.stdout
+    # The file cut in the middle was kept aside and finished: nothing left there.
+    assert lab.sh("standby", partial.replace("/*'", "'")) == ""
     assert lab.query("master", "select pg_postmaster_start_time()") == started
     assert same_rows(lab)
 
