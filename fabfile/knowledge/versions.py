@@ -28,6 +28,7 @@ FACTS = {
     "conninfo_passfile": [(90400, False), (100000, True)],
     # xlog became wal in function names in 10.
     "current_lsn_function": [(90400, "pg_current_xlog_location"), (100000, "pg_current_wal_lsn")],
+    "walfile_name_function": [(90400, "pg_xlogfile_name"), (100000, "pg_walfile_name")],
     "receive_lsn_function": [(90400, "pg_last_xlog_receive_location"),
                              (100000, "pg_last_wal_receive_lsn")],
     "replay_lsn_function": [(90400, "pg_last_xlog_replay_location"),

@@ -154,6 +154,10 @@ def attach_problem(name, primary_state, standby_state, primary_lsn=None):
     if int(standby_state.timeline or 0) > int(primary_state.timeline or 0):
         return (f"{name}: its timeline {standby_state.timeline} is ahead of the primary's "
                 f"{primary_state.timeline} (it was promoted): run sync to copy it again")
+    if server.diverged(standby_state, primary_state):
+        return (f"{name}: its WAL goes past where the primary's history left its timeline "
+                f"{standby_state.timeline}: it took writes the primary never had; run full "
+                "(pg_rewind, a copy of it kept first) or rejoin")
     reference = primary_state.checkpoint if primary_lsn is None else primary_lsn
     if standby_state.checkpoint is not None and reference is not None \
             and standby_state.checkpoint > reference:

@@ -20,7 +20,9 @@ it, and the copy:
 - `RsyncFromStandby`: fan-out (knowledge/fanout.py): a standby's finished
   copy sent to one more standby, the copy from the primary its fallback;
 - `StartAsIs`: no copy (the default method, for a stopped standby whose WAL
-  the primary still holds).
+  the primary still holds);
+- `Rewind`: pg_rewind (the default method, for a standby that left the
+  primary's history), a copy of its data directory kept first.
 
 Every copy is compressed and rate-capped as the run asks, where its program
 can (knowledge/transfer.py).  A standby directory that is not a copy of this
@@ -33,8 +35,9 @@ returns {standby name: why it failed}.
 import threading
 import time
 from contextlib import contextmanager, nullcontext
+from dataclasses import replace
 
-from . import (access, checks, server, service, slots, standby as standby_step,
+from . import (access, checks, rewind, server, service, slots, standby as standby_step,
                tablespaces as tablespace_step)
 from ..knowledge import (backup, datadir, fanout, progress, rsync, tablespaces, transfer,
                          versions)
@@ -172,8 +175,49 @@ class StartAsIs(Way):
         pass
 
 
+class Rewind(Way):
+    """pg_rewind onto the primary's timeline (rejoin's way), for a stopped
+    copy that left the primary's history: only what changed on either side
+    since the fork comes from the primary.  A copy of its data directory is
+    kept first (the rewind changes it in place, and what it took after the
+    fork lives only there); a rewind that fails falls to the online delta
+    copy over it."""
+    label = "pg_rewind, primary running"
+
+    def describe(self, run, plan, report):
+        s, p = plan.standby, plan.primary
+        report.change(s.name, f"keep a copy of its data directory (timeline "
+                              f"{plan.state.timeline}) beside it, then pg_rewind it onto "
+                              f"{p.name}'s timeline {plan.primary_state.timeline}")
+
+    def copy(self, run, plan, report):
+        s, p = plan.standby, plan.primary
+        started = time.monotonic()
+        kept = rewind.keep_copy(run, s)
+        report.change(s.name, f"kept a copy of its data directory (timeline "
+                              f"{plan.state.timeline}) in {kept}")
+        # pg_rewind reads the primary's timeline from its last checkpoint:
+        # right after a promotion, still the old one ("no rewind required").
+        p.psql_change("checkpoint")
+        error = rewind.onto_primary(run, s)
+        if error:
+            cannot = delta_problem(p) or delta_problem(s)
+            way = PG_BASEBACKUP if cannot else RSYNC_ONLINE
+            report.say(f"!! {s.name}: pg_rewind failed ({error}): copied by {way.label} "
+                       f"instead (its data directory is kept in {kept})")
+            compression, why = travel(run, s, way.program, p)
+            fallback = replace(plan, way=way, compression=compression, why_not=why,
+                               earlier_copy=True)
+            return way.copy(run, fallback, report)
+        report.change(s.name, f"rewound to {p.name}'s timeline with pg_rewind in "
+                              f"{time.monotonic() - started:.1f} s")
+        for change in standby_step.write_marker(run, s):
+            report.change(s.name, change)
+
+
 PG_BASEBACKUP = PgBasebackup()
 START_AS_IS = StartAsIs()
+REWIND = Rewind()
 RSYNC_ONLINE = RsyncOnline()
 RSYNC_STOPPED = RsyncStopped()
 RSYNC_FROM_STANDBY = RsyncFromStandby()
@@ -185,7 +229,7 @@ def running(run, report, targets, way, fans_out_with):
     fans_out_with: the method can fan out (its copies from the primary are
     base backups).  {name: why} for failures."""
     p = run.primary
-    pstate = server.read_state(p)
+    pstate = server.primary_state(p)
     if not pstate.running:
         raise ClusterError(f"PostgreSQL is not running on the primary {p.name}: a copy by "
                            f"{way.label if way else 'the default method'} is made from a "
@@ -243,11 +287,14 @@ def pick(run, targets, pstate, states):
     feeder; a slot this run made holds only what came after): started as it
     is.  An earlier copy of this primary (one cut short, one whose slot lost
     its WAL, a delayed standby on an earlier timeline), fed by the primary:
-    only what differs is sent (the online delta copy).  Anything else, a
-    cascaded standby, or one that diverged (kept aside): pg_basebackup."""
+    only what differs is sent (the online delta copy).  One that diverged
+    (server.diverged): pg_rewind where it can (rewind.problem), a copy of it
+    kept first.  Anything else, a cascaded standby, or a diverged one
+    pg_rewind cannot bring back (kept aside): pg_basebackup."""
     p = run.primary
     primary_lsn = server.current_lsn(p)
     primary_cannot = delta_problem(p)
+    spaces = tuple(tablespace_step.of(run, pstate))
     picked = {}
     for s in targets:
         state, slot = states[s.name], run.slot(s)
@@ -277,10 +324,13 @@ def pick(run, targets, pstate, states):
         if state.copying_from:
             why = "its copy was cut short"
         elif server.diverged(state, pstate):
-            picked[s.name] = (PG_BASEBACKUP, f"it left the primary's history (timeline "
-                                             f"{state.timeline}, the primary's {pstate.timeline}):"
-                                             " a fresh copy, its data directory kept aside with "
-                                             "what it took since (rejoin would pg_rewind it)")
+            left = (f"it left the primary's history (timeline {state.timeline}, the primary's "
+                    f"{pstate.timeline})")
+            cannot = rewind.problem(s, state, spaces)
+            picked[s.name] = (PG_BASEBACKUP, f"{left}, but {cannot}: a fresh copy, its data "
+                                             "directory kept aside with what it took since") \
+                if cannot else (REWIND, f"{left}: pg_rewind takes back what it took since, "
+                                        "a copy of its data directory kept first")
             continue
         elif state.running:
             why = "holds an earlier copy of this primary, not streaming"
@@ -335,7 +385,7 @@ def decide(run, targets, picked, pstate, states, fans_out=False, cascade=False):
         compression, why = travel(run, s, way.program, source)
         return CopyPlan(standby=s, way=way, source=source, primary=p, primary_state=pstate,
                         state=states[s.name],
-                        earlier_copy=server.replaceable(states[s.name], pstate),
+                        earlier_copy=replaceable(run, s, states[s.name], pstate),
                         compression=compression, why_not=why, max_rate=run.options.max_rate,
                         tablespaces=spaces, wave=wave, fallback=fallback,
                         why=picked[s.name][1])
@@ -400,6 +450,13 @@ def travelling(plan):
     return transfer.describe(plan.compression, plan.why_not, plan.max_rate)
 
 
+def replaceable(run, s, state, pstate):
+    """What the standby holds (state) may be replaced, or updated in place:
+    an earlier copy of this primary (server.replaceable), or anything this
+    run kept a copy of already (pg_rewind's, before a rewind that failed)."""
+    return s.name in run.state.kept_copies or server.replaceable(state, pstate)
+
+
 def backup_to(run, plan, report):
     """pg_basebackup into an incoming directory beside the data directory,
     swapped in once complete (PgBasebackup's copy)."""
@@ -412,7 +469,7 @@ def backup_to(run, plan, report):
     actor = "postgres" if mount else places[data].actor
     incoming, kept = datadir.incoming_path(data, mount), datadir.aside_path(data, mount)
     sstate = server.read_state(s)
-    ours = server.replaceable(sstate, pstate)
+    ours = replaceable(run, s, sstate, pstate)
     owned = tablespace_step.earlier_copies(s, spaces, ours)
     # A leftover incoming directory is an earlier backup cut short: ours to remove.
     s.change(join([datadir.drop_leftovers(data, mount, actor),
@@ -475,7 +532,7 @@ def rsync_to(run, plan, report, way):
     # What is there now: a failed copy from a standby may have changed it
     # since the plan was made.
     sstate = server.read_state(s)
-    earlier_copy = server.replaceable(sstate, pstate)
+    earlier_copy = replaceable(run, s, sstate, pstate)
     owned = tablespace_step.earlier_copies(s, spaces, earlier_copy)
     if sstate.exists and not earlier_copy:
         kept = move_aside(s, actor)

@@ -109,7 +109,7 @@ def rejoin(run, report, resync=False):
     for s in targets:
         if service.stop(s):
             report.change(s.name, "stopped PostgreSQL (the former primary)")
-        kept = rewind.keep_copy(s)
+        kept = rewind.keep_copy(run, s)
         report.change(s.name, f"kept a copy of its data directory (the old timeline) in {kept}")
         standby_step.write_passfile(run, s)
         tls.pin(run, s)   # pg_rewind checks the new primary's certificate

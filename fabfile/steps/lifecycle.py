@@ -48,7 +48,7 @@ def start_standbys_then_primary(run, report, standbys=None, settle=True, watchdo
         for host in [*standbys, p]:
             report.change(host.name, f"start PostgreSQL ({'primary' if host is p else 'standby'})")
         return
-    pstate = server.read_state(p)
+    pstate = server.primary_state(p)
     primary_lsn = server.current_lsn(p) if pstate.running else None
     states = {}
     for s in standbys:

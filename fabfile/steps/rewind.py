@@ -9,18 +9,42 @@ from ..knowledge import datadir, versions
 from ..knowledge.shell import sh
 
 
-def keep_copy(host):
-    """Copy the (stopped) data directory aside on its own file system."""
+def keep_copy(run, host):
+    """Copy the (stopped) data directory aside on its own file system; the
+    run remembers where (RunState.kept_copies)."""
     data = host.layout.data_dir
     actor = server.proven(host)[data].actor
     kept = datadir.aside_path(data)
-    free = server.free_space(host, data)
-    size = server.data_size(host)
-    if free < size * datadir.ROOM_MARGIN:
-        raise ClusterError(f"{host.name}: no room to keep a copy of {data} ({size / 1e6:.0f} MB "
-                           f"needed, {free / 1e6:.0f} MB free): free some space")
+    room = no_room(host)
+    if room:
+        raise ClusterError(f"{host.name}: {room}: free some space")
     host.change(datadir.copy_aside(data, kept, actor), user=actor)
+    run.state.kept_copies[host.name] = kept
     return kept
+
+
+def no_room(host):
+    """Why a copy of the data directory cannot be kept beside it, or ''."""
+    data = host.layout.data_dir
+    free, size = server.free_space(host, data), server.data_size(host)
+    if free < size * datadir.ROOM_MARGIN:
+        return (f"no room to keep a copy of {data} ({size / 1e6:.0f} MB needed, "
+                f"{free / 1e6:.0f} MB free)")
+    return ""
+
+
+def problem(host, state, tablespaces):
+    """Why pg_rewind cannot bring this stopped copy back (state: its
+    server.read_state), or '': what pg_rewind itself checks first (hint
+    bits logged, from pg_control), a server whose files it would change
+    outside the kept copy (tablespaces), and room for that copy."""
+    if not versions.fact("rewind_functions", host.layout.major):
+        return "before PostgreSQL 11 pg_rewind needs a superuser's connection"
+    if state.wal_log_hints != "on" and state.data_checksums in ("", "0"):
+        return "it ran without wal_log_hints or data checksums, which pg_rewind needs"
+    if tablespaces:
+        return "its tablespaces are outside the copy pg_rewind's changes would be kept in"
+    return no_room(host)
 
 
 def onto_primary(run, s):

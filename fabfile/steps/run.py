@@ -37,6 +37,9 @@ class RunState:
     # were made, so they vouch for nothing a stopped standby needed before
     # (and plan, which makes none, decides as the run does)
     made_slots: set = field(default_factory=set)
+    # standby name -> where a copy of its data directory was kept by this run
+    # (pg_rewind's): a copy may then replace what is there in place
+    kept_copies: dict = field(default_factory=dict)
     # What must be undone before the run ends (each has an idempotent
     # undo(report)): undone by the thread that set it up, or, when the run is
     # cut short, by the main thread (worker threads are daemons and die with

@@ -4,9 +4,9 @@ its log (starting and stopping it: service.py).
 State is read in one round trip (pg_ctl status, pg_controldata, signal files)
 and parsed by pure functions.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from ..knowledge import datadir, places, render, versions, walguard
+from ..knowledge import datadir, places, render, timeline, versions, walguard
 from ..knowledge.layout import UNIT_OF_POSTMASTER
 from ..knowledge.lsn import Lsn
 from ..knowledge.values import UNIT
@@ -21,6 +21,8 @@ CONTROL_FIELDS = {
     "Bytes per WAL segment": "segment_size",
     "Latest checkpoint's TimeLineID": "timeline",
     "Catalog version number": "catalog_version",
+    "wal_log_hints setting": "wal_log_hints",
+    "Data page checksum version": "data_checksums",
 }
 
 
@@ -38,6 +40,11 @@ class ServerState:
     standby_marker: bool = False
     copying_from: str = ""   # system identifier of an unfinished copy's source
     unit: str = ""           # the systemd unit the running postmaster belongs to
+    wal_log_hints: str = ""  # 'on' or 'off', as pg_control has it
+    data_checksums: str = ""   # the checksum version: '0' for none
+    # {timeline: Lsn where it was left} of its own timeline's history
+    # (timeline.parse_history); None when it could not be read
+    history: dict = None
 
     @property
     def wal_end(self):
@@ -63,18 +70,30 @@ def state_script(layout):
 echo exists=yes
 {pg_ctl} status -D {d} >/dev/null 2>&1 && echo running=yes && echo "unit=$(unit_of {d})"
 [ -f {d}/{marker} ] && echo standby_marker=yes
-[ -f {d}/{copying} ] && echo "copying_from=$(head -c 64 {d}/{copying} | tr '\\n' ' ')"
-LC_ALL=C {controldata} {d} 2>/dev/null
+[ -f {d}/{copying} ] && echo "copying_from=$(head -c 64 {d}/{copying} | tr -c '0-9' ' ')"
+control=$(LC_ALL=C {controldata} {d} 2>/dev/null)
+echo "$control"
+tli=$(echo "$control" | sed -n "s/^Latest checkpoint's TimeLineID: *//p")
+case $tli in
+    ''|*[!0-9]*) ;;
+    *) history={d}/{wal}/$(printf %08X "$tli").history
+       # each line of the file one line here: nothing else passes
+       [ -f "$history" ] && head -c 65536 "$history" | tr -c '0-9A-Za-z/.\\t\\n ' '?' \\
+           | sed 's/^/history=/' ;;
+esac
 exit 0
 """, unit_of=UNIT_OF_POSTMASTER, d=layout.data_dir, pg_ctl=layout.pg("pg_ctl"),
               marker=versions.fact("standby_signal", layout.major), copying=COPYING_MARKER,
-              controldata=layout.pg("pg_controldata"))
+              controldata=layout.pg("pg_controldata"), wal=versions.fact("wal_dir", layout.major))
 
 
 def parse_state(text):
-    state = ServerState()
+    state, history = ServerState(), []
     for line in text.splitlines():
         key, sep, value = line.partition("=")
+        if sep and key == "history":
+            history.append(value)
+            continue
         if sep and key in ("exists", "running", "standby_marker"):
             setattr(state, key, value.strip() == "yes")
             continue
@@ -89,11 +108,40 @@ def parse_state(text):
             name = CONTROL_FIELDS[key.strip()]
             setattr(state, name, Lsn.parse_or_none(value)
                     if name in ("checkpoint", "min_recovery") else value.strip())
+    try:   # timeline 1 has no history file
+        state.history = timeline.parse_history("\n".join(history)) \
+            if history or state.timeline == "1" else None
+    except ValueError:
+        state.history = None
     return state
 
 
 def read_state(host):
     return parse_state(host.query(state_script(host.layout), user="postgres").stdout)
+
+
+def primary_state(host):
+    """read_state of the primary, with the timeline it writes on: right after
+    a promotion pg_control names the old one until the first checkpoint; a
+    standby's timeline is compared with the new one, and its history read
+    (by SQL: reading changes nothing, so plan sees what the run will)."""
+    state = read_state(host)
+    if not state.running:
+        return state
+    fact = lambda name: versions.fact(name, host.layout.major)  # noqa: E731
+    rows = host.psql(f"select {fact('walfile_name_function')}({fact('current_lsn_function')}())",
+                     warn=True)
+    now = timeline.of_wal_file(rows[0][0]) if rows and rows[0] else None
+    if now is None or now == int(state.timeline or 0):
+        return state
+    path = f"{fact('wal_dir')}/{timeline.history_file(now)}"
+    rows = host.psql(f"select encode(pg_read_binary_file({render.sql_literal(path)}), 'hex')",
+                     warn=True)
+    try:
+        history = timeline.parse_history(bytes.fromhex(rows[0][0]).decode("ascii"))
+    except (TypeError, IndexError, ValueError):   # no answer, or not a history
+        history = None
+    return replace(state, timeline=str(now), history=history)
 
 
 def user_data(host):
@@ -105,11 +153,12 @@ def user_data(host):
 
 
 def diverged(state, primary_state):
-    """A copy of this primary that went its own way: promoted since (a later
-    timeline).  What it took after that lives only there: kept, never
-    overwritten."""
-    return is_copy_of(state, primary_state) \
-        and int(state.timeline or 0) > int(primary_state.timeline or 0)
+    """A copy of this primary that went its own way (timeline.diverged):
+    promoted since, or past where the primary left its timeline (a former
+    primary that wrote on).  What it took after that lives only there: kept,
+    never overwritten."""
+    return is_copy_of(state, primary_state) and timeline.diverged(
+        state.timeline, state.wal_end, primary_state.timeline, primary_state.history)
 
 
 def replaceable(state, primary_state):

@@ -1,7 +1,8 @@
 """A bad day, through the real command line: the primary's host dies, the
 standby is promoted, the old primary comes back (as a primary, as a rebooted
 server would) and rejoins as a standby of the new one with pg_rewind: roles
-swapped, streaming, every row intact, the old timeline's files kept."""
+swapped, streaming, every row intact, the old timeline's files kept.  Then
+the other way round, brought back by full's default (pg_rewind)."""
 
 import pytest
 
@@ -72,6 +73,43 @@ def test_promote_then_rejoin_swaps_roles_and_keeps_every_row(lab):
     home = lab.home("master")
     assert lab.exec("master", f"cat {home}/.pg-hotstandby.primary.crt") == \
         lab.exec("standby", f"cat {home}/.pg-hotstandby.server.crt")
+
+
+def test_a_former_primary_that_wrote_on_comes_back_by_full_with_pg_rewind(lab):
+    """The other way round: standby (the primary since the test above) dies,
+    master is promoted, standby comes back as a primary and takes a write the
+    new primary never gets.  full with its defaults brings it back with
+    pg_rewind (it left the primary's history): a copy of it kept first, no
+    data directory copied, every row of the new primary there."""
+    lab.kill("standby")
+    promoted = lab.fab("promote", hosts=["standby", "master"])
+    assert promoted.returncode == 0, promoted.stdout + promoted.stderr
+    lab.query("master", "create table after_second_failover (v int); "
+                        "insert into after_second_failover values (9)")
+    lab.start("standby")
+    assert lab.query("standby", "select pg_is_in_recovery()") == [(False,)]
+    lab.query("standby", "create table only_on_the_old_timeline_2 (v int)")
+    lab.sh("standby", "pg_ctlcluster 15 main stop")
+
+    refused = lab.fab("start-standby-then-master", hosts=["master", "standby"])
+    assert refused.returncode == 1
+    assert "goes past where the primary's history left its timeline 2" in refused.stderr
+    planned = lab.fab("plan", hosts=["master", "standby"])
+    assert "standby: pg_rewind, primary running: it left the primary's history (timeline 2, " \
+           "the primary's 3): pg_rewind takes back" in planned.stdout, planned.stdout
+    done = lab.fab("full", hosts=["master", "standby"])
+    out = done.stdout
+    assert done.returncode == 0, out + done.stderr
+    assert "standby: rewound to master's timeline with pg_rewind" in out
+    assert "copied" not in out and "smoke test passed" in out
+    kept = out.split("(timeline 2) in ")[1].split()[0]
+    assert lab.sh("standby", f"test -f {kept}/PG_VERSION && echo kept").strip() == "kept"
+    assert lab.query("standby", "select pg_is_in_recovery()") == [(True,)]
+    wait_for(lambda: lab.query("standby", "select to_regclass('after_second_failover') "
+                                          "is not null") == [(True,)])
+    assert lab.query("standby", "select v from after_second_failover") == [(9,)]
+    assert lab.query("standby", "select to_regclass('only_on_the_old_timeline_2')") == [(None,)]
+    assert lab.query("standby", ROWS) == lab.query("master", ROWS)
 
 
 def test_rejoin_without_wal_log_hints_needs_resync(lab_factory):

@@ -120,10 +120,29 @@ def test_user_data_detection_from_base_listing():
     assert datadir.holds_user_data(stock + "5/16385_vm\n")
 
 
-def state(system_id="7", timeline="1", checkpoint="0/3000060", copying_from=""):
+def state(system_id="7", timeline="1", checkpoint="0/3000060", copying_from="", history=None):
     from fabfile.steps.server import ServerState
     return ServerState(exists=True, system_id=system_id, timeline=timeline,
-                       checkpoint=Lsn.parse(checkpoint), copying_from=copying_from)
+                       checkpoint=Lsn.parse(checkpoint), copying_from=copying_from,
+                       history=history)
+
+
+# A primary on timeline 3 that left timeline 2 at 0/5000150.
+TIMELINE_3 = state(timeline="3", checkpoint="0/7000060",
+                   history={1: Lsn.parse("0/3000000"), 2: Lsn.parse("0/5000150")})
+
+
+def test_attach_a_standby_that_stopped_before_the_fork():
+    assert checks.attach_problem("s", TIMELINE_3, state(timeline="2", checkpoint="0/5000028"),
+                                 Lsn.parse("0/7000100")) is None
+
+
+def test_attach_refused_past_the_fork_on_an_earlier_timeline():
+    # A former primary that wrote on after the failover: behind the primary's
+    # position, yet not on its history.
+    problem = checks.attach_problem("s", TIMELINE_3, state(timeline="2", checkpoint="0/5100000"),
+                                    Lsn.parse("0/7000100"))
+    assert "goes past where the primary's history left its timeline 2" in problem
 
 
 def test_lsn_order():

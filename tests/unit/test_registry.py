@@ -43,9 +43,8 @@ def test_each_way_of_copying_copies_and_names_its_program():
                 clone.RSYNC_FROM_STANDBY):
         assert isinstance(way.program, Program)
         assert type(way).copy is not clone.Way.copy
-    assert clone.START_AS_IS.program is None   # no copy: nothing travels
-    for way in ():
-        assert type(way).copy is not clone.Way.copy
+    for way in (clone.START_AS_IS, clone.REWIND):   # no copy: nothing travels
+        assert way.program is None and type(way).copy is not clone.Way.copy
 
 
 def test_command_line_config_and_benchmark_read_the_registry():
