@@ -21,8 +21,9 @@ ROWS = "select md5(string_agg(aid || ':' || abalance, ',' order by aid)) from pg
 # and with rsync, across the module's two labs.
 COMPRESS = {"rsync full": {15: "zstd:3", 17: "lz4"}, "basebackup sync": {15: "lz4", 17: "zstd:3"},
             "rsync steps": {15: "none", 17: "auto"}, "basebackup full": {15: "auto", 17: "none"}}
-# The default's delta cases run on one major each (lab time): the other major
-# copies with the same online delta copy in the rsync tests.
+# The default's delta cases run on one major each (lab time; the test takes
+# that lab alone): the other major copies with the same online delta copy in
+# the rsync tests.
 DELTA_CASE = {"lost slot": 15, "cut copy": 17}
 # What the copy's line says of each (auto: zstd level 1, transfer.AUTO).
 SAID = {"none": "not compressed", "lz4": "lz4 compressed", "zstd:3": "zstd level 3 compressed",
@@ -205,13 +206,12 @@ def copied_mb(out):
                  .group(1))
 
 
+@pytest.mark.parametrize("lab", [DELTA_CASE["lost slot"]], indirect=True)
 def test_a_slot_that_lost_its_wal_comes_back_by_the_delta_under_writes(lab, tmp_path):
     """full with its defaults: the online delta copy, only what differs sent,
     the primary never restarted, no failed transaction, every row there.
     (The cap, which pgbench's writes during the copy would exceed, is lifted
     by that full: a reload.)"""
-    if lab.pg != DELTA_CASE["lost slot"]:
-        pytest.skip(f"on {DELTA_CASE['lost slot']} only (lab time)")
     config = tmp_path / "keep.yaml"
     config.write_text("hotstandby:\n  max_slot_wal_keep_size: 32MB\n")
     assert lab.fab("configure-master", config=config).returncode == 0
@@ -233,12 +233,11 @@ def test_a_slot_that_lost_its_wal_comes_back_by_the_delta_under_writes(lab, tmp_
     assert same_rows(lab)
 
 
+@pytest.mark.parametrize("lab", [DELTA_CASE["cut copy"]], indirect=True)
 def test_a_cut_copy_resumes_where_it_stopped(lab):
     """An online copy into an empty standby cut midway (its rsync killed):
     nothing boots, what arrived stays (the file in progress in part); the
     next full sends the rest."""
-    if lab.pg != DELTA_CASE["cut copy"]:
-        pytest.skip(f"on {DELTA_CASE['cut copy']} only (lab time)")
     lab.reinit("standby")
     started = lab.query("master", "select pg_postmaster_start_time()")
 
