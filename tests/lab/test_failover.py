@@ -89,7 +89,9 @@ def test_a_former_primary_that_wrote_on_comes_back_by_full_with_pg_rewind(lab):
     lab.start("standby")
     assert lab.query("standby", "select pg_is_in_recovery()") == [(False,)]
     lab.query("standby", "create table only_on_the_old_timeline_2 (v int)")
-    lab.sh("standby", "pg_ctlcluster 15 main stop")
+    # Stopped, marked as a standby: still not one to start.
+    lab.sh("standby", "pg_ctlcluster 15 main stop && "
+                      "sudo -u postgres touch /var/lib/postgresql/15/main/standby.signal")
 
     refused = lab.fab("start-standby-then-master", hosts=["master", "standby"])
     assert refused.returncode == 1
