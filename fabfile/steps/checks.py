@@ -146,8 +146,8 @@ def attach_problem(name, primary_state, standby_state, primary_lsn=None):
     checkpoint (a cleanly stopped primary has written nothing after it).
     """
     if standby_state.copying_from:
-        return (f"{name}: its copy of the primary is unfinished (a first pass or a copy cut "
-                "short): run sync with the primary stopped (stop-all, then sync)")
+        return (f"{name}: its copy of the primary is unfinished (a copy cut short): run full "
+                "or sync (what arrived is kept; only the rest is sent)")
     if standby_state.system_id != primary_state.system_id:
         return (f"{name}: its data directory is not a copy of this primary (system identifier "
                 f"{standby_state.system_id}, primary {primary_state.system_id}): run sync")
