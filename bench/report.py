@@ -348,21 +348,37 @@ def switchover_targets(results):
             if value is None:
                 lines.append(f"- not measured: {result['method']}: {what}")
                 continue
-            verdict = "met" if value <= limit + 1e-9 else f"MISSED by {value - limit:.2f}"
-            lines.append(f"- {verdict}: {result['method']}: {what} {value:.2f} "
-                         f"(target ≤ {limit:g})")
+            lines.append(target_line(result["method"], what, value, limit))
     return lines
+
+
+def target_line(row, what, value, limit):
+    """'- met: ROW: WHAT 0.12 (target ≤ 0.15)', or MISSED and by how much."""
+    verdict = "met" if value <= limit + 1e-9 else f"MISSED by {value - limit:.2f}"
+    return f"- {verdict}: {row}: {what} {value:.2f} (target ≤ {limit:g})"
+
+
+def machine_line(meta):
+    """'Ran DATE on HOST: CPU, N cores, ...': where a run's figures come from."""
+    m = meta["machine"]
+    return (f"Ran {m['date']} on {m['host']}: {m['cpu']}, {m['cores']} cores, {m['memory']}, "
+            f"kernel {m['kernel']}, Docker {m['docker']} ({m['storage']})")
+
+
+def write_files(folder, text, meta, results):
+    """results.md (text) and results.json (meta and results) in folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "results.md").write_text(text)
+    (folder / "results.json").write_text(json.dumps({"meta": meta, "results": results},
+                                                    indent=1))
 
 
 def write_switchover(results, folder, meta):
     """results.md and results.json in folder; returns the table and targets."""
-    folder.mkdir(parents=True, exist_ok=True)
-    m = meta["machine"]
     table = switchover_markdown(results)
     header = (f"# pg-hotstandby switchover benchmark\n\n"
               f"Command: `{meta['command']}`  \n"
-              f"Ran {m['date']} on {m['host']}: {m['cpu']}, {m['cores']} cores, {m['memory']}, "
-              f"kernel {m['kernel']}, Docker {m['docker']} ({m['storage']}); PostgreSQL "
+              f"{machine_line(meta)}; PostgreSQL "
               f"{meta['pg']} (Debian packages, run by its systemd unit) in the lab's "
               f"containers; primary data directory {meta['data']} (pgbench scale "
               f"{meta['scale']}); {meta['reps']} round(s) of the fab rows, then repmgr's once; "
@@ -381,7 +397,6 @@ def write_switchover(results, folder, meta):
               "client's traffic, pg_rewind's fetch).\n\n")
     targets = "#25's targets (reported, not enforced):\n\n" + "\n".join(
         switchover_targets(results))
-    (folder / "results.md").write_text(header + table + "\n\n" + targets + "\n")
-    (folder / "results.json").write_text(json.dumps({"meta": meta, "results": results},
-                                                    indent=1))
+    write_files(folder, header + table + "\n\n" + targets + "\n", meta, results)
     return table + "\n\n" + targets
+
