@@ -304,3 +304,25 @@ def test_switchover_row_that_failed_keeps_its_reason_and_ledger_check():
     assert rows[0][-1] == ("failed: fab exit 1: no; ledger not checked: no host took writes "
                            "afterwards")
     assert report.switchover_targets([result]) == []
+
+
+def test_change_ranges_update_a_middle_range_and_append_as_many():
+    assert dataset.change_ranges(100, 0.05) == ((48, 52), (101, 105))
+    assert dataset.change_ranges(3_500_000, 0.05) == ((1_662_501, 1_837_500),
+                                                      (3_500_001, 3_675_000))
+    assert dataset.change_ranges(3, 0.05) == ((2, 2), (4, 4))   # at least one row each
+
+
+def test_change_command_changes_database_benchs_main_table():
+    realistic = dataset.change_command("realistic", 2)
+    assert "-d bench" in realistic
+    assert "UPDATE events SET" in realistic and "id BETWEEN 47501 AND 52500" in realistic
+    assert "generate_series(100001, 105000)" in realistic
+    pgbench = dataset.change_command("pgbench", 1)
+    assert "aid BETWEEN 47501 AND 52500" in pgbench
+    assert "generate_series(100001, 105000)" in pgbench
+    # The load makes the rows the change counts from.
+    assert "generate_series(1, 100000)" in dataset.load_command("realistic", 2)
+    with pytest.raises(ValueError, match="pgbench, realistic"):
+        dataset.change_command("tpcc", 1)
+
