@@ -480,6 +480,9 @@ def resync_notes(result, agg, base):
                      f"to send ({first['estimate_why']})")
     if first.get("copied"):
         notes.append(f"fab: {first['copied']}")
+    wal = stats.summarize([r.get("wal_bytes") for r in ok])
+    if wal:
+        notes.append(f"the primary wrote {fmt(megabytes(wal))} MB of WAL meanwhile")
     sync = stats.summarize([r.get("steps", {}).get("sync") for r in ok])
     if sync:
         notes.append(f"fab's sync step {fmt(sync)} s")

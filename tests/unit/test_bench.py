@@ -366,7 +366,8 @@ def resync_results():
         {"method": report.RESYNC_DELTA,
          "reps": [resync_rep(time=15.0, primary_bytes=60e6, way="online delta copy, primary "
                              "running: slot standby lost the WAL it needs", estimate_mb=181,
-                             estimate_of_mb=1204, estimate_why="the WAL written since its copy")]},
+                             estimate_of_mb=1204, estimate_why="the WAL written since its copy",
+                             wal_bytes=17.2e6)]},
         {"method": report.RESYNC_RESUMED,
          "reps": [resync_rep(time=20.0, primary_bytes=260e6, gap=0.3, failed=2, restarted=True,
                              cut={"bytes": 250e6, "how": "fab full --method rsync: killed"})]},
@@ -381,6 +382,7 @@ def test_resync_table_sets_each_row_beside_the_fresh_copy_of_the_run():
     assert "fab's sync step 20.0 s" in rows[0][9]
     assert rows[1][2:9] == ["15.0", "0.50×", "60", "0.12×", "0.05", "0", "no"]
     assert "fab estimated 181 MB of 1204 MB to send (the WAL written since its copy)" in rows[1][9]
+    assert "the primary wrote 17.2 MB of WAL meanwhile" in rows[1][9]
     assert rows[2][2:9] == ["20.0", "0.67×", "260", "0.52×", "0.30", "2", "YES (1 run(s))"]
     assert rows[2][9].startswith("the cut run sent 250 MB (50% of the fresh copy's), then fab "
                                  "full --method rsync: killed; both runs together 1.02× the "
