@@ -258,8 +258,9 @@ def main(argv=None):
         lab.close_tunnel()
         if not args.keep:
             lab.down()
-        meta.update({"command": shlex.join(["inv", "bench", "--resync",
-                                            *(sys.argv[1:] if argv is None else argv)]),
+        meta.update({"command": shlex.join(["inv", "bench", "--resync", *argv]) if argv
+                     is not None else shlex.join(["python3", "-m", "bench.resync",
+                                                  *sys.argv[1:]]),
                      "machine": machine(), "wall_time": time.monotonic() - started})
         for key in ("link_rate", "data", "wal_since_mb", "background_kb_s"):
             meta.setdefault(key, "?")
