@@ -20,7 +20,6 @@ time until the standby streams, a client committing every 10 ms all along
 """
 import argparse
 import shlex
-import subprocess
 import sys
 import threading
 import time
