@@ -574,7 +574,9 @@ def write_resync(results, folder, meta):
               f"client's replies: {meta['background_kb_s']} kB/s measured with nothing but "
               f"the client). \"longest write gap\": the longest time between two commits of a "
               f"client committing every 10 ms to the primary all along. \"primary restarted\": "
-              f"its postmaster start time changed.\n\n")
+              f"its postmaster start time changed."
+              + (f" Before the rows: {meta['setup_note']}." if meta.get("setup_note") else "")
+              + "\n\n")
     targets = "#22's targets (reported, not enforced):\n\n" + "\n".join(resync_targets(results))
     write_files(folder, header + table + "\n\n" + targets + "\n", meta, results)
     return table + "\n\n" + targets

@@ -233,8 +233,15 @@ def main(argv=None):
             f"link {meta['bandwidth']}, SSH {meta['link_rate']} MB/s ==")
         keep_file = lab.lab_dir / "slot-cap.yaml"
         keep_file.write_text(f"hotstandby:\n  max_slot_wal_keep_size: {SLOT_CAP}\n")
-        fab(lab, list(HOSTS), "full")
-        wait_streaming(lab, "master", 120)
+        try:
+            fab(lab, list(HOSTS), "full")
+        except MethodFailed as exc:
+            # Seen at 100mbit: the smoke test ran while the new standby was
+            # still catching up.  Said in the results; the pair is made once
+            # it streams.
+            meta["setup_note"] = f"the first full failed ({exc}); the standby streamed later"
+            log(f"  {meta['setup_note']}")
+        wait_streaming(lab, "master", 300)
         # The cap only now: WAL written during a long first copy must not cost
         # the new standby its slot (at 100mbit it did: "the primary recycled
         # WAL the standby still needs").

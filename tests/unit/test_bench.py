@@ -410,3 +410,18 @@ def test_resync_targets_met_and_missed_against_the_fresh_copy():
     alone = report.resync_targets(resync_results()[1:2])
     assert alone[0] == (f"- not measured: {delta}: bytes the primary sent ÷ the fresh copy's "
                         "(no fresh copy)")
+
+
+def test_write_resync_writes_the_table_targets_and_what_happened_before(tmp_path):
+    meta = {"command": "inv bench --resync", "pg": 15, "bandwidth": "1gbit", "link_rate": 95,
+            "dataset": "realistic", "scale": 70, "data": "2.1 GB", "reps": 1,
+            "wall_time": 400.0, "changed": "5% changed", "slot_cap": "64MB",
+            "wal_since_mb": 198, "background_kb_s": 15.3,
+            "setup_note": "the first full failed (x); the standby streamed later",
+            "machine": {"date": "d", "host": "h", "cpu": "c", "cores": 2, "memory": "m",
+                        "kernel": "k", "docker": "v", "storage": "s"}}
+    text = report.write_resync(resync_results(), tmp_path, meta)
+    written = (tmp_path / "results.md").read_text()
+    assert text in written and "Command: `inv bench --resync`" in written
+    assert "Before the rows: the first full failed (x); the standby streamed later." in written
+    assert '"results"' in (tmp_path / "results.json").read_text()
