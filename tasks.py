@@ -103,14 +103,29 @@ def demo(c, pg=None):
             "switchover": "instead of the copies: switchover there and back, promote + "
                           "rejoin and repmgr's standby switchover under a writing client "
                           "(#25; --scales: the one pgbench scale, default 5; --reps: rounds of "
-                          "the fab rows, default 3); results in bench/results/switchover"})
+                          "the fab rows, default 3); results in bench/results/switchover",
+            "resync": "instead of the copies: a standby whose slot lost its WAL after 5% of "
+                      "rows changed and 5% appended, brought back by fab full (defaults: the "
+                      "online delta copy) beside a fresh copy, and copies cut at half then "
+                      "resumed, under a writing client (#22; --scales: the one scale, default "
+                      "70; --dataset: default realistic; --bandwidth: one link, default 1gbit; "
+                      "--reps: runs of each row, default 1; own Compose project "
+                      "pg-hotstandby-resbench); results in bench/results/resync"})
 def bench(c, quick=False, scales=None, reps=None, other_reps=None, bandwidth=None,
           standbys=None, methods=None, other_methods=None, pg=None, keep=False, dataset=None,
-          switchover=False):
+          switchover=False, resync=False):
     """Benchmark downtime and time to streaming beside the alternatives (#7).
 
-    Runs on its own lab (Compose project pg-hotstandby-bench, .lab/bench),
-    brought down afterwards unless --keep."""
+    Runs on its own lab (Compose project pg-hotstandby-bench, .lab/bench;
+    --resync: pg-hotstandby-resbench), brought down afterwards unless --keep."""
+    if resync:
+        from bench import resync as resync_bench
+        argv = [name for flag, value in (("--scales", scales), ("--reps", reps),
+                                         ("--dataset", dataset), ("--bandwidth", bandwidth),
+                                         ("--pg", pg)) if value
+                for name in (flag, str(value))]
+        resync_bench.main(argv + (["--keep"] if keep else []))
+        return
     if switchover:
         from bench import switchover as switch
         argv = [*(["--scales", str(scales)] if scales else []),

@@ -51,10 +51,12 @@ def log(text):
 
 
 class BenchLab(labkit.Lab):
-    def __init__(self, pg=15, standbys=1, init="plain"):
+    def __init__(self, pg=15, standbys=1, init="plain", project=PROJECT):
         # Plain hosts for the copy rows: they start servers as their own
         # scripts say.  systemd for switchover, which stops and starts units.
-        super().__init__(pg=pg, standbys=standbys, project=PROJECT, lab_dir=LAB_DIR,
+        # project: another name gives a lab of its own (its files in .lab/NAME).
+        super().__init__(pg=pg, standbys=standbys, project=project,
+                         lab_dir=LAB_DIR if project == PROJECT else REPO / ".lab" / project,
                          init=init)
         self.repmgr = None          # None when available, else why not
         self.tunnels = {}           # host -> ssh -L process
@@ -137,10 +139,13 @@ class BenchLab(labkit.Lab):
         self.parallel(self.hosts, self.snapshot)
         self.loaded = False
 
-    def snapshot(self, host, path=STOCK):
-        self.root(host, f"pg_ctlcluster {self.pg} main stop && "
-                        f"tar -C / -cf {path} etc/postgresql var/lib/postgresql && "
-                        f"pg_ctlcluster {self.pg} main start")
+    def snapshot(self, host, path=STOCK, start=True):
+        """The host's PostgreSQL directories into a tar file, the server
+        stopped for it (if it ran) and started again unless not `start`."""
+        self.root(host, f"(! pg_ctlcluster {self.pg} main status >/dev/null || "
+                        f"pg_ctlcluster {self.pg} main stop) && "
+                        f"tar -C / -cf {path} etc/postgresql var/lib/postgresql"
+                        + (f" && pg_ctlcluster {self.pg} main start" if start else ""))
 
     def load(self, scale, kind="pgbench"):
         """Give the primary a dataset (bench/dataset.py) of this scale (from
@@ -189,14 +194,19 @@ class BenchLab(labkit.Lab):
 
     def reset(self, host):
         """Back to the snapshot: stock servers (the primary with its data)."""
-        snapshot = WITH_DATA if host == "master" and self.loaded else STOCK
+        self.restore(host, WITH_DATA if host == "master" and self.loaded else STOCK)
+
+    def restore(self, host, snapshot, start=True):
+        """The host's PostgreSQL directories as in a snapshot (whatever runs
+        of PostgreSQL and the copies killed first), its server started unless
+        not `start`."""
         self.root(host, f"pkill -x rsync; pkill -x pg_basebackup; pkill -x repmgr; "
                         f"pg_ctlcluster {self.pg} main stop -m immediate >/dev/null 2>&1; "
                         f"pkill -9 -u postgres; "
                         f"rm -rf /etc/postgresql /var/lib/postgresql {LEFTOVERS} && "
                         f"tar -C / -xpf {snapshot} && sync && "
-                        f"install -d -o postgres -g postgres -m 2775 /run/postgresql && "
-                        f"pg_ctlcluster {self.pg} main start")
+                        f"install -d -o postgres -g postgres -m 2775 /run/postgresql"
+                        + (f" && pg_ctlcluster {self.pg} main start" if start else ""))
 
     def reset_all(self):
         self.parallel(self.hosts, self.reset)

@@ -5,12 +5,13 @@ they are deliberately plain (each is a baseline, not a product).  Settings are
 written to conf.d drop-ins, which Debian's postgresql.conf includes.
 """
 import functools
+import shlex
 import subprocess
 import time
 
 from fabfile.steps.methods import METHODS as COPY_METHODS
 
-from .benchlab import REPO
+from .benchlab import REPO, StreamWatch
 from . import report
 from .report import BASEBACKUP, FAN_OUT_OFF, GUIDE, RAW
 
@@ -26,17 +27,49 @@ class MethodFailed(Exception):
     pass
 
 
+def fab_result(lab, hosts, *args, config=None, timeout=1800):
+    """The product's command line from the repository root (fabric.yaml
+    applies; config: a further settings file, -f); the finished process,
+    stdout and stderr together in .stdout."""
+    cmd = ["fab", "-S", str(lab.ssh_config), *(["-f", str(config)] if config else []),
+           "-H", ",".join(hosts), *args]
+    done = subprocess.run(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, timeout=timeout)
+    done.cmd = cmd
+    return done
+
+
+def fab(lab, hosts, *args, config=None, timeout=600):
+    """fab_result's output; MethodFailed with its last line when it fails."""
+    done = fab_result(lab, hosts, *args, config=config, timeout=timeout)
+    if done.returncode != 0:
+        raise MethodFailed(f"{shlex.join(done.cmd[3:])}: exit {done.returncode}: "
+                           + last_line(done.stdout))
+    return done.stdout
+
+
+def last_line(text):
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[-1][:300] if lines else "no output"
+
+
+def wait_streaming(lab, primary, timeout, count=1):
+    """Until `count` standbys stream from primary (its tunnel's port)."""
+    watch = StreamWatch(lab.local_ports[primary], count)
+    watch.start()
+    watch.join(timeout)
+    watch.stop()
+    if watch.streaming_at is None:
+        raise MethodFailed(f"no standby streams from {primary} after {timeout} s")
+
+
 def run_fab(lab, standbys, method, extra=()):
     """The product, from the repository root so fabric.yaml applies; extra:
     further options of full (compression, rate cap)."""
-    cmd = ["fab", "-S", str(lab.ssh_config), "-H", ",".join(["master", *standbys]),
-           "full", "--method", method, *extra]
-    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=1800)
-    out = done.stdout + done.stderr
+    done = fab_result(lab, ["master", *standbys], "full", "--method", method, *extra)
     if done.returncode != 0:
-        last = [line for line in out.splitlines() if line.strip()][-1:] or ["no output"]
-        raise MethodFailed(f"fab exit {done.returncode}: {last[0][:200]}")
-    return report.parse_fab_summary(out)
+        raise MethodFailed(f"fab exit {done.returncode}: {last_line(done.stdout)[:200]}")
+    return report.parse_fab_summary(done.stdout)
 
 
 def guide(lab, standbys):

@@ -348,21 +348,37 @@ def switchover_targets(results):
             if value is None:
                 lines.append(f"- not measured: {result['method']}: {what}")
                 continue
-            verdict = "met" if value <= limit + 1e-9 else f"MISSED by {value - limit:.2f}"
-            lines.append(f"- {verdict}: {result['method']}: {what} {value:.2f} "
-                         f"(target ≤ {limit:g})")
+            lines.append(target_line(result["method"], what, value, limit))
     return lines
+
+
+def target_line(row, what, value, limit):
+    """'- met: ROW: WHAT 0.12 (target ≤ 0.15)', or MISSED and by how much."""
+    verdict = "met" if value <= limit + 1e-9 else f"MISSED by {value - limit:.2f}"
+    return f"- {verdict}: {row}: {what} {value:.2f} (target ≤ {limit:g})"
+
+
+def machine_line(meta):
+    """'Ran DATE on HOST: CPU, N cores, ...': where a run's figures come from."""
+    m = meta["machine"]
+    return (f"Ran {m['date']} on {m['host']}: {m['cpu']}, {m['cores']} cores, {m['memory']}, "
+            f"kernel {m['kernel']}, Docker {m['docker']} ({m['storage']})")
+
+
+def write_files(folder, text, meta, results):
+    """results.md (text) and results.json (meta and results) in folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "results.md").write_text(text)
+    (folder / "results.json").write_text(json.dumps({"meta": meta, "results": results},
+                                                    indent=1))
 
 
 def write_switchover(results, folder, meta):
     """results.md and results.json in folder; returns the table and targets."""
-    folder.mkdir(parents=True, exist_ok=True)
-    m = meta["machine"]
     table = switchover_markdown(results)
     header = (f"# pg-hotstandby switchover benchmark\n\n"
               f"Command: `{meta['command']}`  \n"
-              f"Ran {m['date']} on {m['host']}: {m['cpu']}, {m['cores']} cores, {m['memory']}, "
-              f"kernel {m['kernel']}, Docker {m['docker']} ({m['storage']}); PostgreSQL "
+              f"{machine_line(meta)}; PostgreSQL "
               f"{meta['pg']} (Debian packages, run by its systemd unit) in the lab's "
               f"containers; primary data directory {meta['data']} (pgbench scale "
               f"{meta['scale']}); {meta['reps']} round(s) of the fab rows, then repmgr's once; "
@@ -381,7 +397,186 @@ def write_switchover(results, folder, meta):
               "client's traffic, pg_rewind's fetch).\n\n")
     targets = "#25's targets (reported, not enforced):\n\n" + "\n".join(
         switchover_targets(results))
-    (folder / "results.md").write_text(header + table + "\n\n" + targets + "\n")
-    (folder / "results.json").write_text(json.dumps({"meta": meta, "results": results},
-                                                    indent=1))
+    write_files(folder, header + table + "\n\n" + targets + "\n", meta, results)
+    return table + "\n\n" + targets
+
+
+# A standby brought back (#22, `inv bench --resync`): the rows, the first
+# being the baseline every other is set beside.
+RESYNC_FRESH = "fresh copy: fab full --method basebackup"
+RESYNC_DELTA = "fab full (defaults)"
+RESYNC_RESUMED = "fab full --method rsync cut at half, then fab full"
+RESYNC_RESUMED_DEFAULT = "fab full cut at half, then fab full"
+# #22's targets; the benchmark reports them.
+RESYNC_BYTES_SHARE = 0.15     # the delta copy: at most 15% of a fresh copy's bytes
+RESYNC_TIME_SHARE = 0.4       # ... and 0.4x its time
+RESUME_BYTES_SHARE = 0.6      # a resumed copy sends at most 60% of a fresh copy
+RESYNC_HEADER = ["row", "runs", "until streaming, s", "× fresh copy", "the primary sent, MB",
+                 "× fresh copy", "longest write gap, s", "failed commits", "primary restarted",
+                 "notes"]
+
+
+def parse_copy(out):
+    """What fab's output says of the standby's copy: the way it picked and
+    why ("online delta copy, primary running: ..."), its estimate of the
+    bytes to send (MB, of MB, why) and its line for the copy made; None for
+    what it does not say."""
+    way = re.search(r"^\s*\S+: ((?:online delta copy, primary running|pg_basebackup|no copy)"
+                    r": .*)$", out, re.M)
+    estimate = re.search(r"about (\d+) MB of (\d+) MB to send \(([^;)]*)", out)
+    copied = re.search(r"^\s*\S+: (copied \S+ .*)$", out, re.M)
+    return {"way": way.group(1).strip() if way else None,
+            "estimate_mb": int(estimate.group(1)) if estimate else None,
+            "estimate_of_mb": int(estimate.group(2)) if estimate else None,
+            "estimate_why": estimate.group(3) if estimate else None,
+            "copied": copied.group(1).strip() if copied else None}
+
+
+def resync_aggregate(result):
+    """A resync row's repetitions: medians and spreads; the worst failed
+    commits, and how many runs restarted the primary."""
+    ok = [r for r in result["reps"] if not r.get("error")]
+    agg = {key: stats.summarize([r.get(key) for r in ok])
+           for key in ("time", "primary_bytes", "gap", "failed")}
+    agg["cut_bytes"] = stats.summarize([r["cut"]["bytes"] for r in ok if r.get("cut")])
+    agg["restarted"] = sum(1 for r in ok if r.get("restarted")) if ok else None
+    agg["errors"] = [r["error"] for r in result["reps"] if r.get("error")]
+    return agg
+
+
+def resync_baseline(results):
+    """The fresh copy's aggregate, or None when it did not run."""
+    for result in results:
+        if result["method"] == RESYNC_FRESH:
+            return resync_aggregate(result)
+    return None
+
+
+def megabytes(summary):
+    """A summary of bytes as one of MB."""
+    return None if summary is None else {k: v / 1e6 if k != "n" else v
+                                         for k, v in summary.items()}
+
+
+def resync_notes(result, agg, base):
+    notes = [f"not run: {result['skipped']}"] if result.get("skipped") else []
+    notes += [f"failed: {e}" for e in agg["errors"]]
+    ok = [r for r in result["reps"] if not r.get("error")]
+    first = ok[0] if ok else {}
+    fresh = median(base, "primary_bytes")
+    if first.get("cut"):
+        cut = median(agg, "cut_bytes")
+        share = stats.ratio(cut, fresh)
+        notes.append(f"the cut run sent {fmt(megabytes(agg['cut_bytes']), 0)} MB"
+                     + ("" if share is None else f" ({share:.0%} of the fresh copy's)")
+                     + f", then {first['cut']['how']}")
+        both = stats.ratio(cut + (median(agg, "primary_bytes") or 0), fresh)
+        if both is not None:
+            notes.append(f"both runs together {both:.2f}× the fresh copy's bytes")
+    if first.get("way"):
+        notes.append(f"fab: {first['way']}")
+    if first.get("estimate_mb") is not None:
+        notes.append(f"fab estimated {first['estimate_mb']} MB of {first['estimate_of_mb']} MB "
+                     f"to send ({first['estimate_why']})")
+    if first.get("copied"):
+        notes.append(f"fab: {first['copied']}")
+    wal = stats.summarize([r.get("wal_bytes") for r in ok])
+    if wal:
+        notes.append(f"the primary wrote {fmt(megabytes(wal))} MB of WAL meanwhile")
+    sync = stats.summarize([r.get("steps", {}).get("sync") for r in ok])
+    if sync:
+        notes.append(f"fab's sync step {fmt(sync)} s")
+    return notes
+
+
+def resync_rows(results):
+    """The resync table's cells, one list per row: each figure beside the
+    fresh copy's from the same run."""
+    base = resync_baseline(results)
+    rows = []
+    for result in results:
+        agg = resync_aggregate(result)
+        is_base = result["method"] == RESYNC_FRESH
+        sent = agg["primary_bytes"]
+        rows.append([
+            result["method"], str(len(result["reps"])), fmt(agg["time"]),
+            "(baseline)" if is_base else fmt_ratio(stats.ratio(median(agg, "time"),
+                                                               median(base, "time"))),
+            fmt(megabytes(sent), 0),
+            "(baseline)" if is_base else fmt_ratio(stats.ratio(median(agg, "primary_bytes"),
+                                                               median(base, "primary_bytes"))),
+            fmt(agg["gap"], 2), fmt(agg["failed"], 0),
+            "–" if agg["restarted"] is None else ("no" if not agg["restarted"] else
+                                                  f"YES ({agg['restarted']} run(s))"),
+            "; ".join(resync_notes(result, agg, base))])
+    return rows
+
+
+def resync_markdown(results):
+    lines = ["| " + " | ".join(RESYNC_HEADER) + " |", "|" + " --- |" * len(RESYNC_HEADER)]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |"
+              for row in resync_rows(results)]
+    return "\n".join(lines)
+
+
+def resync_targets(results):
+    """#22's targets, met or missed: the delta copy (fab full's defaults) at
+    most 15% of the fresh copy's bytes and 0.4x its time; each resumed copy
+    at most 60% of its bytes; the primary never restarted and no failed
+    commit in any row (the primary is configured: nothing needs a restart)."""
+    base = resync_baseline(results)
+    lines = []
+    for result in results:
+        agg, name = resync_aggregate(result), result["method"]
+        if agg["restarted"] is None:
+            lines.append(f"- not measured: {name}")
+            continue
+        shares = []
+        if name == RESYNC_DELTA:
+            shares = [("bytes the primary sent ÷ the fresh copy's", "primary_bytes",
+                       RESYNC_BYTES_SHARE),
+                      ("time until streaming ÷ the fresh copy's", "time", RESYNC_TIME_SHARE)]
+        elif name in (RESYNC_RESUMED, RESYNC_RESUMED_DEFAULT):
+            shares = [("bytes the resuming run's primary sent ÷ the fresh copy's",
+                       "primary_bytes", RESUME_BYTES_SHARE)]
+        for what, key, limit in shares:
+            value = stats.ratio(median(agg, key), median(base, key))
+            lines.append(f"- not measured: {name}: {what} (no fresh copy)" if value is None
+                         else target_line(name, what, value, limit))
+        lines.append(target_line(name, "runs that restarted the primary", agg["restarted"], 0))
+        lines.append(target_line(name, "failed commits (worst run)", agg["failed"]["max"], 0))
+    return lines
+
+
+def write_resync(results, folder, meta):
+    """results.md and results.json in folder; returns the table and targets."""
+    table = resync_markdown(results)
+    header = (f"# pg-hotstandby resync benchmark\n\n"
+              f"Command: `{meta['command']}`  \n"
+              f"{machine_line(meta)}; PostgreSQL {meta['pg']} (Debian packages) in the lab's "
+              f"containers; link limit {meta['bandwidth']} (tc tbf on each host's eth0; SSH "
+              f"measured {meta['link_rate']} MB/s); dataset {meta['dataset']} at scale "
+              f"{meta['scale']} (bench/dataset.py): primary data directory {meta['data']}; "
+              f"{meta['reps']} run(s) of each row; wall time {meta['wall_time']:.0f} s.\n\n"
+              f"Every row starts from the same saved state of both hosts: the standby, made by "
+              f"`fab full`, stopped; then on the primary {meta['changed']}; its slot's "
+              f"wal_status `lost` (max_slot_wal_keep_size {meta['slot_cap']} for this, set "
+              f"with the product's setting; {meta['wal_since_mb']} MB of WAL written since the "
+              f"standby stopped). The primary was configured by that first `full`, so no row "
+              f"needs a restart. The resumed rows first empty the standby (a fresh cluster "
+              f"from initdb, as a new server), start the command in their name and kill its "
+              f"copying programs once the primary has sent half the fresh copy's bytes; the "
+              f"figures are those of the second command. Figures are medians [min–max]; "
+              f"fab's own lines in the notes are quoted from the first run. "
+              f"\"until streaming\": from the command's start until the primary lists the "
+              f"standby as streaming. \"the primary sent\": bytes out of the primary's "
+              f"network interface during that (the copy, the WAL, fab's SSH, the writing "
+              f"client's replies: {meta['background_kb_s']} kB/s measured with nothing but "
+              f"the client). \"longest write gap\": the longest time between two commits of a "
+              f"client committing every 10 ms to the primary all along. \"primary restarted\": "
+              f"its postmaster start time changed."
+              + (f" Before the rows: {meta['setup_note']}." if meta.get("setup_note") else "")
+              + "\n\n")
+    targets = "#22's targets (reported, not enforced):\n\n" + "\n".join(resync_targets(results))
+    write_files(folder, header + table + "\n\n" + targets + "\n", meta, results)
     return table + "\n\n" + targets

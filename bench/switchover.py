@@ -12,31 +12,19 @@ nothing is reset between them, as on servers.
 """
 import argparse
 import shlex
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 from . import report, stats
 from .benchlab import REPO, BenchLab, Probe, StreamWatch, connect, log
-from .methods import PASSWORD, MethodFailed
+from .methods import PASSWORD, MethodFailed, fab, last_line, wait_streaming
 from .run import machine, size_label
 
 RESULTS = Path(__file__).resolve().parent / "results" / "switchover"
 HOSTS = ("master", "standby")
 SWITCHOVER, BACK, REJOIN, REPMGR = ("fab switchover", "fab switchover back",
                                     "fab promote + rejoin", "repmgr standby switchover")
-
-
-def fab(lab, hosts, *args):
-    """The product's command line from the repository root; its output."""
-    cmd = ["fab", "-S", str(lab.ssh_config), "-H", ",".join(hosts), *args]
-    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
-    out = done.stdout + done.stderr
-    if done.returncode != 0:
-        last = [line for line in out.splitlines() if line.strip()][-1:] or ["no output"]
-        raise MethodFailed(f"{shlex.join(cmd[3:])}: exit {done.returncode}: {last[0][:300]}")
-    return out
 
 
 def unit(lab):
@@ -113,23 +101,9 @@ def repmgr_switchover(lab, old, new):
     return {"output": done.stdout}
 
 
-def last_line(text):
-    lines = [line for line in text.splitlines() if line.strip()]
-    return lines[-1][:300] if lines else "no output"
-
-
 ROWS = {SWITCHOVER: fab_switchover, BACK: fab_switchover, REJOIN: promote_rejoin,
         REPMGR: repmgr_switchover}
 SETUP = {REPMGR: repmgr_setup}
-
-
-def wait_streaming(lab, primary, timeout):
-    watch = StreamWatch(lab.local_ports[primary], 1)
-    watch.start()
-    watch.join(timeout)
-    watch.stop()
-    if watch.streaming_at is None:
-        raise MethodFailed(f"no standby streams from {primary} after {timeout} s")
 
 
 def kept_bytes(lab):

@@ -304,3 +304,124 @@ def test_switchover_row_that_failed_keeps_its_reason_and_ledger_check():
     assert rows[0][-1] == ("failed: fab exit 1: no; ledger not checked: no host took writes "
                            "afterwards")
     assert report.switchover_targets([result]) == []
+
+
+def test_change_ranges_update_a_middle_range_and_append_as_many():
+    assert dataset.change_ranges(100, 0.05) == ((48, 52), (101, 105))
+    assert dataset.change_ranges(3_500_000, 0.05) == ((1_662_501, 1_837_500),
+                                                      (3_500_001, 3_675_000))
+    assert dataset.change_ranges(3, 0.05) == ((2, 2), (4, 4))   # at least one row each
+
+
+def test_change_command_changes_database_benchs_main_table():
+    realistic = dataset.change_command("realistic", 2)
+    assert "-d bench" in realistic
+    assert "UPDATE events SET" in realistic and "id BETWEEN 47501 AND 52500" in realistic
+    assert "generate_series(100001, 105000)" in realistic
+    pgbench = dataset.change_command("pgbench", 1)
+    assert "aid BETWEEN 47501 AND 52500" in pgbench
+    assert "generate_series(100001, 105000)" in pgbench
+    # The load makes the rows the change counts from.
+    assert "generate_series(1, 100000)" in dataset.load_command("realistic", 2)
+    with pytest.raises(ValueError, match="pgbench, realistic"):
+        dataset.change_command("tpcc", 1)
+
+
+DELTA_OUT = """\
+== sync ==
+  standby: online delta copy, primary running: holds an earlier copy of this primary; slot standby lost the WAL it needs: only what differs is sent
+  standby: about 181 MB of 1204 MB to send (the WAL written since its copy; read in full on both hosts for --checksum)
+  standby: copied master:/var/lib/postgresql/15/main (online: what changed, --checksum): 31 files, 98.4 MB in 12.1 s, zstd:1 on the wire
+== summary ==
+  preflight                    0.6 s  0 changes
+  sync                        13.0 s  3 changes
+"""
+
+
+def test_parse_copy_reads_the_way_the_estimate_and_the_copy():
+    found = report.parse_copy(DELTA_OUT)
+    assert found["way"] == ("online delta copy, primary running: holds an earlier copy of this "
+                            "primary; slot standby lost the WAL it needs: only what differs is "
+                            "sent")
+    assert (found["estimate_mb"], found["estimate_of_mb"]) == (181, 1204)
+    assert found["estimate_why"] == "the WAL written since its copy"
+    assert found["copied"].startswith("copied master:/var/lib/postgresql/15/main (online")
+    fresh = report.parse_copy("  standby: pg_basebackup: holds no cluster: a fresh copy\n"
+                              "  standby: copied master with pg_basebackup (primary running): "
+                              "1100.0 MB in 10.0 s\n")
+    assert fresh["way"] == "pg_basebackup: holds no cluster: a fresh copy"
+    assert fresh["estimate_mb"] is None and fresh["copied"].startswith("copied master with")
+    assert report.parse_copy("error: no")["way"] is None
+
+
+def resync_rep(**rep):
+    return {"gap": 0.05, "failed": 0, "restarted": False, **rep}
+
+
+def resync_results():
+    return [
+        {"method": report.RESYNC_FRESH,
+         "reps": [resync_rep(time=30.0, primary_bytes=500e6, steps={"sync": 20.0},
+                             way="pg_basebackup: a fresh copy")]},
+        {"method": report.RESYNC_DELTA,
+         "reps": [resync_rep(time=15.0, primary_bytes=60e6, way="online delta copy, primary "
+                             "running: slot standby lost the WAL it needs", estimate_mb=181,
+                             estimate_of_mb=1204, estimate_why="the WAL written since its copy",
+                             wal_bytes=17.2e6)]},
+        {"method": report.RESYNC_RESUMED,
+         "reps": [resync_rep(time=20.0, primary_bytes=260e6, gap=0.3, failed=2, restarted=True,
+                             cut={"bytes": 250e6, "how": "fab full --method rsync: killed"})]},
+        {"method": report.RESYNC_RESUMED_DEFAULT, "reps": [{"error": "the cut: no"}]},
+    ]
+
+
+def test_resync_table_sets_each_row_beside_the_fresh_copy_of_the_run():
+    rows = report.resync_rows(resync_results())
+    assert rows[0][:9] == [report.RESYNC_FRESH, "1", "30.0", "(baseline)", "500", "(baseline)",
+                           "0.05", "0", "no"]
+    assert "fab's sync step 20.0 s" in rows[0][9]
+    assert rows[1][2:9] == ["15.0", "0.50×", "60", "0.12×", "0.05", "0", "no"]
+    assert "fab estimated 181 MB of 1204 MB to send (the WAL written since its copy)" in rows[1][9]
+    assert "the primary wrote 17.2 MB of WAL meanwhile" in rows[1][9]
+    assert rows[2][2:9] == ["20.0", "0.67×", "260", "0.52×", "0.30", "2", "YES (1 run(s))"]
+    assert rows[2][9].startswith("the cut run sent 250 MB (50% of the fresh copy's), then fab "
+                                 "full --method rsync: killed; both runs together 1.02× the "
+                                 "fresh copy's bytes")
+    assert rows[3][2] == "–" and rows[3][-1] == "failed: the cut: no"
+    assert report.resync_markdown(resync_results()).count("\n") == 5
+
+
+def test_resync_targets_met_and_missed_against_the_fresh_copy():
+    lines = report.resync_targets(resync_results())
+    delta = report.RESYNC_DELTA
+    assert f"- met: {delta}: bytes the primary sent ÷ the fresh copy's 0.12 (target ≤ 0.15)" \
+        in lines
+    assert f"- MISSED by 0.10: {delta}: time until streaming ÷ the fresh copy's 0.50 " \
+           "(target ≤ 0.4)" in lines
+    assert f"- met: {delta}: runs that restarted the primary 0.00 (target ≤ 0)" in lines
+    resumed = report.RESYNC_RESUMED
+    assert f"- met: {resumed}: bytes the resuming run's primary sent ÷ the fresh copy's 0.52 " \
+           "(target ≤ 0.6)" in lines
+    assert f"- MISSED by 1.00: {resumed}: runs that restarted the primary 1.00 (target ≤ 0)" \
+        in lines
+    assert f"- MISSED by 2.00: {resumed}: failed commits (worst run) 2.00 (target ≤ 0)" in lines
+    assert f"- not measured: {report.RESYNC_RESUMED_DEFAULT}" in lines
+    # Without the fresh copy nothing is set beside it.
+    alone = report.resync_targets(resync_results()[1:2])
+    assert alone[0] == (f"- not measured: {delta}: bytes the primary sent ÷ the fresh copy's "
+                        "(no fresh copy)")
+
+
+def test_write_resync_writes_the_table_targets_and_what_happened_before(tmp_path):
+    meta = {"command": "inv bench --resync", "pg": 15, "bandwidth": "1gbit", "link_rate": 95,
+            "dataset": "realistic", "scale": 70, "data": "2.1 GB", "reps": 1,
+            "wall_time": 400.0, "changed": "5% changed", "slot_cap": "64MB",
+            "wal_since_mb": 198, "background_kb_s": 15.3,
+            "setup_note": "the first full failed (x); the standby streamed later",
+            "machine": {"date": "d", "host": "h", "cpu": "c", "cores": 2, "memory": "m",
+                        "kernel": "k", "docker": "v", "storage": "s"}}
+    text = report.write_resync(resync_results(), tmp_path, meta)
+    written = (tmp_path / "results.md").read_text()
+    assert text in written and "Command: `inv bench --resync`" in written
+    assert "Before the rows: the first full failed (x); the standby streamed later." in written
+    assert '"results"' in (tmp_path / "results.json").read_text()
