@@ -146,11 +146,15 @@ HEADER = ["method", "standbys", "data", "link", "until streaming, s", "× raw co
           "MB moved", "MB/s", "notes"]
 
 
-def markdown(results):
-    rows = table_rows(results)
-    lines = ["| " + " | ".join(HEADER) + " |", "|" + " --- |" * len(HEADER)]
+def markdown_table(header, rows):
+    """A Markdown table of these rows (lists of cells) under this header."""
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def markdown(results):
+    return markdown_table(HEADER, table_rows(results))
 
 
 def chart(results, path):
@@ -327,10 +331,7 @@ def switchover_rows(results):
 
 
 def switchover_markdown(results):
-    lines = ["| " + " | ".join(SWITCH_HEADER) + " |", "|" + " --- |" * len(SWITCH_HEADER)]
-    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |"
-              for row in switchover_rows(results)]
-    return "\n".join(lines)
+    return markdown_table(SWITCH_HEADER, switchover_rows(results))
 
 
 def switchover_targets(results):
@@ -513,10 +514,7 @@ def resync_rows(results):
 
 
 def resync_markdown(results):
-    lines = ["| " + " | ".join(RESYNC_HEADER) + " |", "|" + " --- |" * len(RESYNC_HEADER)]
-    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |"
-              for row in resync_rows(results)]
-    return "\n".join(lines)
+    return markdown_table(RESYNC_HEADER, resync_rows(results))
 
 
 def resync_targets(results):
