@@ -6,22 +6,22 @@ The key may only run rsync's receiving side into this copy's directories,
 from the primary's address.  What a copy sends (`rsync.command` and
 `rsync.control_file_command` as the client; seen with rsync 3.2.7 and 3.5.0):
 
-    rsync --server -logDtpre.LsfxCIvu --timeout=60 --delete --stats
-          --partial-dir .pg-hotstandby-partial . /data/dir/
+    rsync --server -logDtpre.LsfxCIvu --timeout=60 --delete --inplace --stats
+          . /data/dir/
     rsync --server -logDtprce.iLsfxCIvu --timeout=60 . /data/dir/global/pg_control
 
 and with compression and a rate cap (transfer.rsync_options; rsync 3.2.3 to
 3.5.0 send --compress-choice in place of the z flag):
 
     rsync --server -logDtpre.LsfxCIvu --compress-level=1 --timeout=60
-          --bwlimit=51200 --compress-choice=zstd --delete --stats
-          --partial-dir .pg-hotstandby-partial . /data/dir/
+          --bwlimit=51200 --compress-choice=zstd --delete --inplace --stats
+          . /data/dir/
 """
 import ipaddress
 import re
 import shlex
 
-from . import rsync, shell
+from . import shell
 
 
 class TempKeyError(Exception):
@@ -49,13 +49,9 @@ set -- $SSH_ORIGINAL_COMMAND
 shift 2
 n=$#
 i=0
-partial=
 for arg do
     i=$((i + 1))
-    if [ -n "$partial" ]; then
-        partial=
-        [ "$arg" = @PARTIAL@ ] || refuse "option not allowed: --partial-dir $arg"
-    elif [ $i -eq $((n - 1)) ]; then
+    if [ $i -eq $((n - 1)) ]; then
         [ "$arg" = . ] || refuse "unexpected argument $arg"
     elif [ $i -eq $n ]; then
         ok=
@@ -66,9 +62,8 @@ for arg do
     else
         case $arg in
             -[logDtprc]*e[.0-9]*) flags=${arg%%e*}; caps=${arg#*e} ;;
-            --timeout=[0-9]*|--delete|--stats|--bwlimit=[0-9]*) continue ;;
+            --timeout=[0-9]*|--delete|--inplace|--stats|--bwlimit=[0-9]*) continue ;;
             --compress-choice=zstd|--compress-choice=lz4|--compress-level=[0-9]*) continue ;;
-            --partial-dir) partial=1; continue ;;
             *) refuse "option not allowed: $arg" ;;
         esac
         case $flags in -*[!logDtprc]*) refuse "option not allowed: $arg" ;; esac
@@ -91,11 +86,9 @@ def safe_path(path):
 
 def wrapper(targets):
     """The forced command's script: rsync --server into `targets` only (each
-    a directory or a file the copy writes, compared exactly), its cut files
-    kept in rsync.PARTIAL_DIR alone."""
+    a directory or a file the copy writes, compared exactly)."""
     paths = " ".join(safe_path(t) for t in targets)
-    return WRAPPER.replace("@TARGETS@", shlex.quote(paths)) \
-        .replace("@PARTIAL@", shlex.quote(rsync.PARTIAL_DIR))
+    return WRAPPER.replace("@TARGETS@", shlex.quote(paths))
 
 
 def authorized_line(public_key, source, wrapper_path):

@@ -45,8 +45,9 @@ def test_command_delete_checksum_and_trailing_slashes():
     assert cmd[-2:] == ["/d/", "postgres@10.0.0.6:/d/"]
     assert cmd[cmd.index("-e") + 1] == "ssh -i k"
     assert "--info=progress2" in cmd   # what progress.rsync_line reads
-    # A cut copy keeps the file it was writing, where the next copy finds it.
-    assert "--partial-dir=.pg-hotstandby-partial" in cmd
+    # Changed files updated where they are (the delta copy's time: unchanged
+    # blocks are not written again).
+    assert "--inplace" in cmd
     fresh = shlex.split(rsync.command("/d", "h:/d", [], "ssh", checksum=False))
     assert "--checksum" not in fresh
 

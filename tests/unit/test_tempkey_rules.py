@@ -23,8 +23,7 @@ def run_wrapper(tmp_path, command):
 
 @pytest.mark.parametrize("command", [
     f"rsync --server -logDtpre.LsfxCIvu --timeout=60 --delete --stats . {DATA}/",
-    f"rsync --server -logDtpre.LsfxCIvu --timeout=60 --delete --stats "
-    f"--partial-dir .pg-hotstandby-partial . {DATA}/",
+    f"rsync --server -logDtpre.LsfxCIvu --timeout=60 --delete --inplace --stats . {DATA}/",
     f"rsync --server -logDtprce.LsfxCIvu --timeout=60 --delete --stats . {DATA}/",
     f"rsync --server -logDtprce.iLsfxCIvu --timeout=60 . {DATA}/global/pg_control",
     "rsync --server -logDtprce.LsfxCIvu --timeout=60 --delete . /srv/space/PG_15_202209061/",
@@ -56,10 +55,10 @@ def test_wrapper_lets_this_copys_rsync_through(tmp_path, command):
     f"rsync --server -logDtpre.LsfxCIvu --bwlimit=1;id . {DATA}/",
     f"rsync --server -logDtpre.LsfxCIvu --rsync-path=id . {DATA}/",
     f"rsync --server -logDtpre.LsfxCIvu -T /tmp . {DATA}/",
-    f"rsync --server -logDtpre.LsfxCIvu --partial-dir /tmp . {DATA}/",   # only its own
-    f"rsync --server -logDtpre.LsfxCIvu --partial-dir ../../x . {DATA}/",
+    f"rsync --server -logDtpre.LsfxCIvu --partial-dir /tmp . {DATA}/",   # writes elsewhere
     f"rsync --server -logDtpre.LsfxCIvu --partial-dir=/tmp . {DATA}/",
-    f"rsync --server -logDtpre.LsfxCIvu --partial-dir . {DATA}/",
+    f"rsync --server -logDtpre.LsfxCIvu --inplace=x . {DATA}/",
+    f"rsync --server -logDtpre.LsfxCIvu --backup-dir=/tmp . {DATA}/",
     f"rsync --server -logDtpsre.LsfxCIvu . {DATA}/",             # -s: arguments hidden
     f"rsync --server -logDtpre.LsfxCIvu . {DATA}/ /etc/",
     f"rsync --server -logDtpre.LsfxCIvu {DATA}/",
