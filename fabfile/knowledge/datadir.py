@@ -12,6 +12,7 @@ directory it owns, never following a link (`mv -T`, `mkdir` that fails on
 anything already there).  Working names carry a random part: nobody can
 plant a link at one before the run makes it.
 """
+import re
 import secrets
 import time
 
@@ -56,10 +57,31 @@ LEFT_IN_PLACE = ["!", "-name", f"{INSIDE}*", "!", "-name", "lost+found"]
 INCOMING = "incoming-"
 
 
-def incoming_path(data, mount):
-    """Where pg_basebackup writes before the copy is swapped in."""
-    return f"{data}/{INSIDE}{INCOMING}{secrets.token_hex(4)}" if mount \
-        else f"{data}.pg-hotstandby-{INCOMING}{secrets.token_hex(4)}"
+def incoming_place(data, mount):
+    """(directory, name prefix) of the incoming directories: beside the data
+    directory, or inside it when it is a mount point."""
+    if mount:
+        return data, f"{INSIDE}{INCOMING}"
+    parent, name = data.rsplit("/", 1)
+    return parent or "/", f"{name}.pg-hotstandby-{INCOMING}"
+
+
+def incoming_path(data, mount, system_id):
+    """Where pg_basebackup writes before the copy is swapped in.  Its name
+    says whose copy it is (the primary's system identifier): one cut short
+    is taken up by the next run (cut_copy)."""
+    where, prefix = incoming_place(data, mount)
+    return f"{where.rstrip('/')}/{prefix}{system_id}-{secrets.token_hex(4)}"
+
+
+def cut_copy(names, data, mount, system_id):
+    """The incoming directory that a copy of this primary (system_id) cut
+    short left, among the `names` found where incoming directories go (as
+    the host lists them: only a name of our own making counts), or ''."""
+    where, prefix = incoming_place(data, mount)
+    ours = re.compile(re.escape(f"{prefix}{system_id}-") + "[0-9a-f]{8}")
+    found = sorted(name for name in names if system_id.isdigit() and ours.fullmatch(name))
+    return f"{where.rstrip('/')}/{found[0]}" if found else ""
 
 
 def as_postgres(actor, command):
@@ -96,8 +118,8 @@ def remove_dir(path, actor):
 def drop_leftovers(data, mount, actor):
     """Shell: incoming directories of earlier backups cut short (ours to
     remove), emptied by postgres, then removed by `actor`."""
-    where, name = (data, f"{INSIDE}{INCOMING}*") if mount \
-        else (data.rsplit("/", 1)[0] or "/", f"{data.rsplit('/', 1)[1]}.pg-hotstandby-{INCOMING}*")
+    where, prefix = incoming_place(data, mount)
+    name = f"{prefix}*"
     found = sh("find {where} -mindepth 1 -maxdepth 1 -type d -name {name}", where=where,
                name=name)
     emptied = as_postgres(actor, sh("{found} -exec find {{}} -mindepth 1 -delete \\;",

@@ -14,6 +14,9 @@ it, and the copy:
 - `RsyncOnline`: the online delta copy: rsync into the standby's data
   directory in place, inside a base backup held open on the running
   primary (`backup_held`), --checksum over what the standby holds;
+- `TakeUp`: what a pg_basebackup cut short left in its incoming directory
+  put in the data directory's place as a copy cut short, the rest sent by
+  the online delta copy (the default method's resume of its fresh copy);
 - `RsyncStopped`: rsync with both servers stopped (rsync-cold, any copy of
   a stopped primary); an earlier copy is updated with --checksum;
   global/pg_control is checked to be the primary's;
@@ -122,15 +125,57 @@ class RsyncOnline(RsyncWay):
     def describe(self, run, plan, report):
         super().describe(run, plan, report)
         if plan.earlier_copy:
-            report.change(plan.standby.name, estimate(plan))
+            report.change(plan.standby.name, estimate(plan, plan.state))
 
 
-def estimate(plan):
-    """The bytes a delta copy will send, estimated (progress.to_send), in words."""
-    p, s, state = plan.primary, plan.standby, plan.state
+class TakeUp(RsyncOnline):
+    """What a pg_basebackup of this primary copied before it was cut short
+    (its incoming directory: server.cut_copy) taken up as a copy cut short:
+    put in the data directory's place as a finished one would be (its own
+    cluster kept aside), then the online delta copy sends what it lacks."""
+
+    def how(self, plan):
+        return "online: what has not arrived, --checksum"
+
+    def describe(self, run, plan, report):
+        s = plan.standby
+        incoming = server.cut_copy(s, plan.state, plan.primary_state)
+        report.change(s.name, f"take up what a cut pg_basebackup copied ({incoming}) as its "
+                              "data directory")
+        Way.describe(self, run, plan, report)
+        report.change(s.name, estimate(plan, plan.state, arrived_in=incoming))
+
+    def copy(self, run, plan, report):
+        s, pstate = plan.standby, plan.primary_state
+        data = s.layout.data_dir
+        sstate = server.read_state(s)
+        incoming = server.cut_copy(s, sstate, pstate)
+        if not incoming:
+            raise ClusterError(f"what a cut pg_basebackup copied is no longer beside {data}; "
+                               "run again")
+        mount = server.is_mount_point(s, data)
+        actor = "postgres" if mount else server.proven(s)[data].actor
+        # Marked as a copy of this primary cut short; nothing in it boots (no
+        # pg_control until the copy ends), and the cut backup's label is not
+        # this copy's.
+        s.change(sh("rm -f {control} {label} && echo {system_id} > {marker}",
+                    control=f"{incoming}/{rsync.CONTROL_FILE}", label=f"{incoming}/backup_label",
+                    system_id=pstate.system_id, marker=f"{incoming}/{rsync.COPYING_MARKER}"),
+                 user="postgres")
+        swap_in(s, sstate, incoming, replaceable(run, s, sstate, pstate), mount, actor, report)
+        s.change(datadir.drop_leftovers(data, mount, actor), user=actor)   # older ones
+        report.change(s.name, f"took up what a cut pg_basebackup copied ({incoming})")
+        rsync_to(run, plan, report, self)
+
+
+def estimate(plan, state, arrived_in=""):
+    """The bytes a delta copy will send, estimated (progress.to_send), in
+    words.  state: the standby's, as the copy finds it; arrived_in: where a
+    copy cut short lies, if not in its data directory."""
+    p, s = plan.primary, plan.standby
     total = server.data_size(p) + sum(tablespace_step.sizes(p, plan.tablespaces).values())
-    if state.copying_from or state.wal_end is None:
-        size = progress.to_send(total, arrived=server.data_size(s))
+    if arrived_in or state.copying_from or state.wal_end is None:
+        size = progress.to_send(total, arrived=server.data_size(s, arrived_in or None))
         why = "what has not arrived"
     else:
         size = progress.to_send(total, wal_since=server.current_lsn(p) - state.wal_end)
@@ -219,6 +264,7 @@ PG_BASEBACKUP = PgBasebackup()
 START_AS_IS = StartAsIs()
 REWIND = Rewind()
 RSYNC_ONLINE = RsyncOnline()
+TAKE_UP = TakeUp()
 RSYNC_STOPPED = RsyncStopped()
 RSYNC_FROM_STANDBY = RsyncFromStandby()
 
@@ -235,7 +281,9 @@ def running(run, report, targets, way, fans_out_with):
                            f"{way.label if way else 'the default method'} is made from a "
                            "running server; start it")
     states = {s.name: refuse_foreign_data(s, pstate, run.options.force) for s in targets}
-    picked = {s.name: (way, "") for s in targets} if way else pick(run, targets, pstate, states)
+    spaces = tuple(tablespace_step.of(run, pstate))
+    picked = {s.name: (way, "") for s in targets} if way \
+        else pick(run, targets, pstate, states, spaces)
     fanning = [name for name, (way, _) in picked.items() if way is PG_BASEBACKUP]
     fans_out, why = fanout.applies(run.options.fan_out, fans_out_with, len(fanning),
                                    run.settings.sync_identity_file)
@@ -245,7 +293,7 @@ def running(run, report, targets, way, fans_out_with):
     # from the upstream's finished copy, as fan-out does (the copy's WAL is
     # its upstream's, from which it streams).
     cascade = fans_out_with and not run.settings.sync_identity_file
-    plans = decide(run, targets, picked, pstate, states, fans_out, cascade)
+    plans = decide(run, targets, picked, pstate, states, spaces, fans_out, cascade)
     for plan in plans:
         if plan.why:
             report.note(plan.standby.name, f"{plan.way.label}: {plan.why}")
@@ -273,7 +321,8 @@ def stopped(run, report, targets):
             raise ClusterError(f"PostgreSQL is running on {s.name}: its data directory is in "
                                "use; run stop-all first")
         states[s.name] = refuse_foreign_data(s, pstate, run.options.force, state)
-    plans = decide(run, targets, {s.name: (RSYNC_STOPPED, "") for s in targets}, pstate, states)
+    plans = decide(run, targets, {s.name: (RSYNC_STOPPED, "") for s in targets}, pstate, states,
+                   tuple(tablespace_step.of(run, pstate)))
     if dry:
         for plan in plans:
             plan.way.describe(run, plan, report)
@@ -281,7 +330,7 @@ def stopped(run, report, targets):
     return carry_out(run, plans, report, stop=False)
 
 
-def pick(run, targets, pstate, states):
+def pick(run, targets, pstate, states, spaces):
     """{name: (way, why)}: the cheapest way to bring each standby back (the
     default method).  Stopped, its WAL still held by its slot (on its
     feeder; a slot this run made holds only what came after): started as it
@@ -289,16 +338,25 @@ def pick(run, targets, pstate, states):
     its WAL, a delayed standby on an earlier timeline), fed by the primary:
     only what differs is sent (the online delta copy).  One that diverged
     (server.diverged): pg_rewind where it can (rewind.problem), a copy of it
-    kept first.  Anything else, a cascaded standby, or a diverged one
-    pg_rewind cannot bring back (kept aside): pg_basebackup."""
+    kept first.  No copy of this primary, but what a pg_basebackup of it
+    cut short left: that taken up (TakeUp).  Anything else, a cascaded
+    standby, or a diverged one pg_rewind cannot bring back (kept aside):
+    pg_basebackup.  spaces: the primary's tablespaces."""
     p = run.primary
     primary_lsn = server.current_lsn(p)
     primary_cannot = delta_problem(p)
-    spaces = tuple(tablespace_step.of(run, pstate))
     picked = {}
     for s in targets:
         state, slot = states[s.name], run.slot(s)
         if not server.is_copy_of(state, pstate):
+            # rsync takes up a cut pg_basebackup (not a cascaded one's, nor
+            # one with tablespaces: each went to an incoming directory of its own).
+            cut = not spaces and not run.topology.cascaded(s.name) \
+                and server.cut_copy(s, state, pstate)
+            if cut and not (primary_cannot or delta_problem(s)):
+                picked[s.name] = (TAKE_UP, f"a copy by pg_basebackup was cut short ({cut}): "
+                                           "taken up, only what it lacks is sent")
+                continue
             picked[s.name] = (PG_BASEBACKUP, "holds another cluster, moved aside: a fresh copy"
                               if state.exists else "holds no cluster: a fresh copy")
             continue
@@ -357,16 +415,15 @@ def delta_problem(host):
     return ""
 
 
-def decide(run, targets, picked, pstate, states, fans_out=False, cascade=False):
+def decide(run, targets, picked, pstate, states, spaces, fans_out=False, cascade=False):
     """Each standby's CopyPlan, in the order of copy: by its picked way
     ({name: (way, why)}) from the primary, or (fans_out) those picked for
     pg_basebackup in fan-out's waves, a standby copied in an earlier wave as
     the source and the copy from the primary as the fallback.  cascade: a
     standby whose upstream is copied by pg_basebackup too is copied from the
     upstream's finished copy, in the wave after it, with no fallback (it
-    streams from that upstream)."""
+    streams from that upstream).  spaces: the primary's tablespaces."""
     p = run.primary
-    spaces = tuple(tablespace_step.of(run, pstate))
     by_name = {s.name: s for s in targets}
     feeder = run.topology.feeder
     fresh = {name for name in by_name if picked[name][0] is PG_BASEBACKUP}
@@ -467,11 +524,12 @@ def backup_to(run, plan, report):
     places = server.proven(s, spaces)   # again, right before acting
     mount = server.is_mount_point(s, data)
     actor = "postgres" if mount else places[data].actor
-    incoming, kept = datadir.incoming_path(data, mount), datadir.aside_path(data, mount)
+    incoming = datadir.incoming_path(data, mount, pstate.system_id)
     sstate = server.read_state(s)
     ours = replaceable(run, s, sstate, pstate)
     owned = tablespace_step.earlier_copies(s, spaces, ours)
-    # A leftover incoming directory is an earlier backup cut short: ours to remove.
+    # A leftover incoming directory is an earlier backup cut short (this
+    # fresh copy does not take it up: TakeUp): ours to remove.
     s.change(join([datadir.drop_leftovers(data, mount, actor),
                    datadir.make_dir(incoming, actor)], " && "), user=actor)
     tablespace_step.prepare(s, spaces, owned, places, incoming=True)
@@ -499,13 +557,7 @@ def backup_to(run, plan, report):
     # The standby marker before the swap: a data directory swapped in is never
     # one that a boot would start as a second primary.
     marked = standby_step.write_marker(run, s, data=incoming)
-    keep = sstate.exists and not ours
-    s.change(join([*datadir.keep_own_configs(lay.own_config_files, data, incoming, actor),
-                   *datadir.swap_script(data, incoming, kept if keep else None, mount, actor)],
-                  " && "), user=actor)
-    if keep:   # said once done, not before
-        report.change(s.name, f"moved its own cluster (system identifier {sstate.system_id}) "
-                              f"aside to {kept}")
+    swap_in(s, sstate, incoming, ours, mount, actor, report)
     for change in tablespace_step.swap_in(s, spaces, owned):
         report.change(s.name, change)
     tablespace_step.check(plan.primary, s, spaces, exact=False)
@@ -515,6 +567,20 @@ def backup_to(run, plan, report):
                           + with_tablespaces(spaces))
     for change in marked:
         report.change(s.name, change.replace(incoming, data))
+
+
+def swap_in(s, sstate, incoming, ours, mount, actor, report):
+    """The copy in `incoming` put in the data directory's place, the host's
+    own config files carried over; what was there deleted (ours: an earlier
+    copy of this primary) or kept aside, said once done."""
+    data = s.layout.data_dir
+    kept = datadir.aside_path(data, mount) if sstate.exists and not ours else None
+    s.change(join([*datadir.keep_own_configs(s.layout.own_config_files, data, incoming, actor),
+                   *datadir.swap_script(data, incoming, kept, mount, actor)], " && "),
+             user=actor)
+    if kept:
+        report.change(s.name, f"moved its own cluster (system identifier {sstate.system_id}) "
+                              f"aside to {kept}")
 
 
 def rsync_to(run, plan, report, way):
@@ -558,7 +624,7 @@ def rsync_to(run, plan, report, way):
     # What the copy's key may write into: nothing else on the standby.
     targets = [data, f"{data}/{control}", *(t.dest for t in spaces)]
     if way.online and earlier_copy:
-        report.note(s.name, estimate(plan))
+        report.note(s.name, estimate(plan, sstate))
     with access.host_to_host_ssh(run, s, report, targets, p) as (ssh, target, user), \
             (backup_held(run, plan, report) if way.online else nullcontext()) as held:
         cmd = rsync.command(p.layout.data_dir, f"{target}:{data}", rules, ssh,

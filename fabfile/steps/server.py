@@ -39,6 +39,9 @@ class ServerState:
     catalog_version: str = ""
     standby_marker: bool = False
     copying_from: str = ""   # system identifier of an unfinished copy's source
+    # names of incoming directories (pg_basebackup's, cut short) beside it or
+    # in it (datadir.incoming_place): datadir.cut_copy finds ours
+    incoming: tuple = ()
     unit: str = ""           # the systemd unit the running postmaster belongs to
     wal_log_hints: str = ""  # 'on' or 'off', as pg_control has it
     data_checksums: str = ""   # the checksum version: '0' for none
@@ -66,6 +69,10 @@ def is_copy_of(state, primary_state):
 def state_script(layout):
     return sh("""
 {unit_of}
+for found in {beside}* {inside}*; do
+    [ -d "$found" ] && [ ! -L "$found" ] && printf 'incoming=%s\n' \
+        "$(printf %s "${{found##*/}}" | tr -c 'A-Za-z0-9._-' '?')"
+done
 [ -f {d}/PG_VERSION ] || {{ echo exists=no; exit 0; }}
 echo exists=yes
 {pg_ctl} status -D {d} >/dev/null 2>&1 && echo running=yes && echo "unit=$(unit_of {d})"
@@ -82,7 +89,9 @@ case $tli in
            | sed 's/^/history=/' ;;
 esac
 exit 0
-""", unit_of=UNIT_OF_POSTMASTER, d=layout.data_dir, pg_ctl=layout.pg("pg_ctl"),
+""", unit_of=UNIT_OF_POSTMASTER, d=layout.data_dir,
+              beside="/".join(datadir.incoming_place(layout.data_dir, False)),
+              inside="/".join(datadir.incoming_place(layout.data_dir, True)), pg_ctl=layout.pg("pg_ctl"),
               marker=versions.fact("standby_signal", layout.major), copying=COPYING_MARKER,
               controldata=layout.pg("pg_controldata"), wal=versions.fact("wal_dir", layout.major))
 
@@ -93,6 +102,9 @@ def parse_state(text):
         key, sep, value = line.partition("=")
         if sep and key == "history":
             history.append(value)
+            continue
+        if sep and key == "incoming":
+            state.incoming += (value,)
             continue
         if sep and key in ("exists", "running", "standby_marker"):
             setattr(state, key, value.strip() == "yes")
@@ -142,6 +154,16 @@ def primary_state(host):
     except (TypeError, IndexError, ValueError):   # no answer, or not a history
         history = None
     return replace(state, timeline=str(now), history=history)
+
+
+def cut_copy(host, state, primary_state):
+    """Where a pg_basebackup of this primary, cut short, left what it
+    copied (datadir.cut_copy), or ''."""
+    if not state.incoming:
+        return ""
+    data = host.layout.data_dir
+    return datadir.cut_copy(state.incoming, data, is_mount_point(host, data),
+                            primary_state.system_id)
 
 
 def user_data(host):

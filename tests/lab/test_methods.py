@@ -201,6 +201,17 @@ def lose_the_slot(lab):
     raise AssertionError("the slot kept its WAL")
 
 
+def cut_when(lab, condition, host, program):
+    """In a thread: kill `program` on `host` once the shell `condition` holds
+    on the standby (checked every 0.1 s, for up to two minutes)."""
+    def watch():
+        lab.sh("standby", f"for i in $(seq 1200); do {condition} && break; sleep 0.1; done")
+        lab.sh(host, f"pkill -x {program}; true")
+    thread = threading.Thread(target=watch)
+    thread.start()
+    return thread
+
+
 def copied_mb(out):
     return float(re.search(r"standby: copied master:\S+ \([^)]*\): \d+ files, ([\d.]+) MB", out)
                  .group(1))
@@ -235,23 +246,40 @@ def test_a_slot_that_lost_its_wal_comes_back_by_the_delta_under_writes(lab, tmp_
 
 @pytest.mark.parametrize("lab", [DELTA_CASE["cut copy"]], indirect=True)
 def test_a_cut_copy_resumes_where_it_stopped(lab):
-    """An online copy into an empty standby cut midway (its rsync killed):
-    nothing boots, what arrived stays (the file in progress in part); the
-    next full sends the rest."""
+    """A new server's copy cut midway twice, each next full taking up what
+    arrived: full's own pg_basebackup (killed: what it wrote stays beside the
+    data directory), then the online copy that takes it up (its rsync
+    killed: nothing boots, what arrived stays, the file in progress part
+    updated in place); the last full sends the rest."""
     lab.reinit("standby")
-    started = lab.query("master", "select pg_postmaster_start_time()")
+    data = f"/var/lib/postgresql/{lab.pg}/main"
+    incoming = f"{data}.pg-hotstandby-incoming-*"
 
-    def cut(_proc):
-        time.sleep(4)
-        lab.sh("master", "pkill -x rsync")
-    code, out = lab.fab_with_fault("base backup held open on master", cut, "--method", "rsync",
-                                   "--compress", "none", "--max-rate", "8M")
-    assert code == 1 and "COPY FAILED" in out, out
-    arrived = lab.sh("standby", f"du -sm /var/lib/postgresql/{lab.pg}/main | cut -f1")
-    assert int(arrived) > 16, arrived
-    # The file it was writing is kept in part, for the next copy to finish.
-    partial = f"find /var/lib/postgresql/{lab.pg}/main -path '*/.pg-hotstandby-partial/*'"
-    assert lab.sh("standby", partial).strip(), "no partial file kept"
+    # Watched on the host, not from fab's output (which arrives in blocks);
+    # sizes as written (the lab's file system counts blocks late):
+    # pg_basebackup once 24 MB arrived besides its first WAL segment (16 MB).
+    mb = "du -sm --apparent-size"
+    watcher = cut_when(lab, f'[ "$({mb} -c {incoming} 2>/dev/null | tail -1 | cut -f1)" -gt 40 ]',
+                       "standby", "pg_basebackup")
+    cut = lab.fab("full", "--compress", "none", "--max-rate", "8M")
+    watcher.join()
+    assert cut.returncode == 1 and "COPY FAILED" in cut.stdout, cut.stdout + cut.stderr
+    left = int(lab.sh("standby", f"{mb} -c {incoming} | tail -1 | cut -f1"))
+    assert left < 120, left   # the copy was cut, not finished
+    started = lab.query("master", "select pg_postmaster_start_time()")   # configured now
+    # The copy that takes it up, cut once 16 MB more arrived.
+    watcher = cut_when(lab, f"[ -f {data}/.pg-hotstandby-copying ] && "
+                            f"[ $({mb} {data} | cut -f1) -gt {left + 16} ]", "master", "rsync")
+    cut = lab.fab("full", "--compress", "none", "--max-rate", "8M")
+    watcher.join()
+    out = cut.stdout
+    assert cut.returncode == 1 and "COPY FAILED" in out, out + cut.stderr
+    assert "standby: online delta copy, primary running: a copy by pg_basebackup was cut " \
+           "short" in out, out
+    assert "took up what a cut pg_basebackup copied" in out and "moved its own cluster" in out
+    assert lab.sh("standby", f"ls -d {incoming} 2>/dev/null; true") == ""
+    arrived = lab.sh("standby", f"{mb} {data} | cut -f1")
+    assert int(arrived) > left + 16, (left, arrived)
     early = lab.fab("start-standby-then-master")   # no marker, no pg_control yet
     assert early.returncode == 1 and "standby has no standby marker" in early.stderr
     resumed = lab.fab("full", "--compress", "none")
@@ -259,11 +287,9 @@ def test_a_cut_copy_resumes_where_it_stopped(lab):
     assert "its copy was cut short: only what differs is sent" in resumed.stdout
     assert "MB to send (what has not arrived" in resumed.stdout
     size = lab.query("master", "select sum(pg_database_size(oid))::bigint from pg_database")[0][0]
-    print(f"cut copy: {size / 1e6:.0f} MB, {arrived} MB arrived, resume "
-          f"{copied_mb(resumed.stdout)} MB")
+    print(f"cut copy: {size / 1e6:.0f} MB, {left} MB left by pg_basebackup, {int(arrived)} MB "
+          f"arrived, resume {copied_mb(resumed.stdout)} MB")
     assert copied_mb(resumed.stdout) < size / 1e6 - int(arrived) / 2, resumed.stdout
-    # The file cut in the middle was kept aside and finished: nothing left there.
-    assert lab.sh("standby", partial.replace("/*'", "'")) == ""
     assert lab.query("master", "select pg_postmaster_start_time()") == started
     assert same_rows(lab)
 

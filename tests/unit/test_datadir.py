@@ -7,12 +7,33 @@ from fabfile.knowledge import datadir
 def test_working_names_are_unpredictable():
     data = "/var/lib/postgresql/15/main"
     asides = {datadir.aside_path(data) for _ in range(20)}
-    incomings = {datadir.incoming_path(data, False) for _ in range(20)}
+    incomings = {datadir.incoming_path(data, False, "7") for _ in range(20)}
     assert len(asides) == 20 and len(incomings) == 20
     assert all(a.startswith(f"{data}.pg-hotstandby-") for a in asides)
-    assert all(i.startswith(f"{data}.pg-hotstandby-incoming-") for i in incomings)
-    assert datadir.incoming_path(data, True).startswith(f"{data}/.pg-hotstandby-incoming-")
+    assert all(i.startswith(f"{data}.pg-hotstandby-incoming-7-") for i in incomings)
+    assert datadir.incoming_path(data, True, "7").startswith(f"{data}/.pg-hotstandby-incoming-7-")
     assert datadir.aside_path(data, True).startswith(f"{data}/.pg-hotstandby-kept-")
+
+
+def test_a_cut_copy_is_found_by_the_name_it_was_given_and_only_by_it():
+    data, sid = "/var/lib/postgresql/15/main", "7301234567890123456"
+    beside = datadir.incoming_path(data, False, sid)
+    inside = datadir.incoming_path(data, True, sid)
+    names = [beside.rsplit("/", 1)[1], inside.rsplit("/", 1)[1]]
+    assert datadir.cut_copy(names, data, False, sid) == beside
+    assert datadir.cut_copy(names, data, True, sid) == inside
+    # Another primary's, or a name not of our making (a planted one, or an
+    # incoming directory of the release before names carried the source).
+    assert datadir.cut_copy(names, data, False, "7301234567890123457") == ""
+    for planted in ("main.pg-hotstandby-incoming-1a2b3c4d",
+                    f"main.pg-hotstandby-incoming-{sid}-1a2b3c4d/../x",
+                    f"main.pg-hotstandby-incoming-{sid}-1A2B3C4D",
+                    f"other.pg-hotstandby-incoming-{sid}-1a2b3c4d"):
+        assert datadir.cut_copy([planted], data, False, sid) == "", planted
+    assert datadir.cut_copy(names, data, False, "") == ""
+    # At the root of a file system.
+    assert datadir.cut_copy([f"main.pg-hotstandby-incoming-{sid}-0123abcd"], "/main", False,
+                            sid) == f"/main.pg-hotstandby-incoming-{sid}-0123abcd"
 
 
 def test_renames_never_follow_a_link_and_new_directories_are_made_exclusively():

@@ -2,6 +2,7 @@
 each value on its own line whatever order they finish in."""
 import subprocess
 
+from fabfile.knowledge import datadir
 from fabfile.knowledge.layout import Layout
 from fabfile.steps import server
 
@@ -35,7 +36,7 @@ Data page checksum version:           0
 """
 
 
-def state_of(tmp_path, history=None, marker=None):
+def state_of(tmp_path, history=None, marker=None, beside=()):
     """The state script run here on a data directory in tmp_path, with
     stand-ins for pg_ctl (not running) and pg_controldata."""
     bin_dir, data = tmp_path / "bin", tmp_path / "data"
@@ -50,6 +51,8 @@ def state_of(tmp_path, history=None, marker=None):
         (data / "pg_wal" / "00000003.history").write_text(history)
     if marker is not None:
         (data / ".pg-hotstandby-copying").write_text(marker)
+    for name in beside:   # directories beside the data directory
+        (tmp_path / name).mkdir()
     lay = Layout("debian", 150000, str(data), "/etc/pg", str(bin_dir), 5432, "main")
     done = subprocess.run(["sh", "-c", server.state_script(lay)], capture_output=True, text=True,
                           check=True)
@@ -75,3 +78,17 @@ def test_what_postgres_writes_cannot_add_lines_to_the_state(tmp_path):
                      marker="7712361193934983198\rrunning=yes\n")
     assert not state.running and state.unit == ""
     assert 1 in state.history   # the reason is free text, turned harmless
+
+
+def test_state_lists_incoming_directories_by_name_and_no_link(tmp_path):
+    sid = "7712361193934983198"
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / f"data.pg-hotstandby-incoming-{sid}-0badc0de").symlink_to(tmp_path / "elsewhere")
+    state = state_of(tmp_path, beside=[f"data.pg-hotstandby-incoming-{sid}-1a2b3c4d",
+                                       "data.pg-hotstandby-incoming-x\rrunning=yes\nexists=no",
+                                       "data.pg-hotstandby-kept-1"])
+    assert state.exists and not state.running
+    assert sorted(state.incoming) == [f"data.pg-hotstandby-incoming-{sid}-1a2b3c4d",
+                                      "data.pg-hotstandby-incoming-x?running?yes?exists?no"]
+    assert datadir.cut_copy(state.incoming, str(tmp_path / "data"), False, sid) == \
+        f"{tmp_path}/data.pg-hotstandby-incoming-{sid}-1a2b3c4d"
