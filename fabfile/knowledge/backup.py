@@ -68,6 +68,32 @@ def stopped(found):
     return end, label, spcmap
 
 
+# The backup's WAL is copied with its files (wal_files) up to this many
+# segments; a longer stretch streams, as it would anyway.
+WAL_FILES_MAX = 64
+START_FILE = re.compile(r"^START WAL LOCATION: \S+ \(file ([0-9A-F]{24})\)$", re.M)
+
+
+def wal_files(label, end, segment_size):
+    """The names of the WAL segment files from the backup's start (its
+    backup_label's START WAL LOCATION file) to the one holding its end's
+    last byte, for the copy to send with the files: streamed instead, the
+    last one (which pg_backup_stop switches away from) crosses the wire
+    whole, its unused rest zeros.  () when they are more than
+    WAL_FILES_MAX, or the label or the size cannot be read."""
+    found = START_FILE.search(label)
+    if not found or not segment_size.isdigit() or int(segment_size) <= 0:
+        return ()
+    size, first = int(segment_size), found.group(1)
+    per_id = 0x100000000 // size
+    start = int(first[8:16], 16) * per_id + int(first[16:], 16)
+    last = (int(end) - 1) // size
+    if not start <= last < start + WAL_FILES_MAX:
+        return ()
+    return tuple(f"{first[:8]}{seg // per_id:08X}{seg % per_id:08X}"
+                 for seg in range(start, last + 1))
+
+
 def standby_map(spcmap, spaces):
     """The tablespace_map the standby holds: the backup's tablespaces (OID
     LOCATION lines) at the standby's locations (hotstandby.tablespace_mapping),

@@ -55,6 +55,16 @@ def control_file_command(source_dir, target, ssh, dest=CONTROL_FILE):
     return shell.sh("{args}", args=args)
 
 
+def wal_command(source_dir, wal_dir, names, target, ssh, transfer=()):
+    """The rsync command run on the primary that sends the named WAL files
+    into the target's WAL directory (an online copy's backup WAL:
+    backup.wal_files), compressed and capped as the copy is."""
+    args = ["rsync", "-a", "--inplace", "--timeout=60", "-e", ssh, *transfer,
+            *(f"{source_dir.rstrip('/')}/{wal_dir}/{name}" for name in names),
+            f"{target.rstrip('/')}/{wal_dir}/"]
+    return shell.sh("{args}", args=args)
+
+
 def command(source_dir, target, rules, ssh, checksum, transfer=()):
     """The rsync command run on the primary.
 

@@ -3,12 +3,14 @@ authorized_keys line, the forced command that confines it, and the shell
 that adds and removes the line.  Pure: unit-tested, the wrapper by running it.
 
 The key may only run rsync's receiving side into this copy's directories,
-from the primary's address.  What a copy sends (`rsync.command` and
-`rsync.control_file_command` as the client; seen with rsync 3.2.7 and 3.5.0):
+from the primary's address.  What a copy sends (`rsync.command`,
+`rsync.control_file_command` and `rsync.wal_command` as the client; seen
+with rsync 3.2.7 and 3.5.0):
 
     rsync --server -logDtpre.LsfxCIvu --timeout=60 --delete --inplace --stats
           . /data/dir/
     rsync --server -logDtprce.iLsfxCIvu --timeout=60 . /data/dir/global/pg_control
+    rsync --server -logDtpre.iLsfxCIvu --timeout=60 --inplace . /data/dir/pg_wal/
 
 and with compression and a rate cap (transfer.rsync_options; rsync 3.2.3 to
 3.5.0 send --compress-choice in place of the z flag):

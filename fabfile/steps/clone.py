@@ -622,7 +622,9 @@ def rsync_to(run, plan, report, way):
     # the backup_label is there: without it, a boot would start on torn files.
     control = rsync.CONTROL_INCOMING if way.online else rsync.CONTROL_FILE
     # What the copy's key may write into: nothing else on the standby.
-    targets = [data, f"{data}/{control}", *(t.dest for t in spaces)]
+    wal_dir = versions.fact("wal_dir", s.layout.major)
+    targets = [data, f"{data}/{control}", *(t.dest for t in spaces)] \
+        + ([f"{data}/{wal_dir}"] if way.online else [])
     if way.online and earlier_copy:
         report.note(s.name, estimate(plan, sstate))
     with access.host_to_host_ssh(run, s, report, targets, p) as (ssh, target, user), \
@@ -640,7 +642,14 @@ def rsync_to(run, plan, report, way):
         p.change(rsync.control_file_command(p.layout.data_dir, f"{target}:{data}", ssh,
                                             control), user=user)
         if held:
-            write_backup_files(s, spaces, held.stop())
+            stopped = held.stop()
+            write_backup_files(s, spaces, stopped)
+            names = backup.wal_files(stopped[1], stopped[0], pstate.segment_size)
+            if names:
+                p.change(rsync.wal_command(p.layout.data_dir, wal_dir, names, f"{target}:{data}",
+                                           ssh, options), user=user)
+                report.note(s.name, f"sent the backup's WAL with the files ({len(names)} "
+                                    f"segment{'s' if len(names) > 1 else ''} from {names[0]})")
         # The standby marker before pg_control: once a boot could start this
         # directory, it starts a standby.
         marked = standby_step.write_marker(run, s)

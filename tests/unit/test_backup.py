@@ -54,3 +54,35 @@ def test_the_standby_map_names_the_standby_locations():
     with pytest.raises(backup.BackupError, match="made or dropped during the copy"):
         backup.standby_map("16385 /srv/ts1\n", spaces)
     assert backup.standby_map("", []) == ""
+
+
+def label_at(file):
+    return (f"START WAL LOCATION: 0/5D000028 (file {file})\n"
+            "CHECKPOINT LOCATION: 0/5D000060\nBACKUP METHOD: streamed\n")
+
+
+def test_the_backups_wal_files_run_from_its_start_file_to_its_ends_segment():
+    label = label_at("00000002000000000000005D")
+    mb16 = str(16 * 1024 * 1024)
+    # Ended in the segment it started in (pg_backup_stop switches after it).
+    assert backup.wal_files(label, Lsn.parse("0/5D007D58"), mb16) == ("00000002000000000000005D",)
+    # An end at a segment's first byte: its last byte was in the one before.
+    assert backup.wal_files(label, Lsn.parse("0/5F000000"), mb16) == (
+        "00000002000000000000005D", "00000002000000000000005E")
+    # Across the 4 GB of one log id (256 segments of 16 MB each).
+    across = backup.wal_files(label_at("0000000100000000000000FF"), Lsn.parse("1/1000000"), mb16)
+    assert across == ("0000000100000000000000FF", "000000010000000100000000")
+    # Other segment sizes count as their own (1 GB: 4 per log id).
+    assert backup.wal_files(label_at("000000010000000000000003"), Lsn.parse("1/40000000"),
+                            str(1 << 30)) == ("000000010000000000000003", "000000010000000100000000")
+
+
+@pytest.mark.parametrize("label, end, size", [
+    ("START WAL LOCATION: 0/5D000028\n", "0/5D007D58", "16777216"),      # no file named
+    (label_at("00000001000000000000005d"), "0/5D007D58", "16777216"),   # not as PostgreSQL writes
+    (label_at("00000001000000000000005D"), "0/5D007D58", ""),           # size unknown
+    (label_at("00000001000000000000005D"), "0/10000000", "16777216"),   # ends before it starts
+    (label_at("00000001000000000000005D"), "1/0", "16777216"),          # more than WAL_FILES_MAX
+])
+def test_wal_files_are_sent_only_when_known_and_few(label, end, size):
+    assert backup.wal_files(label, Lsn.parse(end), size) == ()

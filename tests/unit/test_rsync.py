@@ -52,6 +52,14 @@ def test_command_delete_checksum_and_trailing_slashes():
     assert "--checksum" not in fresh
 
 
+def test_wal_command_sends_the_named_files_into_the_wal_directory():
+    cmd = shlex.split(rsync.wal_command("/d/", "pg_wal", ["00000001000000000000005D"],
+                                        "postgres@10.0.0.6:/s", "ssh -i k", ["--bwlimit=100"]))
+    assert cmd[:3] == ["rsync", "-a", "--inplace"] and "--bwlimit=100" in cmd
+    assert cmd[-2:] == ["/d/pg_wal/00000001000000000000005D", "postgres@10.0.0.6:/s/pg_wal/"]
+    assert "--delete" not in cmd
+
+
 def test_ssh_command_pins_host_key():
     ssh = rsync.ssh_command("/tmp/k", "/tmp/kh", 2222)
     assert "StrictHostKeyChecking=yes" in ssh and "UserKnownHostsFile=/tmp/kh" in ssh

@@ -10,7 +10,7 @@ from fabfile.knowledge import tempkey
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGx5b3VyLWtleS1oZXJlLWZvci10ZXN0cw pg-hotstandby-0123456789ab"
 DATA = "/var/lib/postgresql/15/main"
-TARGETS = [DATA, f"{DATA}/global/pg_control", "/srv/space/PG_15_202209061"]
+TARGETS = [DATA, f"{DATA}/global/pg_control", "/srv/space/PG_15_202209061", f"{DATA}/pg_wal"]
 
 
 def run_wrapper(tmp_path, command):
@@ -26,6 +26,7 @@ def run_wrapper(tmp_path, command):
     f"rsync --server -logDtpre.LsfxCIvu --timeout=60 --delete --inplace --stats . {DATA}/",
     f"rsync --server -logDtprce.LsfxCIvu --timeout=60 --delete --stats . {DATA}/",
     f"rsync --server -logDtprce.iLsfxCIvu --timeout=60 . {DATA}/global/pg_control",
+    f"rsync --server -logDtpre.iLsfxCIvu --timeout=60 --inplace . {DATA}/pg_wal/",
     "rsync --server -logDtprce.LsfxCIvu --timeout=60 --delete . /srv/space/PG_15_202209061/",
     # compressed and capped (transfer.rsync_options, as rsync 3.2.3 to 3.5.0 send them)
     f"rsync --server -logDtpre.LsfxCIvu --compress-level=1 --timeout=60 --bwlimit=51200 "
