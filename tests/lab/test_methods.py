@@ -235,6 +235,9 @@ def test_a_slot_that_lost_its_wal_comes_back_by_the_delta_under_writes(lab, tmp_
     assert "standby: online delta copy, primary running: holds an earlier copy of this " \
            "primary; slot standby lost the WAL it needs: only what differs is sent" in result.stdout
     assert "(online: what changed, --checksum)" in result.stdout
+    # The backup's WAL went with the files (its switched segment not streamed whole).
+    assert re.search(r"standby: sent the backup's WAL with the files \(\d+ segments? from "
+                     r"[0-9A-F]{24}\)", result.stdout), result.stdout
     assert re.search(r"standby: about \d+ MB of \d+ MB to send \(the WAL written since its "
                      r"copy", result.stdout), result.stdout
     size = lab.query("master", "select sum(pg_database_size(oid))::bigint from pg_database")[0][0]
