@@ -12,7 +12,8 @@ and WAL is written past max_slot_wal_keep_size until the standby's slot is
 - a copy cut at half, then resumed: the standby emptied (a fresh cluster,
   as a new server), `fab full --method rsync` killed once the primary has
   sent half the fresh copy's bytes, then `fab full`, measured;
-- the same with `fab full`'s default copy (pg_basebackup for a new server).
+- the same with `fab full`'s default copy (pg_basebackup for a new server),
+  which the next `fab full` takes up.
 
 Measured around each: bytes out of the primary's network interface, the
 time until the standby streams, a client committing every 10 ms all along
