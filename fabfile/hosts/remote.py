@@ -65,7 +65,11 @@ def traced(host, what, secret=False):
 class Host:
     def __init__(self, name, config, dry=False):
         self.name = name
-        self.conn = Connection(name, config=config)
+        # A config of its own: Fabric's Connection writes into the config it
+        # is given (inline_ssh_env), which merges it anew; shared by hosts
+        # opened at once, another thread read it half merged ("No attribute or
+        # config key found for 'user'", seen in CI).
+        self.conn = Connection(name, config=config.clone())
         # -S sets only Fabric's private path; named in the fix of a refusal.
         guard(self.conn, name, config.ssh_config_path or getattr(config, "_runtime_ssh_path", None))
         self.layout = None
