@@ -153,8 +153,7 @@ class TakeUp(RsyncOnline):
         if not incoming:
             raise ClusterError(f"what a cut pg_basebackup copied is no longer beside {data}; "
                                "run again")
-        mount = server.is_mount_point(s, data)
-        actor = "postgres" if mount else server.proven(s)[data].actor
+        _, mount, actor = replacing_data(s)
         # Marked as a copy of this primary cut short; nothing in it boots (no
         # pg_control until the copy ends), and the cut backup's label is not
         # this copy's.
@@ -521,9 +520,7 @@ def backup_to(run, plan, report):
     compression, max_rate = plan.compression, plan.max_rate
     lay = s.layout
     data = lay.data_dir
-    places = server.proven(s, spaces)   # again, right before acting
-    mount = server.is_mount_point(s, data)
-    actor = "postgres" if mount else places[data].actor
+    places, mount, actor = replacing_data(s, spaces)
     incoming = datadir.incoming_path(data, mount, pstate.system_id)
     sstate = server.read_state(s)
     ours = replaceable(run, s, sstate, pstate)
@@ -567,6 +564,15 @@ def backup_to(run, plan, report):
                           + with_tablespaces(spaces))
     for change in marked:
         report.change(s.name, change.replace(incoming, data))
+
+
+def replacing_data(s, spaces=()):
+    """(places, mount, actor) for a copy that replaces the data directory:
+    its places proven again right before acting; inside a data directory
+    that is a mount point, all is postgres's work (knowledge/datadir.py)."""
+    places = server.proven(s, spaces)
+    mount = server.is_mount_point(s, s.layout.data_dir)
+    return places, mount, "postgres" if mount else places[s.layout.data_dir].actor
 
 
 def swap_in(s, sstate, incoming, ours, mount, actor, report):
