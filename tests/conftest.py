@@ -10,6 +10,7 @@ import re
 import shlex
 import subprocess
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -88,6 +89,17 @@ class RunningLab(labkit.Lab):
                 break
         out.extend(proc.stdout)
         return proc.wait(timeout=600), "".join(out)
+
+    def cut_when(self, condition, host, program):
+        """In a thread: kill `program` on `host` once the shell `condition`
+        holds on the standby (checked every 0.1 s, for up to two minutes).
+        Watched on the host, not from fab's output, which arrives in blocks."""
+        def watch():
+            self.sh("standby", f"for i in $(seq 1200); do {condition} && break; sleep 0.1; done")
+            self.sh(host, f"pkill -x {program}; true")
+        thread = threading.Thread(target=watch)
+        thread.start()
+        return thread
 
     def status(self, *args, hosts=None, config=None):
         """`fab ... status --json`: (exit code, its document checked against

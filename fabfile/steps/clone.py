@@ -156,8 +156,10 @@ class TakeUp(RsyncOnline):
         _, mount, actor = replacing_data(s)
         # Marked as a copy of this primary cut short; nothing in it boots (no
         # pg_control until the copy ends), and the cut backup's label is not
-        # this copy's.
-        s.change(sh("rm -f {control} {label} && echo {system_id} > {marker}",
+        # this copy's.  global/ may not have arrived: the swap into a data
+        # directory that is a mount point moves it in last, by name.
+        s.change(sh("mkdir -p {global_dir} && rm -f {control} {label} && "
+                    "echo {system_id} > {marker}", global_dir=f"{incoming}/global",
                     control=f"{incoming}/{rsync.CONTROL_FILE}", label=f"{incoming}/backup_label",
                     system_id=pstate.system_id, marker=f"{incoming}/{rsync.COPYING_MARKER}"),
                  user="postgres")

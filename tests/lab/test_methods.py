@@ -201,17 +201,6 @@ def lose_the_slot(lab):
     raise AssertionError("the slot kept its WAL")
 
 
-def cut_when(lab, condition, host, program):
-    """In a thread: kill `program` on `host` once the shell `condition` holds
-    on the standby (checked every 0.1 s, for up to two minutes)."""
-    def watch():
-        lab.sh("standby", f"for i in $(seq 1200); do {condition} && break; sleep 0.1; done")
-        lab.sh(host, f"pkill -x {program}; true")
-    thread = threading.Thread(target=watch)
-    thread.start()
-    return thread
-
-
 def copied_mb(out):
     return float(re.search(r"standby: copied master:\S+ \([^)]*\): \d+ files, ([\d.]+) MB", out)
                  .group(1))
@@ -258,12 +247,11 @@ def test_a_cut_copy_resumes_where_it_stopped(lab):
     data = f"/var/lib/postgresql/{lab.pg}/main"
     incoming = f"{data}.pg-hotstandby-incoming-*"
 
-    # Watched on the host, not from fab's output (which arrives in blocks);
-    # sizes as written (the lab's file system counts blocks late):
+    # Sizes as written (the lab's file system counts blocks late):
     # pg_basebackup once 24 MB arrived besides its first WAL segment (16 MB).
     mb = "du -sm --apparent-size"
-    watcher = cut_when(lab, f'[ "$({mb} -c {incoming} 2>/dev/null | tail -1 | cut -f1)" -gt 40 ]',
-                       "standby", "pg_basebackup")
+    watcher = lab.cut_when(f'[ "$({mb} -c {incoming} 2>/dev/null | tail -1 | cut -f1)" -gt 40 ]',
+                           "standby", "pg_basebackup")
     cut = lab.fab("full", "--compress", "none", "--max-rate", "8M")
     watcher.join()
     assert cut.returncode == 1 and "COPY FAILED" in cut.stdout, cut.stdout + cut.stderr
@@ -271,8 +259,8 @@ def test_a_cut_copy_resumes_where_it_stopped(lab):
     assert left < 120, left   # the copy was cut, not finished
     started = lab.query("master", "select pg_postmaster_start_time()")   # configured now
     # The copy that takes it up, cut once 16 MB more arrived.
-    watcher = cut_when(lab, f"[ -f {data}/.pg-hotstandby-copying ] && "
-                            f"[ $({mb} {data} | cut -f1) -gt {left + 16} ]", "master", "rsync")
+    watcher = lab.cut_when(f"[ -f {data}/.pg-hotstandby-copying ] && "
+                           f"[ $({mb} {data} | cut -f1) -gt {left + 16} ]", "master", "rsync")
     cut = lab.fab("full", "--compress", "none", "--max-rate", "8M")
     watcher.join()
     out = cut.stdout

@@ -1,9 +1,9 @@
 """Servers as users run them: a copy failing on every standby is reported as
 such (no smoke test "passed" over nothing); a copy cut short, at its start or
 before its last file, leaves nothing that a reboot starts; a data directory
-on a volume of its own is replaced, its old cluster kept on that volume; a
-root login on hosts without sudo does the whole job.  (Tablespaces:
-test_tablespaces.py.)"""
+on a volume of its own is replaced, its old cluster kept on that volume, and
+a copy into it cut short is taken up there; a root login on hosts without
+sudo does the whole job.  (Tablespaces: test_tablespaces.py.)"""
 import pytest
 
 # The standby's receiving rsync, broken: at once, or only for the copy's last
@@ -87,6 +87,34 @@ def test_a_data_directory_on_its_own_volume_is_replaced_its_cluster_kept_on_it(l
     assert again.returncode == 0, again.stdout + again.stderr
     assert "aside to" not in again.stdout
     assert len(lab.exec("standby", f"ls -d {kept}*").split()) == 1   # kept, not copied over
+
+
+def test_a_cut_copy_on_its_own_volume_is_taken_up_there(lab):
+    """full's pg_basebackup into a data directory that is a volume of its own,
+    cut: what arrived waits inside the volume, and the next full takes it up
+    there, the cluster found on the volume kept on it."""
+    data = own_volume(lab, "standby")
+    incoming = f"{data}/.pg-hotstandby-incoming-*"
+    # Sizes as written: once 12 MB arrived besides the first WAL segment.
+    mb = "du -sm --apparent-size"
+    watcher = lab.cut_when(f'[ "$({mb} -c {incoming} 2>/dev/null | tail -1 | cut -f1)" -gt 28 ]',
+                           "standby", "pg_basebackup")
+    cut = lab.fab("full", "--compress", "none", "--max-rate", "2M")
+    watcher.join()
+    assert cut.returncode == 1 and "COPY FAILED" in cut.stdout, cut.stdout + cut.stderr
+    assert lab.exec("standby", f"ls -d {incoming}").strip()
+    again = lab.fab("full")
+    out = again.stdout
+    assert again.returncode == 0, out + again.stderr
+    assert "standby: online delta copy, primary running: a copy by pg_basebackup was cut " \
+           "short" in out, out
+    assert f"took up what a cut pg_basebackup copied ({data}/.pg-hotstandby-incoming-" in out
+    assert f"aside to {data}/.pg-hotstandby-kept-" in out
+    assert lab.exec("standby", f"ls {data}/.pg-hotstandby-kept-*/PG_VERSION; "
+                               f"mountpoint -q {data} && echo mounted").split()[-1] == "mounted"
+    assert lab.exec("standby", f"ls -d {incoming} 2>/dev/null; true").strip() == ""
+    rows = "select md5(string_agg(aid || ':' || abalance, ',' order by aid)) from pgbench_accounts"
+    assert lab.query("standby", rows) == lab.query("master", rows)
 
 
 def test_root_login_on_hosts_without_sudo(lab, tmp_path):
