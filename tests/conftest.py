@@ -101,6 +101,20 @@ class RunningLab(labkit.Lab):
         thread.start()
         return thread
 
+    # Sizes as written: the lab's file system counts blocks late.
+    APPARENT_MB = "du -sm --apparent-size"
+
+    def cut_basebackup(self, incoming, megabytes, max_rate):
+        """`full` whose pg_basebackup (a new server's copy, into `incoming`,
+        a glob) is killed once more than `megabytes` arrived: the cut run's
+        result, checked to have failed its copy."""
+        watcher = self.cut_when(f'[ "$({self.APPARENT_MB} -c {incoming} 2>/dev/null | tail -1 '
+                                f'| cut -f1)" -gt {megabytes} ]', "standby", "pg_basebackup")
+        cut = self.fab("full", "--compress", "none", "--max-rate", max_rate)
+        watcher.join()
+        assert cut.returncode == 1 and "COPY FAILED" in cut.stdout, cut.stdout + cut.stderr
+        return cut
+
     def status(self, *args, hosts=None, config=None):
         """`fab ... status --json`: (exit code, its document checked against
         the schema, stderr)."""
