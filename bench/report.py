@@ -406,6 +406,8 @@ def write_switchover(results, folder, meta):
 # being the baseline every other is set beside.
 RESYNC_FRESH = "fresh copy: fab full --method basebackup"
 RESYNC_DELTA = "fab full (defaults)"
+# 17+: the same with the primary's WAL summaries off (every file compared).
+RESYNC_DELTA_UNSUMMARIZED = "fab full (defaults), summarize_wal off"
 RESYNC_RESUMED = "fab full --method rsync cut at half, then fab full"
 RESYNC_RESUMED_DEFAULT = "fab full cut at half, then fab full"
 # #22's targets; the benchmark reports them.
@@ -426,11 +428,14 @@ def parse_copy(out):
                     r": .*)$", out, re.M)
     estimate = re.search(r"about (\d+) MB of (\d+) MB to send \(([^;)]*)", out)
     copied = re.search(r"^\s*\S+: (copied \S+ .*)$", out, re.M)
+    dated = re.search(r"^\s*\S+: (the primary's WAL summaries since .*|every file compared: .*)$",
+                      out, re.M)
     return {"way": way.group(1).strip() if way else None,
             "estimate_mb": int(estimate.group(1)) if estimate else None,
             "estimate_of_mb": int(estimate.group(2)) if estimate else None,
             "estimate_why": estimate.group(3) if estimate else None,
-            "copied": copied.group(1).strip() if copied else None}
+            "copied": copied.group(1).strip() if copied else None,
+            "dated": dated.group(1).strip() if dated else None}
 
 
 def resync_aggregate(result):
@@ -479,6 +484,8 @@ def resync_notes(result, agg, base):
     if first.get("estimate_mb") is not None:
         notes.append(f"fab estimated {first['estimate_mb']} MB of {first['estimate_of_mb']} MB "
                      f"to send ({first['estimate_why']})")
+    if first.get("dated"):
+        notes.append(f"fab: {first['dated']}")
     if first.get("copied"):
         notes.append(f"fab: {first['copied']}")
     wal = stats.summarize([r.get("wal_bytes") for r in ok])

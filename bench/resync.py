@@ -9,6 +9,8 @@ and WAL is written past max_slot_wal_keep_size until the standby's slot is
 
 - the fresh copy (the baseline): `fab full --method basebackup`;
 - `fab full` with its defaults: what auto picks (the online delta copy);
+- on 17 and later, the same with the primary's WAL summaries off
+  (`summarize_wal`, by ALTER SYSTEM): every file compared, as before 17;
 - a copy cut at half, then resumed: the standby emptied (a fresh cluster,
   as a new server), `fab full --method rsync` killed once the primary has
   sent half the fresh copy's bytes, then `fab full`, measured;
@@ -29,7 +31,8 @@ from pathlib import Path
 from . import dataset, net, report, stats
 from .benchlab import REPO, BenchLab, Probe, StreamWatch, log
 from .methods import MethodFailed, fab, fab_result, last_line, wait_streaming
-from .report import RESYNC_DELTA, RESYNC_FRESH, RESYNC_RESUMED, RESYNC_RESUMED_DEFAULT
+from .report import (RESYNC_DELTA, RESYNC_DELTA_UNSUMMARIZED, RESYNC_FRESH, RESYNC_RESUMED,
+                     RESYNC_RESUMED_DEFAULT)
 from .run import machine, size_label
 
 RESULTS = Path(__file__).resolve().parent / "results" / "resync"
@@ -42,6 +45,7 @@ CUT_AT = 0.5
 # Each row: the command measured, and the command cut before it (None: no cut).
 ROWS = {RESYNC_FRESH: (["--method", "basebackup"], None),
         RESYNC_DELTA: ([], None),
+        RESYNC_DELTA_UNSUMMARIZED: ([], None),
         RESYNC_RESUMED: ([], ["--method", "rsync"]),
         RESYNC_RESUMED_DEFAULT: ([], [])}
 
@@ -183,6 +187,9 @@ def run_row(lab, name, baseline_bytes):
     lab.parallel(list(HOSTS), lambda h: lab.restore(h, LOST, start=h == "master"))
     lab.wait_ready(60, hosts=["master"])
     args, cut_args = ROWS[name]
+    if name == RESYNC_DELTA_UNSUMMARIZED:   # over configure-master's conf.d file
+        lab.psql("master", "ALTER SYSTEM SET summarize_wal = off")
+        lab.psql("master", "SELECT pg_reload_conf()")
     before = {"slot": slot_status(lab), "postmaster": postmaster_start(lab)}
     cut = None
     if cut_args is not None:
@@ -217,7 +224,8 @@ def main(argv=None):
     bits = net.parse_rate(args.bandwidth)
     started = time.monotonic()
     lab = BenchLab(pg=args.pg, standbys=1, project=PROJECT)
-    results = [{"method": name, "reps": []} for name in ROWS]
+    results = [{"method": name, "reps": []} for name in ROWS
+               if name != RESYNC_DELTA_UNSUMMARIZED or args.pg >= 17]
     meta = {"pg": args.pg, "dataset": args.dataset, "scale": args.scale, "reps": args.reps,
             "bandwidth": net.label(bits), "slot_cap": SLOT_CAP,
             "changed": f"{SHARE:.0%} of the main table's rows updated in one range and "

@@ -55,7 +55,8 @@ def primary_settings(major, current, standbys, listen_addresses="*", guard=None)
     Values only ever go up, and wal_level 'logical' is kept, so that the
     tool never takes away what the server was configured with.  wal_log_hints
     lets pg_rewind bring this server back as a standby after a failover
-    (data checksums do the same).  guard: the settings that bound the WAL its
+    (data checksums do the same).  summarize_wal (17+) lets the online delta
+    copy leave unchanged relation files unread (knowledge/summaries.py).  guard: the settings that bound the WAL its
     slots hold (walguard.decide), so that a dead standby cannot fill its disk.
     """
     wal_level = current.get("wal_level")
@@ -71,6 +72,8 @@ def primary_settings(major, current, standbys, listen_addresses="*", guard=None)
     }
     if current.get("data_checksums") != "on":
         settings["wal_log_hints"] = "on"
+    if versions.fact("wal_summaries", major):
+        settings["summarize_wal"] = "on"
     return {**settings, **(guard or {})}
 
 

@@ -73,6 +73,9 @@ FACTS = {
                     (100000, "pg_stop_backup(false, false)"), (150000, "pg_backup_stop(false)")],
     # idle_session_timeout (14+) would end the session that holds a backup.
     "idle_session_timeout": [(90400, False), (140000, True)],
+    # WAL summaries (summarize_wal, a reload): which blocks each stretch of
+    # WAL changed, kept for wal_summary_keep_time; 17.
+    "wal_summaries": [(90400, False), (170000, True)],
     # What pg_rewind needs granted to run as a non-superuser (11+).
     "rewind_functions": [(90400, ()), (110000, (
         "pg_ls_dir(text, boolean, boolean)", "pg_stat_file(text, boolean)",

@@ -41,9 +41,9 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import replace
 
 from . import (access, checks, rewind, server, service, slots, standby as standby_step,
-               tablespaces as tablespace_step)
-from ..knowledge import (backup, datadir, fanout, progress, rsync, tablespaces, transfer,
-                         versions)
+               summaries as summaries_step, tablespaces as tablespace_step)
+from ..knowledge import (backup, datadir, fanout, progress, rsync, summaries, tablespaces,
+                         transfer, versions)
 from ..knowledge.copyplan import CopyPlan
 from ..knowledge.transfer import Program
 from ..hosts.cluster import ClusterError, at_once
@@ -181,8 +181,12 @@ def estimate(plan, state, arrived_in=""):
     else:
         size = progress.to_send(total, wal_since=server.current_lsn(p) - state.wal_end)
         why = "the WAL written since its copy"
-    return f"about {size / 1e6:.0f} MB of {total / 1e6:.0f} MB to send ({why}; read in full " \
-           "on both hosts for --checksum)"
+    reading = "read in full on both hosts for --checksum"
+    if versions.fact("wal_summaries", p.layout.major) and not arrived_in \
+            and not summaries.unusable(state, plan.primary_state.timeline):
+        reading = ("--checksum, but for the relation files the primary's WAL summaries show "
+                   "unchanged: those are not read")
+    return f"about {size / 1e6:.0f} MB of {total / 1e6:.0f} MB to send ({why}; {reading})"
 
 
 class RsyncStopped(RsyncWay):
@@ -637,7 +641,9 @@ def rsync_to(run, plan, report, way):
         report.note(s.name, estimate(plan, sstate))
     with access.host_to_host_ssh(run, s, report, targets, p) as (ssh, target, user), \
             (backup_held(run, plan, report) if way.online else nullcontext()) as held:
-        cmd = rsync.command(p.layout.data_dir, f"{target}:{data}", rules, ssh,
+        changes = dated_changes(p, plan, sstate, held, report) if earlier_copy else None
+        cmd = rsync.command(p.layout.data_dir, f"{target}:{data}",
+                            rules + (changes.rules() if changes else []), ssh,
                             checksum=update, transfer=options)
         done = p.change(cmd, user=user, warn=way.online,
                         output=progress.Stream(report, s.name, progress.rsync_line,
@@ -645,7 +651,8 @@ def rsync_to(run, plan, report, way):
         if done.exited not in (0, rsync.VANISHED):
             raise RemoteError(f"{p.name}: rsync to {s.name} failed (exit {done.exited}): "
                               + p.failure(done))
-        tablespace_step.copy(p, spaces, target, ssh, user, checksum=update, transfer=options)
+        tablespace_step.copy(p, spaces, target, ssh, user, checksum=update, transfer=options,
+                             changes=changes)
         tablespace_step.relink(s, spaces)
         p.change(rsync.control_file_command(p.layout.data_dir, f"{target}:{data}", ssh,
                                             control), user=user)
@@ -682,6 +689,23 @@ def rsync_to(run, plan, report, way):
     s.change(sh("rm -f {marker}", marker=marker), user="postgres")
     for change in marked:
         report.change(s.name, change)
+
+
+def dated_changes(p, plan, sstate, held, report):
+    """An online copy over the standby's own earlier copy: the relation
+    files the primary's WAL summaries say changed since its last
+    restartpoint (knowledge/summaries.py), or None to compare every file."""
+    if not held:
+        return None
+    changes, why = summaries_step.changed_since(p, plan.primary_state, sstate, held.start)
+    if changes:
+        report.note(plan.standby.name, f"the primary's WAL summaries since its last "
+                                       f"restartpoint ({sstate.redo}) name "
+                                       f"{changes.rule_count()} changed relation files: the "
+                                       "others are not read")
+    elif why:
+        report.note(plan.standby.name, f"every file compared: {why}")
+    return changes
 
 
 BACKUP_STARTS = threading.Lock()   # one backup start and its slot at a time

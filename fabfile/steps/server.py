@@ -17,6 +17,9 @@ CONTROL_FIELDS = {
     "Database system identifier": "system_id",
     "Database cluster state": "cluster_state",
     "Latest checkpoint location": "checkpoint",
+    "Latest checkpoint's REDO location": "redo",
+    "Backup start location": "backup_start",
+    "Blocks per segment of large relation": "rel_segment_blocks",
     "Minimum recovery ending location": "min_recovery",
     "Bytes per WAL segment": "segment_size",
     "Latest checkpoint's TimeLineID": "timeline",
@@ -24,6 +27,8 @@ CONTROL_FIELDS = {
     "wal_log_hints setting": "wal_log_hints",
     "Data page checksum version": "data_checksums",
 }
+
+LSN_FIELDS = ("checkpoint", "min_recovery", "redo", "backup_start")
 
 
 @dataclass
@@ -34,6 +39,9 @@ class ServerState:
     cluster_state: str = ""
     checkpoint: Lsn = None   # the latest checkpoint's location
     min_recovery: Lsn = None   # a standby's: how far its replay went, at least
+    redo: Lsn = None         # where recovery from the latest checkpoint starts
+    backup_start: Lsn = None   # not 0/0 while the recovery of a copy is unfinished
+    rel_segment_blocks: str = ""   # blocks per relation file segment
     segment_size: str = ""
     timeline: str = ""
     catalog_version: str = ""
@@ -119,7 +127,7 @@ def parse_state(text):
         if sep and key.strip() in CONTROL_FIELDS:
             name = CONTROL_FIELDS[key.strip()]
             setattr(state, name, Lsn.parse_or_none(value)
-                    if name in ("checkpoint", "min_recovery") else value.strip())
+                    if name in LSN_FIELDS else value.strip())
     try:   # timeline 1 has no history file
         state.history = timeline.parse_history("\n".join(history)) \
             if history or state.timeline == "1" else None

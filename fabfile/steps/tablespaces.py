@@ -108,11 +108,14 @@ def swap_in(standby, spaces, owned):
     return kept
 
 
-def copy(primary, spaces, target, ssh, user, checksum, transfer=()):
+def copy(primary, spaces, target, ssh, user, checksum, transfer=(), changes=None):
     """rsync each tablespace's directory to the standby (target: user@address),
-    compressed and capped as the data directory (transfer: rsync's options)."""
+    compressed and capped as the data directory (transfer: rsync's options).
+    changes: what the primary's WAL summaries say changed (only that among
+    relation files is read: knowledge/summaries.py), or None."""
     for t in spaces:
-        done = primary.change(rsync.command(t.source, f"{target}:{t.dest}", rsync.TEMP_FILES,
+        rules = rsync.TEMP_FILES + (changes.rules(t.oid) if changes else [])
+        done = primary.change(rsync.command(t.source, f"{target}:{t.dest}", rules,
                                             ssh, checksum=checksum, transfer=transfer),
                               user=user, warn=True)
         if done.exited not in (0, rsync.VANISHED):

@@ -87,6 +87,10 @@ def test_every_row_of_every_tablespace_reaches_the_standby_first_and_again(lab, 
     assert "kept what was in" not in again.stdout   # an earlier copy is replaced, not kept
     if method == "rsync":   # the online delta copy, the primary running
         assert "(online: what changed, --checksum)" in again.stdout
+        # 17: only the relation files the WAL summaries name are read, in the
+        # tablespaces too (the rows compared say none was left behind)
+        assert "standby: the primary's WAL summaries since its last restartpoint" \
+            in again.stdout, again.stdout
         assert lab.query("master", "select pg_postmaster_start_time()") == started
 
 

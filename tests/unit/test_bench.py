@@ -352,6 +352,13 @@ def test_parse_copy_reads_the_way_the_estimate_and_the_copy():
     assert fresh["way"] == "pg_basebackup: holds no cluster: a fresh copy"
     assert fresh["estimate_mb"] is None and fresh["copied"].startswith("copied master with")
     assert report.parse_copy("error: no")["way"] is None
+    assert found["dated"] is None
+    dated = "  standby: the primary's WAL summaries since its last restartpoint (0/5000028) " \
+            "name 12 changed relation files: the others are not read\n"
+    assert report.parse_copy(dated)["dated"].startswith("the primary's WAL summaries since")
+    assert report.parse_copy("  standby: every file compared: summarize_wal is off on the "
+                             "primary\n")["dated"] == \
+        "every file compared: summarize_wal is off on the primary"
 
 
 def resync_rep(**rep):
