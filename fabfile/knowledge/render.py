@@ -56,8 +56,9 @@ def primary_settings(major, current, standbys, listen_addresses="*", guard=None)
     tool never takes away what the server was configured with.  wal_log_hints
     lets pg_rewind bring this server back as a standby after a failover
     (data checksums do the same).  summarize_wal (17+) lets the online delta
-    copy leave unchanged relation files unread (knowledge/summaries.py).  guard: the settings that bound the WAL its
-    slots hold (walguard.decide), so that a dead standby cannot fill its disk.
+    copy leave unchanged relation files unread (knowledge/summaries.py).
+    guard: the settings that bound the WAL its slots hold (walguard.decide),
+    so that a dead standby cannot fill its disk.
     """
     wal_level = current.get("wal_level")
     if wal_level != "logical":
