@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
 import threading
@@ -76,11 +77,15 @@ class RunningLab(labkit.Lab):
                               timeout=timeout)
 
     def fab_with_fault(self, marker, fault, *args, task="full", config=None, hosts=None):
-        """Run `fab ... task`, call fault() once `marker` is printed; (code, output)."""
+        """Run `fab ... task`, call fault() once `marker` is printed; (code, output).
+        fab takes SIGINT as a terminal's Ctrl-C delivers it, even where the
+        tests were started with it ignored (`cmd &` in a script: then fab
+        would inherit that and run on)."""
         cmd = ["fab", "-S", str(self.ssh_config), *(["-f", str(config)] if config else []),
                "-H", ",".join(hosts or self.hosts), task, *args]
         proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True)
+                                stderr=subprocess.STDOUT, text=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         out = []
         for line in proc.stdout:
             out.append(line)
