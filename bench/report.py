@@ -427,15 +427,18 @@ def parse_copy(out):
     way = re.search(r"^\s*\S+: ((?:online delta copy, primary running|pg_basebackup|no copy)"
                     r": .*)$", out, re.M)
     estimate = re.search(r"about (\d+) MB of (\d+) MB to send \(([^;)]*)", out)
-    copied = re.search(r"^\s*\S+: (copied \S+ .*)$", out, re.M)
+    copied = re.search(r"^\s*\S+: (copied (?!the changed pages)\S+ .*)$", out, re.M)
     dated = re.search(r"^\s*\S+: (the primary's WAL summaries since .*|every file compared: .*)$",
+                      out, re.M)
+    pages = re.search(r"^\s*\S+: (copied the changed pages .*|changed files compared whole: .*)$",
                       out, re.M)
     return {"way": way.group(1).strip() if way else None,
             "estimate_mb": int(estimate.group(1)) if estimate else None,
             "estimate_of_mb": int(estimate.group(2)) if estimate else None,
             "estimate_why": estimate.group(3) if estimate else None,
             "copied": copied.group(1).strip() if copied else None,
-            "dated": dated.group(1).strip() if dated else None}
+            "dated": dated.group(1).strip() if dated else None,
+            "pages": pages.group(1).strip() if pages else None}
 
 
 def resync_aggregate(result):
@@ -484,8 +487,9 @@ def resync_notes(result, agg, base):
     if first.get("estimate_mb") is not None:
         notes.append(f"fab estimated {first['estimate_mb']} MB of {first['estimate_of_mb']} MB "
                      f"to send ({first['estimate_why']})")
-    if first.get("dated"):
-        notes.append(f"fab: {first['dated']}")
+    for said in ("dated", "pages"):
+        if first.get(said):
+            notes.append(f"fab: {first[said]}")
     if first.get("copied"):
         notes.append(f"fab: {first['copied']}")
     wal = stats.summarize([r.get("wal_bytes") for r in ok])

@@ -40,10 +40,11 @@ import time
 from contextlib import contextmanager, nullcontext
 from dataclasses import replace
 
-from . import (access, checks, rewind, server, service, slots, standby as standby_step,
-               summaries as summaries_step, tablespaces as tablespace_step)
-from ..knowledge import (backup, datadir, fanout, progress, rsync, summaries, tablespaces,
-                         transfer, versions)
+from . import (access, checks, pages as pages_step, rewind, server, service, slots,
+               standby as standby_step, summaries as summaries_step,
+               tablespaces as tablespace_step)
+from ..knowledge import (backup, datadir, fanout, pages, progress, rsync, summaries,
+                         tablespaces, transfer, versions)
 from ..knowledge.copyplan import CopyPlan
 from ..knowledge.transfer import Program
 from ..hosts.cluster import ClusterError, at_once
@@ -185,7 +186,7 @@ def estimate(plan, state, arrived_in=""):
     if versions.fact("wal_summaries", p.layout.major) and not arrived_in \
             and not summaries.unusable(state, plan.primary_state.timeline):
         reading = ("--checksum, but for the relation files the primary's WAL summaries show "
-                   "unchanged: those are not read")
+                   "unchanged, not read, and the changed pages they list, copied alone")
     return f"about {size / 1e6:.0f} MB of {total / 1e6:.0f} MB to send ({why}; {reading})"
 
 
@@ -636,12 +637,12 @@ def rsync_to(run, plan, report, way):
     # What the copy's key may write into: nothing else on the standby.
     wal_dir = versions.fact("wal_dir", s.layout.major)
     targets = [data, f"{data}/{control}", *(t.dest for t in spaces)] \
-        + ([f"{data}/{wal_dir}"] if way.online else [])
+        + ([f"{data}/{wal_dir}", f"{data}/{pages.STAGE}"] if way.online else [])
     if way.online and earlier_copy:
         report.note(s.name, estimate(plan, sstate))
     with access.host_to_host_ssh(run, s, report, targets, p) as (ssh, target, user), \
             (backup_held(run, plan, report) if way.online else nullcontext()) as held:
-        changes = dated_changes(p, plan, sstate, held, report) if earlier_copy else None
+        changes = dated_changes(p, plan, sstate, held, user, report) if earlier_copy else None
         cmd = rsync.command(p.layout.data_dir, f"{target}:{data}",
                             rules + (changes.rules() if changes else []), ssh,
                             checksum=update, transfer=options)
@@ -654,6 +655,9 @@ def rsync_to(run, plan, report, way):
         tablespace_step.copy(p, spaces, target, ssh, user, checksum=update, transfer=options,
                              changes=changes)
         tablespace_step.relink(s, spaces)
+        if changes and changes.pages:
+            pages_step.copy(p, s, changes, spaces, ssh, target, user, options, run.slot(s),
+                            report)
         p.change(rsync.control_file_command(p.layout.data_dir, f"{target}:{data}", ssh,
                                             control), user=user)
         if held:
@@ -691,20 +695,26 @@ def rsync_to(run, plan, report, way):
         report.change(s.name, change)
 
 
-def dated_changes(p, plan, sstate, held, report):
+def dated_changes(p, plan, sstate, held, user, report):
     """An online copy over the standby's own earlier copy: the relation
     files the primary's WAL summaries say changed since its last
-    restartpoint (knowledge/summaries.py), or None to compare every file."""
+    restartpoint (knowledge/summaries.py), those whose changed pages are
+    copied alone (steps/pages.py) among them, or None to compare every file."""
     if not held:
         return None
+    s = plan.standby
     changes, why = summaries_step.changed_since(p, plan.primary_state, sstate, held.start)
-    if changes:
-        report.note(plan.standby.name, f"the primary's WAL summaries since its last "
-                                       f"restartpoint ({sstate.redo}) name "
-                                       f"{changes.rule_count()} changed relation files: the "
-                                       "others are not read")
-    elif why:
-        report.note(plan.standby.name, f"every file compared: {why}")
+    if not changes:
+        if why:
+            report.note(s.name, f"every file compared: {why}")
+        return None
+    report.note(s.name, f"the primary's WAL summaries since its last restartpoint "
+                        f"({sstate.redo}) name {changes.file_count()} changed relation files: "
+                        "the others are not read")
+    unfit = pages_step.unfit(p, s, changes, plan.tablespaces, user) if changes.pages else ""
+    if unfit:
+        report.note(s.name, f"changed files compared whole: {unfit}")
+        changes = changes.without_pages()
     return changes
 
 

@@ -16,8 +16,12 @@ def changed_since(p, pstate, sstate, start):
     why = summaries.unusable(sstate, pstate.timeline)
     if why:
         return None, why
-    if p.psql("select current_setting('summarize_wal')", warn=True) != [["on"]]:
+    settings = p.psql("select current_setting('summarize_wal'), current_setting('block_size')",
+                      warn=True)
+    if not settings or len(settings[0]) != 2 or settings[0][0] != "on":
         return None, "summarize_wal is off on the primary (configure-master sets it)"
+    if not settings[0][1].isdigit():
+        return None, f"the primary's block_size is {settings[0][1]!r}"
     deadline = time.monotonic() + summaries.SUMMARIZER_WAIT
     while True:
         rows = p.psql(summaries.STATE_SQL, warn=True)
@@ -33,11 +37,13 @@ def changed_since(p, pstate, sstate, start):
         if not rows or not summaries.covered(rows, sstate.redo, start):
             return None, (f"the primary's WAL summaries do not reach back to its last "
                           f"restartpoint ({sstate.redo})")
-        rows = p.psql(summaries.changes_sql(pstate.timeline, sstate.redo, start,
-                                            sstate.rel_segment_blocks), warn=True)
-        if rows is None:
+        span = (pstate.timeline, sstate.redo, start, sstate.rel_segment_blocks)
+        rows = p.psql(summaries.changes_sql(*span), warn=True)
+        ranges = p.psql(summaries.ranges_sql(*span), warn=True)
+        if rows is None or ranges is None:
             return None, "the primary's WAL summaries could not be read"
-        changes = summaries.parse_changes(rows)
+        changes = summaries.parse_changes(rows, ranges)
+        changes.page_size = int(settings[0][1])
     except ValueError as exc:
         return None, str(exc)
     if changes.rule_count() > summaries.MAX_RULES:

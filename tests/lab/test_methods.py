@@ -213,8 +213,9 @@ def test_a_slot_that_lost_its_wal_comes_back_by_the_delta_under_writes(lab, tmp_
     (The cap, which pgbench's writes during the copy would exceed, is lifted
     by that full: a reload.)  On 17 the primary's WAL summaries name the
     relation files that changed since the standby's last restartpoint and
-    the others are not read: a database made while it was away by copying
-    its template's files (FILE_COPY: no block of it in WAL) arrives too."""
+    the others are not read, their changed pages copied alone: a database
+    made while it was away by copying its template's files (FILE_COPY: no
+    block of it in WAL) arrives too."""
     config = tmp_path / "keep.yaml"
     config.write_text("hotstandby:\n  max_slot_wal_keep_size: 32MB\n")
     assert lab.fab("configure-master", config=config).returncode == 0
@@ -230,6 +231,9 @@ def test_a_slot_that_lost_its_wal_comes_back_by_the_delta_under_writes(lab, tmp_
     assert re.search(r"standby: the primary's WAL summaries since its last restartpoint "
                      r"\([0-9A-F]+/[0-9A-F]+\) name \d+ changed relation files: the others are "
                      r"not read", result.stdout), result.stdout
+    # 17: the changed pages of the files the summaries name copied alone
+    assert re.search(r"standby: copied the changed pages of \d+ relation files alone: "
+                     r"[\d.]+ MB in \d+ ranges, [\d.]+ MB sent", result.stdout), result.stdout
     assert "standby: online delta copy, primary running: holds an earlier copy of this " \
            "primary; slot standby lost the WAL it needs: only what differs is sent" in result.stdout
     assert "(online: what changed, --checksum)" in result.stdout

@@ -91,6 +91,7 @@ def test_every_row_of_every_tablespace_reaches_the_standby_first_and_again(lab, 
         # tablespaces too (the rows compared say none was left behind)
         assert "standby: the primary's WAL summaries since its last restartpoint" \
             in again.stdout, again.stdout
+        assert "standby: copied the changed pages of" in again.stdout, again.stdout
         assert lab.query("master", "select pg_postmaster_start_time()") == started
 
 

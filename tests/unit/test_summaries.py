@@ -127,3 +127,70 @@ def test_summarize_wal_is_set_from_17():
     assert render.primary_settings(170000, {}, 1)["summarize_wal"] == "on"
     assert "summarize_wal" not in render.primary_settings(160000, {}, 1)
     assert versions.fact("wal_summaries", 180000) and not versions.fact("wal_summaries", 90600)
+
+
+RANGES = [
+    ["1663", "5", "16397", "0", "0", "10", "3"],      # pages 10-12 of the first segment
+    ["1663", "5", "16397", "0", "0", "40", "1"],
+    ["1663", "5", "16397", "0", "2", "0", "5"],
+    ["1663", "5", "16397", "2", "0", "0", "1"],       # its visibility map
+    ["1663", "5", "16400", "0", "0", "7", "1"],       # truncated: rsync compares it whole
+    ["1663", "16500", "1259", "0", "0", "0", "9"],    # in a database made whole
+    ["1664", "0", "1262", "0", "0", "0", "1"],
+    ["16390", "5", "16410", "0", "1", "100", "28"],
+    ["1663", "5", "16398", "0", "0", "1", "1"],       # not among changes_sql's files
+]
+
+
+def test_changed_pages_are_copied_alone_where_nothing_changed_whole():
+    changes = summaries.parse_changes(ROWS, RANGES)
+    assert changes.pages == {
+        "1663": {"5/16397": [(10, 3), (40, 1)], "5/16397.2": [(0, 5)], "5/16397_vm": [(0, 1)]},
+        "1664": {"1262": [(0, 1)]},
+        "16390": {"5/16410.1": [(100, 28)]}}
+    assert changes.range_count() == 6 and changes.page_files() == 5
+    assert changes.file_count() == 8   # as many files as without pages
+    rules = changes.rules()
+    # rsync leaves the files whose pages are copied alone, and still compares
+    # what changed whole
+    for path in ("/base/5/16397", "/base/5/16397.2", "/base/5/16397_vm", "/global/1262",
+                 "/base/5/16398"):
+        assert selected(rules, path) == "-", path
+    for path in ("/base/5/16400", "/base/5/16400.1", "/base/16500/1259", "/base/5/16397_fsm"):
+        assert selected(rules, path) == "+", path
+    assert selected(changes.rules("16390"), "/5/16410.1") == "-"
+    # compared whole again, when the pages cannot be copied alone
+    whole = changes.without_pages()
+    assert not whole.pages and whole.rule_count() == 8
+    assert selected(whole.rules(), "/base/5/16397.2") == "+"
+
+
+def test_past_the_range_cap_the_files_with_most_ranges_go_to_rsync(monkeypatch):
+    monkeypatch.setattr(summaries, "MAX_RANGES", 3)
+    rows = [["1663", "5", str(node), "0", "0"] for node in (1, 2, 3)]
+    ranges = [["1663", "5", "1", "0", "0", str(b), "1"] for b in (0, 2, 4)] \
+        + [["1663", "5", "2", "0", "0", "0", "1"], ["1663", "5", "3", "0", "0", "0", "1"]]
+    changes = summaries.parse_changes(rows, ranges)
+    assert changes.pages == {"1663": {"5/2": [(0, 1)], "5/3": [(0, 1)]}}
+    assert changes.places == {"1663": {"5/1"}}
+
+
+def test_the_ranges_query_groups_consecutive_blocks_within_a_segment():
+    sql = summaries.ranges_sql("2", Lsn.parse("0/5000028"), Lsn.parse("0/7000028"), "131072")
+    assert "partition by t, d, n, f, seg order by b" in sql
+    assert "relblocknumber / 131072 seg" in sql and "not c.is_limit_block" in sql
+    assert "relforknumber in (0, 2)" in sql
+    with pytest.raises(ValueError):
+        summaries.ranges_sql("2", 1, 2, "131072; drop table x")
+
+
+@pytest.mark.parametrize("row", [
+    ["1663", "5", "16397", "0", "0", "1"],               # a column short
+    ["1663", "5", "16397", "1", "0", "0", "1"],          # the free space map: rsync's
+    ["1663", "5", "16397", "0", "0", "0", "0"],          # no blocks
+    ["1663", "5", "16397", "0", "0", "-1", "1"],
+    ["1663", "5", "16397", "0", "0", "0", "1; rm"],
+])
+def test_a_range_that_is_not_numbers_is_refused(row):
+    with pytest.raises(ValueError):
+        summaries.parse_changes(ROWS, [row])

@@ -1,0 +1,50 @@
+"""Changed pages copied alone, inside the online delta copy's held backup
+(knowledge/pages.py): staged on the primary, sent by the copy's rsync,
+written in place on the standby; both hosts as postgres."""
+import time
+
+from ..hosts.cluster import ClusterError
+from ..knowledge import pages, rsync
+
+
+def unfit(p, s, changes, spaces, user):
+    """Why the changed pages cannot be copied alone ('' when they can)."""
+    if user != "postgres":
+        # rsync would read, as root, a directory postgres controls.
+        return "the copy runs as root (sync_identity_file)"
+    staged = pages.staged_bytes(pages.entries(changes.pages, spaces), changes.page_size)
+    for host in (p, s):
+        try:
+            free = pages.parse_free(host.query(pages.free_space_command(host.layout.data_dir),
+                                               user="postgres").stdout)
+        except ValueError as exc:
+            return f"{host.name}: {exc}"
+        why = pages.too_big(staged, free)
+        if why:
+            return f"on {host.name}, {why}"
+    return ""
+
+
+def copy(p, s, changes, spaces, ssh, target, user, transfer, slot, report):
+    """Stage, send and write the changed pages; the primary's staging
+    directory is removed whatever happens."""
+    listed = pages.entries(changes.pages, spaces)
+    stage = pages.primary_stage(slot)
+    pdata, sdata = p.layout.data_dir, s.layout.data_dir
+    started = time.monotonic()
+    try:
+        p.change(pages.stage_command(pdata, stage, listed, changes.page_size), user="postgres")
+        done = p.change(rsync.command(f"{pdata}/{stage}", f"{target}:{sdata}/{pages.STAGE}",
+                                      [], ssh, checksum=False, transfer=transfer),
+                        user=user, warn=True)
+        if done.exited != 0:
+            raise ClusterError(f"{p.name}: sending the changed pages to {s.name} failed "
+                               f"(exit {done.exited}): {p.failure(done)}")
+    finally:
+        p.change(pages.remove_command(pdata, stage), user="postgres", warn=True)
+    s.change(pages.apply_command(sdata, listed, changes.page_size), user="postgres")
+    sent = rsync.parse_stats(done.stdout).get("Total bytes sent", 0)
+    report.note(s.name, f"copied the changed pages of {changes.page_files()} relation "
+                        f"files alone: {pages.staged_bytes(listed, changes.page_size) / 1e6:.1f}"
+                        f" MB in {len(listed)} ranges, {sent / 1e6:.1f} MB sent, in "
+                        f"{time.monotonic() - started:.1f} s")

@@ -1,0 +1,87 @@
+"""Changed pages copied alone (knowledge/pages.py): the listing, and the two
+shell commands run for real on local files, as they run on the hosts."""
+import os
+import subprocess
+
+import pytest
+
+from fabfile.knowledge import pages, summaries
+from fabfile.knowledge.tablespaces import Tablespace
+
+PAGE = 16   # a small page: the commands take the primary's block_size
+
+
+def space():
+    return Tablespace(oid="16390", name="ts", location="/srv/ts", target="/srv/ts",
+                      version_dir="PG_17_202406281")
+
+
+def test_each_range_is_listed_with_its_path_from_the_data_directory():
+    changed = {"1663": {"5/16397.2": [(0, 5)], "5/16397": [(10, 3), (40, 1)]},
+               "1664": {"1262": [(0, 1)]},
+               "16390": {"5/16410.1": [(100, 28)]}}
+    listed = pages.entries(changed, [space()])
+    assert listed == [(0, "base/5/16397", 10, 3), (1, "base/5/16397", 40, 1),
+                      (2, "base/5/16397.2", 0, 5), (3, "global/1262", 0, 1),
+                      (4, "pg_tblspc/16390/PG_17_202406281/5/16410.1", 100, 28)]
+    assert pages.staged_bytes(listed, 8192) == 38 * 8192
+
+
+def run(command, cwd):
+    done = subprocess.run(["sh", "-c", command], cwd=cwd, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+def test_staged_ranges_written_on_the_standby_make_its_file_the_primarys(tmp_path):
+    primary, standby = tmp_path / "primary", tmp_path / "standby"
+    for data in (primary, standby):
+        (data / "base" / "5").mkdir(parents=True)
+    old = bytes(range(256)) * 4                          # 64 pages
+    (standby / "base" / "5" / "16397").write_bytes(old)
+    new = bytearray(old)
+    new[10 * PAGE:13 * PAGE] = b"x" * 3 * PAGE           # pages 10-12 changed
+    new += b"y" * 2 * PAGE                               # two pages appended
+    (primary / "base" / "5" / "16397").write_bytes(new)
+    (primary / "base" / "5" / "16398.1").write_bytes(b"z" * PAGE)   # a new segment
+    listed = pages.entries({"1663": {"5/16397": [(10, 3), (64, 2)], "5/16398.1": [(0, 1)],
+                                     "5/16399": [(0, 1)]}}, [])     # 16399: dropped since
+    stage = pages.primary_stage("standby")
+    run(pages.stage_command(str(primary), stage, listed, PAGE), tmp_path)
+    assert sorted(os.listdir(primary / stage)) == ["0", "1", "2"]
+    assert oct((primary / stage).stat().st_mode & 0o777) == "0o700"
+    # what the copy's rsync does: the staged directory into the standby's
+    os.rename(primary / stage, standby / pages.STAGE)
+    run(pages.apply_command(str(standby), listed, PAGE), tmp_path)
+    assert (standby / "base" / "5" / "16397").read_bytes() == bytes(new)
+    assert (standby / "base" / "5" / "16398.1").read_bytes() == b"z" * PAGE
+    assert oct((standby / "base" / "5" / "16398.1").stat().st_mode & 0o777) == "0o600"
+    assert not (standby / pages.STAGE).exists() and not (standby / "base/5/16399").exists()
+    run(pages.remove_command(str(primary), stage), tmp_path)
+
+
+def test_a_path_with_spaces_or_quotes_reaches_the_commands_as_one_word(tmp_path):
+    data = tmp_path / "data dir 'x'"
+    (data / "base" / "5").mkdir(parents=True)
+    (data / "base" / "5" / "1").write_bytes(b"a" * PAGE * 2)
+    listed = pages.entries({"1663": {"5/1": [(1, 1)]}}, [])
+    run(pages.stage_command(str(data), "pgsql_tmp.s", listed, PAGE), tmp_path)
+    assert (data / "pgsql_tmp.s" / "0").read_bytes() == b"a" * PAGE
+
+
+def test_free_space_from_df_and_the_share_staging_may_take():
+    text = ("Filesystem     1024-blocks      Used Available Capacity Mounted on\n"
+            "overlay          102400000  51200000  40000000      57% /\n")
+    assert pages.parse_free(text) == 40000000 * 1024
+    assert pages.too_big(10 * 2 ** 30, 40 * 2 ** 30) == ""
+    assert "over half of the" in pages.too_big(30 * 2 ** 30, 40 * 2 ** 30)
+    for bad in ("", "Filesystem\noverlay 1 2 lots 4% /\n", text + text):
+        with pytest.raises(ValueError):
+            pages.parse_free(bad)
+
+
+def test_the_staging_directory_is_one_no_copy_or_base_backup_takes():
+    name = pages.primary_stage("standby_2")
+    assert name.startswith("pgsql_tmp")     # PostgreSQL's base backups skip these
+    assert pages.STAGE.startswith(".pg-hotstandby-")   # rsync.STANDBY_OWN: never deleted
+    assert summaries.PAGE_FORKS == ("0", "2")
