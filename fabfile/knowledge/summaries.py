@@ -30,9 +30,10 @@ WHOLE = "-1"
 # many the copy compares every file, as without summaries.
 MAX_RULES = 1000
 # Each range of changed pages copied alone is a dd on both hosts (about a
-# millisecond each) and a line of their commands (128 kB at most for one
-# argument): past this many, the files with the most ranges go to rsync.
-MAX_RANGES = 2000
+# millisecond each) and a line of up to 80 bytes in their commands (128 kB
+# at most for one argument): past this many, the files with the most ranges
+# go to rsync.
+MAX_RANGES = 1000
 # Forks whose pages are copied alone: the main fork and the visibility map
 # (the free space map and init forks are not summarized: rsync compares them).
 PAGE_FORKS = ("0", "2")

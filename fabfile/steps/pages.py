@@ -12,7 +12,11 @@ def unfit(p, s, changes, spaces, user):
     if user != "postgres":
         # rsync would read, as root, a directory postgres controls.
         return "the copy runs as root (sync_identity_file)"
-    staged = pages.staged_bytes(pages.entries(changes.pages, spaces), changes.page_size)
+    listed = pages.entries(changes.pages, spaces)
+    why = pages.too_long(p.layout.data_dir, s.layout.data_dir, listed, changes.page_size)
+    if why:
+        return why
+    staged = pages.staged_bytes(listed, changes.page_size)
     for host in (p, s):
         try:
             free = pages.parse_free(host.query(pages.free_space_command(host.layout.data_dir),
@@ -33,7 +37,12 @@ def copy(p, s, changes, spaces, ssh, target, user, transfer, slot, report):
     pdata, sdata = p.layout.data_dir, s.layout.data_dir
     started = time.monotonic()
     try:
-        p.change(pages.stage_command(pdata, stage, listed, changes.page_size), user="postgres")
+        staged = p.change(pages.stage_command(pdata, stage, listed, changes.page_size),
+                          user="postgres")
+        try:
+            sizes = pages.parse_sizes(staged.stdout, listed, changes.page_size)
+        except ValueError as exc:
+            raise ClusterError(f"{p.name}: {exc}") from None
         done = p.change(rsync.command(f"{pdata}/{stage}", f"{target}:{sdata}/{pages.STAGE}",
                                       [], ssh, checksum=False, transfer=transfer),
                         user=user, warn=True)
@@ -42,7 +51,7 @@ def copy(p, s, changes, spaces, ssh, target, user, transfer, slot, report):
                                f"(exit {done.exited}): {p.failure(done)}")
     finally:
         p.change(pages.remove_command(pdata, stage), user="postgres", warn=True)
-    s.change(pages.apply_command(sdata, listed, changes.page_size), user="postgres")
+    s.change(pages.apply_command(sdata, listed, changes.page_size, sizes), user="postgres")
     sent = rsync.parse_stats(done.stdout).get("Total bytes sent", 0)
     report.note(s.name, f"copied the changed pages of {changes.page_files()} relation "
                         f"files alone: {pages.staged_bytes(listed, changes.page_size) / 1e6:.1f}"

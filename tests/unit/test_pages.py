@@ -42,22 +42,35 @@ def test_staged_ranges_written_on_the_standby_make_its_file_the_primarys(tmp_pat
     new = bytearray(old)
     new[10 * PAGE:13 * PAGE] = b"x" * 3 * PAGE           # pages 10-12 changed
     new += b"y" * 2 * PAGE                               # two pages appended
+    new += bytes(3 * PAGE)           # and three empty ones, not in WAL (bulk extension)
     (primary / "base" / "5" / "16397").write_bytes(new)
     (primary / "base" / "5" / "16398.1").write_bytes(b"z" * PAGE)   # a new segment
     listed = pages.entries({"1663": {"5/16397": [(10, 3), (64, 2)], "5/16398.1": [(0, 1)],
                                      "5/16399": [(0, 1)]}}, [])     # 16399: dropped since
     stage = pages.primary_stage("standby")
-    run(pages.stage_command(str(primary), stage, listed, PAGE), tmp_path)
+    staged = run(pages.stage_command(str(primary), stage, listed, PAGE), tmp_path)
     assert sorted(os.listdir(primary / stage)) == ["0", "1", "2"]
     assert oct((primary / stage).stat().st_mode & 0o777) == "0o700"
+    sizes = pages.parse_sizes(staged.stdout, listed, PAGE)
+    assert sizes == {"base/5/16397": len(new), "base/5/16398.1": PAGE}
     # what the copy's rsync does: the staged directory into the standby's
     os.rename(primary / stage, standby / pages.STAGE)
-    run(pages.apply_command(str(standby), listed, PAGE), tmp_path)
+    run(pages.apply_command(str(standby), listed, PAGE, sizes), tmp_path)
     assert (standby / "base" / "5" / "16397").read_bytes() == bytes(new)
     assert (standby / "base" / "5" / "16398.1").read_bytes() == b"z" * PAGE
     assert oct((standby / "base" / "5" / "16398.1").stat().st_mode & 0o777) == "0o600"
     assert not (standby / pages.STAGE).exists() and not (standby / "base/5/16399").exists()
     run(pages.remove_command(str(primary), stage), tmp_path)
+
+
+def test_only_the_listed_files_sizes_are_taken_and_only_whole_pages():
+    listed = pages.entries({"1663": {"5/1": [(0, 1)], "5/2": [(0, 1)]}}, [])
+    assert pages.parse_sizes(f"base/5/1 {3 * PAGE}\nbase/5/2 {PAGE + 1}\n", listed, PAGE) \
+        == {"base/5/1": 3 * PAGE}   # a size between pages: left alone
+    assert pages.parse_sizes("", listed, PAGE) == {}   # vanished on the primary
+    for bad in ("base/5/3 16", "base/5/1 16; rm -rf /", "base/5/1", "../base/5/1 16"):
+        with pytest.raises(ValueError):
+            pages.parse_sizes(bad, listed, PAGE)
 
 
 def test_a_path_with_spaces_or_quotes_reaches_the_commands_as_one_word(tmp_path):
@@ -85,3 +98,25 @@ def test_the_staging_directory_is_one_no_copy_or_base_backup_takes():
     assert name.startswith("pgsql_tmp")     # PostgreSQL's base backups skip these
     assert pages.STAGE.startswith(".pg-hotstandby-")   # rsync.STANDBY_OWN: never deleted
     assert summaries.PAGE_FORKS == ("0", "2")
+
+
+def test_ranges_that_would_not_fit_in_one_command_are_left_to_rsync():
+    """The commands go to `sh -c` as one argument (the kernel takes 128 kB):
+    MAX_RANGES ranges in files with short paths fit, with the longest paths
+    a copy can name (a tablespace, OIDs near 2**32, a late segment) they
+    do not, and the copy compares those files whole instead."""
+    data = "/var/lib/postgresql/18/main"
+    short = pages.entries({"1663": {f"5/{16384 + n}": [(131071 - n, 1)]
+                                    for n in range(summaries.MAX_RANGES)}}, [])
+    assert pages.too_long(data, data, short, 8192) == ""
+    t = Tablespace(oid="4294967295", name="t", location="/t", target="/t",
+                   version_dir="PG_18_202506291")
+    wide = pages.entries({"4294967295": {f"4294967295/{4294967295 - n}_vm.4095":
+                                         [(131071, 131072)]
+                                         for n in range(summaries.MAX_RANGES)}}, [t])
+    assert "1000 ranges of changed pages are too many for one command" \
+        == pages.too_long(data, data, wide, 8192)
+    fitting = wide[:400]
+    assert pages.too_long(data, data, fitting, 8192) == ""
+    sizes = {path: 2 ** 30 for _, path, _, _ in fitting}
+    assert len(pages.apply_command(data, fitting, 8192, sizes)) < pages.MAX_COMMAND
