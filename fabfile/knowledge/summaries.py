@@ -93,23 +93,36 @@ def changes_sql(timeline, since, until, segment_blocks):
         f"and s.start_lsn < '{Lsn(until)}'")
 
 
-def ranges_sql(timeline, since, until, segment_blocks):
+def ranges_sql(timeline, since, until, segment_blocks, stopped):
     """The changed blocks changes_sql counts, as ranges within each segment:
     tablespace, database, relfilenode, fork, segment, first block (from the
     segment's start), blocks.  Limit blocks are left out (changes_sql has
-    them), and the forks rsync compares whole."""
+    them), and the forks rsync compares whole.
+
+    Only segments of which at least half the changed blocks changed after
+    `stopped` (the standby's minimum recovery point: where its replay
+    stood when it stopped) are listed.  A block changed only before it is
+    probably on the standby already, replayed since its last restartpoint:
+    where those are most of a file's, rsync's comparison, which sends only
+    what differs, costs less than sending every listed page (a standby whose
+    last restartpoint is long before it stopped: right after its own copy)."""
     blocks = int(segment_blocks)
     forks = ", ".join(PAGE_FORKS)
     return (
-        f"select t, d, n, f, seg, min(b) - seg * {blocks}, count(*) from ("
-        "select *, b - row_number() over (partition by t, d, n, f, seg order by b) as island "
-        "from (select distinct c.reltablespace t, c.reldatabase d, c.relfilenode n, "
-        f"c.relforknumber f, c.relblocknumber / {blocks} seg, c.relblocknumber b "
+        "with blocks as (select c.reltablespace t, c.reldatabase d, c.relfilenode n, "
+        f"c.relforknumber f, c.relblocknumber / {blocks} seg, c.relblocknumber b, "
+        f"bool_or(s.end_lsn > '{Lsn(stopped)}') late "
         "from pg_available_wal_summaries() s, "
         "lateral pg_wal_summary_contents(s.tli, s.start_lsn, s.end_lsn) c "
         f"where s.tli = {int(timeline)} and s.end_lsn > '{Lsn(since)}' "
         f"and s.start_lsn < '{Lsn(until)}' and not c.is_limit_block "
-        f"and c.relfilenode <> 0 and c.relforknumber in ({forks})) blocks) islands "
+        f"and c.relfilenode <> 0 and c.relforknumber in ({forks}) "
+        "group by 1, 2, 3, 4, 5, 6), "
+        "segments as (select t, d, n, f, seg from blocks group by 1, 2, 3, 4, 5 "
+        "having 2 * count(*) filter (where late) >= count(*)) "
+        f"select t, d, n, f, seg, min(b) - seg * {blocks}, count(*) from ("
+        "select blocks.*, b - row_number() over (partition by t, d, n, f, seg order by b) "
+        "as island from blocks join segments using (t, d, n, f, seg)) islands "
         "group by t, d, n, f, seg, island order by t, d, n, f, seg, 6")
 
 
