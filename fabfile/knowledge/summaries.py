@@ -93,41 +93,23 @@ def changes_sql(timeline, since, until, segment_blocks):
         f"and s.start_lsn < '{Lsn(until)}'")
 
 
-def ranges_sql(timeline, since, until, segment_blocks, stopped):
+def ranges_sql(timeline, since, until, segment_blocks):
     """The changed blocks changes_sql counts, as ranges within each segment:
     tablespace, database, relfilenode, fork, segment, first block (from the
     segment's start), blocks.  Limit blocks are left out (changes_sql has
-    them), and the forks rsync compares whole.
-
-    Only segments of which at least half the changed blocks changed after
-    `stopped` (the standby's minimum recovery point: where its replay
-    stood when it stopped) are listed.  A block changed only before it is
-    probably on the standby already, replayed since its last restartpoint:
-    where those are most of a file's, rsync's comparison, which sends only
-    what differs, costs less than sending every listed page (a standby whose
-    last restartpoint is long before it stopped: right after its own copy)."""
+    them), and the forks rsync compares whole."""
     blocks = int(segment_blocks)
     forks = ", ".join(PAGE_FORKS)
-    # Window functions over one pass: the planner takes these set-returning
-    # functions for one row each, and a join of the blocks with their
-    # segments' counts ran as a nested loop (minutes for 78,000 blocks).
     return (
         f"select t, d, n, f, seg, min(b) - seg * {blocks}, count(*) from ("
-        "select t, d, n, f, seg, b, "
-        "count(*) filter (where late) over segment as late_blocks, "
-        "count(*) over segment as all_blocks, "
-        "b - row_number() over (segment order by b) as island from ("
-        "select c.reltablespace t, c.reldatabase d, c.relfilenode n, c.relforknumber f, "
-        f"c.relblocknumber / {blocks} seg, c.relblocknumber b, "
-        f"bool_or(s.end_lsn > '{Lsn(stopped)}') late "
+        "select *, b - row_number() over (partition by t, d, n, f, seg order by b) as island "
+        "from (select distinct c.reltablespace t, c.reldatabase d, c.relfilenode n, "
+        f"c.relforknumber f, c.relblocknumber / {blocks} seg, c.relblocknumber b "
         "from pg_available_wal_summaries() s, "
         "lateral pg_wal_summary_contents(s.tli, s.start_lsn, s.end_lsn) c "
         f"where s.tli = {int(timeline)} and s.end_lsn > '{Lsn(since)}' "
         f"and s.start_lsn < '{Lsn(until)}' and not c.is_limit_block "
-        f"and c.relfilenode <> 0 and c.relforknumber in ({forks}) "
-        "group by 1, 2, 3, 4, 5, 6) blocks "
-        "window segment as (partition by t, d, n, f, seg)) marked "
-        "where 2 * late_blocks >= all_blocks "
+        f"and c.relfilenode <> 0 and c.relforknumber in ({forks})) blocks) islands "
         "group by t, d, n, f, seg, island order by t, d, n, f, seg, 6")
 
 

@@ -39,8 +39,7 @@ def changed_since(p, pstate, sstate, start):
                           f"restartpoint ({sstate.redo})")
         span = (pstate.timeline, sstate.redo, start, sstate.rel_segment_blocks)
         rows = p.psql(summaries.changes_sql(*span), warn=True)
-        stopped = max(sstate.min_recovery or sstate.redo, sstate.redo)
-        ranges = p.psql(summaries.ranges_sql(*span, stopped), warn=True)
+        ranges = p.psql(summaries.ranges_sql(*span), warn=True)
         if rows is None or ranges is None:
             return None, "the primary's WAL summaries could not be read"
         changes = summaries.parse_changes(rows, ranges)

@@ -176,17 +176,12 @@ def test_past_the_range_cap_the_files_with_most_ranges_go_to_rsync(monkeypatch):
 
 
 def test_the_ranges_query_groups_consecutive_blocks_within_a_segment():
-    sql = summaries.ranges_sql("2", Lsn.parse("0/5000028"), Lsn.parse("0/7000028"), "131072",
-                               Lsn.parse("0/6000000"))
-    assert "window segment as (partition by t, d, n, f, seg)" in sql
-    assert "row_number() over (segment order by b)" in sql
-    # only segments most of whose changed blocks changed after the standby stopped
-    assert "bool_or(s.end_lsn > '0/6000000') late" in sql
-    assert "where 2 * late_blocks >= all_blocks" in sql
+    sql = summaries.ranges_sql("2", Lsn.parse("0/5000028"), Lsn.parse("0/7000028"), "131072")
+    assert "partition by t, d, n, f, seg order by b" in sql
     assert "relblocknumber / 131072 seg" in sql and "not c.is_limit_block" in sql
     assert "relforknumber in (0, 2)" in sql
     with pytest.raises(ValueError):
-        summaries.ranges_sql("2", 1, 2, "131072; drop table x", 1)
+        summaries.ranges_sql("2", 1, 2, "131072; drop table x")
 
 
 @pytest.mark.parametrize("row", [
