@@ -120,18 +120,6 @@ def remove_command(data_dir, stage):
     return shell.sh("cd {data} && rm -rf {stage}", data=data_dir, stage=stage)
 
 
-def free_space_command(path):
-    return shell.sh("df -P -k {path}", path=path)
-
-
-def parse_free(text):
-    """Bytes available from `df -P -k`'s output; ValueError otherwise."""
-    rows = [line.split() for line in text.strip().splitlines()]
-    if len(rows) != 2 or len(rows[1]) < 6 or not rows[1][3].isdigit():
-        raise ValueError(f"unexpected df output {text.strip()[:120]!r}")
-    return int(rows[1][3]) * 1024
-
-
 # What one command may hold: the kernel's limit for one argument (sh -c's
 # script), 128 kB, less room for what wraps it (sudo, runuser).
 MAX_COMMAND = 120 * 1024

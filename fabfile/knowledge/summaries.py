@@ -79,6 +79,14 @@ def covered(rows, since, until):
     return position >= until
 
 
+def _contents(timeline, since, until):
+    """FROM and WHERE: each block of the summaries from since to until (c)."""
+    return ("from pg_available_wal_summaries() s, "
+            "lateral pg_wal_summary_contents(s.tli, s.start_lsn, s.end_lsn) c "
+            f"where s.tli = {int(timeline)} and s.end_lsn > '{Lsn(since)}' "
+            f"and s.start_lsn < '{Lsn(until)}'")
+
+
 def changes_sql(timeline, since, until, segment_blocks):
     """One row per relation file segment the summaries from since to until
     say changed: tablespace, database, relfilenode, fork, segment (WHOLE for
@@ -87,10 +95,7 @@ def changes_sql(timeline, since, until, segment_blocks):
         "select distinct c.reltablespace, c.reldatabase, c.relfilenode, c.relforknumber, "
         f"case when c.is_limit_block then {WHOLE} "
         f"else c.relblocknumber / {int(segment_blocks)} end "
-        "from pg_available_wal_summaries() s, "
-        "lateral pg_wal_summary_contents(s.tli, s.start_lsn, s.end_lsn) c "
-        f"where s.tli = {int(timeline)} and s.end_lsn > '{Lsn(since)}' "
-        f"and s.start_lsn < '{Lsn(until)}'")
+        + _contents(timeline, since, until))
 
 
 def ranges_sql(timeline, since, until, segment_blocks):
@@ -105,10 +110,7 @@ def ranges_sql(timeline, since, until, segment_blocks):
         "select *, b - row_number() over (partition by t, d, n, f, seg order by b) as island "
         "from (select distinct c.reltablespace t, c.reldatabase d, c.relfilenode n, "
         f"c.relforknumber f, c.relblocknumber / {blocks} seg, c.relblocknumber b "
-        "from pg_available_wal_summaries() s, "
-        "lateral pg_wal_summary_contents(s.tli, s.start_lsn, s.end_lsn) c "
-        f"where s.tli = {int(timeline)} and s.end_lsn > '{Lsn(since)}' "
-        f"and s.start_lsn < '{Lsn(until)}' and not c.is_limit_block "
+        + _contents(timeline, since, until) + " and not c.is_limit_block "
         f"and c.relfilenode <> 0 and c.relforknumber in ({forks})) blocks) islands "
         "group by t, d, n, f, seg, island order by t, d, n, f, seg, 6")
 

@@ -3,6 +3,7 @@
 written in place on the standby; both hosts as postgres."""
 import time
 
+from . import server
 from ..hosts.cluster import ClusterError
 from ..knowledge import pages, rsync
 
@@ -18,14 +19,10 @@ def unfit(p, s, changes, spaces, user):
         return why
     staged = pages.staged_bytes(listed, changes.page_size)
     for host in (p, s):
-        try:
-            free = pages.parse_free(host.query(pages.free_space_command(host.layout.data_dir),
-                                               user="postgres").stdout)
-        except ValueError as exc:
-            return f"{host.name}: {exc}"
-        why = pages.too_big(staged, free)
-        if why:
-            return f"on {host.name}, {why}"
+        for _mount, free, _ in server.room(host, [(host.layout.data_dir, staged)]):
+            why = pages.too_big(staged, free)
+            if why:
+                return f"on {host.name}, {why}"
     return ""
 
 
