@@ -156,6 +156,16 @@ class RunningLab(labkit.Lab):
         mode = re.search(r"\bsslmode=(\S+)", conninfo)
         return (*(rows[0] if rows else (None, None)), mode.group(1) if mode else None)
 
+    def restartpoint(self, primary="master", standby="standby"):
+        """A checkpoint on the primary that the standby replays and makes its
+        last restartpoint: stopped next, the standby's WAL since it is all
+        written after (what the page copy of the delta copy is for)."""
+        self.query(primary, "checkpoint")
+        at = self.query(primary, "select pg_current_wal_lsn()::text")[0][0]
+        wait_for(lambda: self.query(standby, f"select pg_last_wal_replay_lsn() >= '{at}'")
+                 == [(True,)])
+        self.query(standby, "checkpoint")
+
     def reinit(self, host):
         """Replace the host's Debian cluster with a fresh one from initdb: a stock
         server again, whose data is not a copy of the primary."""

@@ -135,6 +135,31 @@ def too_long(primary_dir, standby_dir, listed, block_size):
     return ""
 
 
+def replayed_before(redo, stopped, start):
+    """Why the changed pages are better left to rsync's comparison ('' when
+    they are copied alone).  The summaries list every page changed since the
+    standby's last restartpoint (redo), the backup's start being `start`; but
+    the standby had replayed the WAL up to where it stopped (`stopped`: its
+    pg_control's, ServerState.wal_end), and most pages that WAL changed are
+    on its disk already (written out as it replayed; only the shutdown's
+    restartpoint, skipped when no new checkpoint was replayed, is not sure to
+    have written them all).  Copying every listed page would send those
+    again; rsync's comparison sends only what differs.  So when more of the
+    WAL since redo came before it stopped than after, rsync compares the
+    changed files (at 100 Mbit/s, 470 MB of WAL before and 235 MB after: the
+    page copy sent 253 MB, rsync 65).  WAL's length stands for the pages
+    it changed: rough (a segment switch pads up to a segment), but both
+    paths are safe, and this only chooses the cheaper."""
+    if stopped is None or redo is None or stopped <= redo:
+        return ""
+    before, after = stopped - redo, max(start - stopped, 0)
+    if before <= after:
+        return ""
+    return (f"its replay had gone {before / 1e6:.0f} MB of WAL past its last restartpoint "
+            f"when it stopped, and {after / 1e6:.0f} MB came after: it most likely holds most "
+            "changed pages already")
+
+
 def too_big(staged, free):
     """Why the staged pages do not fit on a host with `free` bytes, or ''."""
     if staged > free * FREE_SHARE:

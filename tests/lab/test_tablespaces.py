@@ -80,8 +80,9 @@ def test_a_plan_lists_the_tablespaces(lab):
 def test_every_row_of_every_tablespace_reaches_the_standby_first_and_again(lab, method):
     stock_standby(lab)
     full_and_compare(lab, method)     # a first copy, over a cluster of the standby's own
-    write(lab, 3000)
+    lab.restartpoint()   # its WAL since its restartpoint: what is written while it is away
     force_copy(lab)
+    write(lab, 3000)
     started = lab.query("master", "select pg_postmaster_start_time()")
     again = full_and_compare(lab, method)   # over the earlier copy, after more writes
     assert "kept what was in" not in again.stdout   # an earlier copy is replaced, not kept
