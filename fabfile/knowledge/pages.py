@@ -66,11 +66,12 @@ def _files(listed):
 
 def stage_command(data_dir, stage, listed, block_size):
     """Shell (as postgres on the primary) that copies each range into its own
-    file in stage, then prints each file's size ('PATH BYTES' lines:
-    parse_sizes).  A file vanished since (a relation dropped) is skipped; one
-    shorter than the range gives a shorter file (WAL replay settles both)."""
+    file in stage (a batch's directory in primary_stage), then prints each
+    file's size ('PATH BYTES' lines: parse_sizes).  A file vanished since (a
+    relation dropped) is skipped; one shorter than the range gives a shorter
+    file (WAL replay settles both)."""
     return shell.sh(
-        'umask 077 && cd {data} && s={stage} && rm -rf "$s" && mkdir "$s" && '
+        'umask 077 && cd {data} && s={stage} && rm -rf "$s" && mkdir -p "$s" && '
         'printf %s {lines} | while read -r n path offset length; do '
         '[ -e "$path" ] || continue; '
         'dd if="$path" of="$s/$n" bs={dd} iflag=skip_bytes,count_bytes skip="$offset" '
@@ -96,14 +97,15 @@ def parse_sizes(text, listed, block_size):
     return sizes
 
 
-def apply_command(data_dir, listed, block_size, sizes):
-    """Shell (as postgres on the standby) that writes each staged range into
-    its file in place (conv=notrunc: the rest of the file stays), gives each
-    file the primary's size (sizes: parse_sizes; as the incremental files of
-    pg_basebackup do: zero pages the primary added without WAL, or a
-    truncation after the backup's start, which WAL replay repeats), then
-    removes STAGE.  The ranges are the tool's own list, not the staged
-    directory's: nothing a host sent is read as a command."""
+def apply_command(data_dir, batch, listed, block_size, sizes, last):
+    """Shell (as postgres on the standby) that writes each range batch
+    `batch` staged into its file in place (conv=notrunc: the rest of the
+    file stays), gives each file the primary's size (sizes: parse_sizes; as
+    the incremental files of pg_basebackup do: zero pages the primary added
+    without WAL, or a truncation after the backup's start, which WAL replay
+    repeats), then removes the batch (the last one: STAGE).  The ranges are
+    the tool's own list, not the staged directory's: nothing a host sent is
+    read as a command."""
     return shell.sh(
         'umask 077 && cd {data} && s={stage} && '
         'printf %s {lines} | while read -r n path offset; do '
@@ -111,9 +113,49 @@ def apply_command(data_dir, listed, block_size, sizes):
         'dd if="$s/$n" of="$path" bs={dd} oflag=seek_bytes seek="$offset" conv=notrunc '
         'status=none || exit 1; done && '
         'printf %s {sizes} | while read -r path bytes; do '
-        'truncate -c -s "$bytes" "$path" || exit 1; done && rm -rf "$s"',
-        data=data_dir, stage=STAGE, lines=_lines(listed, block_size, length=False),
-        dd=DD_BLOCK, sizes="".join(f"{path} {size}\n" for path, size in sorted(sizes.items())))
+        'truncate -c -s "$bytes" "$path" || exit 1; done && rm -rf {done}',
+        data=data_dir, stage=f"{STAGE}/{batch}", lines=_lines(listed, block_size, length=False),
+        dd=DD_BLOCK, sizes="".join(f"{path} {size}\n" for path, size in sorted(sizes.items())),
+        done=STAGE if last else f"{STAGE}/{batch}")
+
+
+# The copy is a pipeline: while one batch of ranges is sent, the next is
+# staged on the primary and the one before written on the standby.  Each
+# batch costs its own rsync (an SSH connection) and two commands, so few:
+# BATCHES of at least MIN_BATCH bytes.
+BATCHES = 4
+MIN_BATCH = 32 * 2 ** 20
+
+
+def batches(listed, block_size):
+    """listed cut into at most BATCHES lists of about equal bytes, a range
+    split where a cut falls inside it; ranges numbered anew (one stage file
+    each)."""
+    total = staged_bytes(listed, block_size)
+    count = max(1, min(BATCHES, total // MIN_BATCH))
+    share = -(-total // (count * block_size))   # pages per batch, rounded up
+    cut, room = [[]], share
+    for _, path, first, pages in listed:
+        while pages:
+            if not room:
+                cut.append([])
+                room = share
+            taken = min(pages, room)
+            cut[-1].append((path, first, taken))
+            first, pages, room = first + taken, pages - taken, room - taken
+    numbered, n = [], 0
+    for batch in cut:
+        numbered.append([(n + i, path, first, pages) for i, (path, first, pages)
+                         in enumerate(batch)])
+        n += len(batch)
+    return numbered
+
+
+def batch_rules(batch):
+    """rsync filters that send one batch's directory of the primary's
+    staging directory and leave the others alone on both hosts (one being
+    staged there, one being written here)."""
+    return [f"+ /{batch}/", f"+ /{batch}/**", "- *"]
 
 
 def remove_command(data_dir, stage):
@@ -128,8 +170,9 @@ MAX_COMMAND = 120 * 1024
 def too_long(primary_dir, standby_dir, listed, block_size):
     """Why the ranges do not fit in the two commands ('' when they do)."""
     widest = {path: 10 ** 12 for path in _files(listed)}   # the sizes, not known yet
-    longest = max(len(stage_command(primary_dir, primary_stage("x" * 63), listed, block_size)),
-                  len(apply_command(standby_dir, listed, block_size, widest)))
+    stage = f"{primary_stage('x' * 63)}/{BATCHES}"
+    longest = max(len(stage_command(primary_dir, stage, listed, block_size)),
+                  len(apply_command(standby_dir, BATCHES, listed, block_size, widest, False)))
     if longest > MAX_COMMAND:
         return f"{len(listed)} ranges of changed pages are too many for one command"
     return ""

@@ -2,6 +2,7 @@
 (knowledge/pages.py): staged on the primary, sent by the copy's rsync,
 written in place on the standby; both hosts as postgres."""
 import time
+from concurrent.futures import ThreadPoolExecutor, wait
 
 from . import server
 from ..hosts.cluster import ClusterError
@@ -27,30 +28,51 @@ def unfit(p, s, changes, spaces, user):
 
 
 def copy(p, s, changes, spaces, ssh, target, user, transfer, slot, report):
-    """Stage, send and write the changed pages; the primary's staging
-    directory is removed whatever happens."""
+    """Stage, send and write the changed pages, in batches (pages.batches)
+    as a pipeline: each step stages one batch on the primary, sends the one
+    before and writes the one before that on the standby, at once.  The
+    primary's staging directory is removed whatever happens."""
+    size = changes.page_size
     listed = pages.entries(changes.pages, spaces)
+    cut = pages.batches(listed, size)
     stage = pages.primary_stage(slot)
     pdata, sdata = p.layout.data_dir, s.layout.data_dir
+    sizes, sent = {}, []
     started = time.monotonic()
-    try:
-        staged = p.change(pages.stage_command(pdata, stage, listed, changes.page_size),
-                          user="postgres")
+
+    def staged(k):
+        out = p.change(pages.stage_command(pdata, f"{stage}/{k}", cut[k], size), user="postgres")
         try:
-            sizes = pages.parse_sizes(staged.stdout, listed, changes.page_size)
+            sizes[k] = pages.parse_sizes(out.stdout, cut[k], size)
         except ValueError as exc:
             raise ClusterError(f"{p.name}: {exc}") from None
+
+    def send(k):
         done = p.change(rsync.command(f"{pdata}/{stage}", f"{target}:{sdata}/{pages.STAGE}",
-                                      [], ssh, checksum=False, transfer=transfer),
+                                      pages.batch_rules(k), ssh, checksum=False,
+                                      transfer=transfer),
                         user=user, warn=True)
         if done.exited != 0:
             raise ClusterError(f"{p.name}: sending the changed pages to {s.name} failed "
                                f"(exit {done.exited}): {p.failure(done)}")
+        sent.append(rsync.parse_stats(done.stdout).get("Total bytes sent", 0))
+        p.change(pages.remove_command(pdata, f"{stage}/{k}"), user="postgres")
+
+    def write(k):
+        s.change(pages.apply_command(sdata, k, cut[k], size, sizes.pop(k), k == len(cut) - 1),
+                 user="postgres")
+
+    try:
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            for step in range(len(cut) + 2):
+                jobs = [pool.submit(job, step - lag) for lag, job in enumerate((staged, send, write))
+                        if 0 <= step - lag < len(cut)]
+                wait(jobs)
+                for job in jobs:
+                    job.result()   # the first failure, once the step's others ended
     finally:
         p.change(pages.remove_command(pdata, stage), user="postgres", warn=True)
-    s.change(pages.apply_command(sdata, listed, changes.page_size, sizes), user="postgres")
-    sent = rsync.parse_stats(done.stdout).get("Total bytes sent", 0)
     report.note(s.name, f"copied the changed pages of {changes.page_files()} relation "
-                        f"files alone: {pages.staged_bytes(listed, changes.page_size) / 1e6:.1f}"
-                        f" MB in {len(listed)} ranges, {sent / 1e6:.1f} MB sent, in "
-                        f"{time.monotonic() - started:.1f} s")
+                        f"files alone: {pages.staged_bytes(listed, size) / 1e6:.1f} MB in "
+                        f"{len(listed)} ranges, {sum(sent) / 1e6:.1f} MB sent in {len(cut)} "
+                        f"batches, in {time.monotonic() - started:.1f} s")

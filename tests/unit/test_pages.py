@@ -34,7 +34,11 @@ def run(command, cwd):
     return done
 
 
-def test_staged_ranges_written_on_the_standby_make_its_file_the_primarys(tmp_path):
+def test_staged_ranges_written_on_the_standby_make_its_file_the_primarys(tmp_path, monkeypatch):
+    """In batches, as the copy's pipeline runs them: each staged into its own
+    directory, moved (as rsync sends it) and written, the last removing the
+    standby's staging directory."""
+    monkeypatch.setattr(pages, "MIN_BATCH", 2 * PAGE)   # 7 pages: 3 batches
     primary, standby = tmp_path / "primary", tmp_path / "standby"
     for data in (primary, standby):
         (data / "base" / "5").mkdir(parents=True)
@@ -48,20 +52,45 @@ def test_staged_ranges_written_on_the_standby_make_its_file_the_primarys(tmp_pat
     (primary / "base" / "5" / "16398.1").write_bytes(b"z" * PAGE)   # a new segment
     listed = pages.entries({"1663": {"5/16397": [(10, 3), (64, 2)], "5/16398.1": [(0, 1)],
                                      "5/16399": [(0, 1)]}}, [])     # 16399: dropped since
+    cut = pages.batches(listed, PAGE)
+    assert cut == [[(0, "base/5/16397", 10, 3)],
+                   [(1, "base/5/16397", 64, 2), (2, "base/5/16398.1", 0, 1)],
+                   [(3, "base/5/16399", 0, 1)]]
     stage = pages.primary_stage("standby")
-    staged = run(pages.stage_command(str(primary), stage, listed, PAGE), tmp_path)
-    assert sorted(os.listdir(primary / stage)) == ["0", "1", "2"]
-    assert oct((primary / stage).stat().st_mode & 0o777) == "0o700"
-    sizes = pages.parse_sizes(staged.stdout, listed, PAGE)
-    assert sizes == {"base/5/16397": len(new), "base/5/16398.1": PAGE}
-    # what the copy's rsync does: the staged directory into the standby's
-    os.rename(primary / stage, standby / pages.STAGE)
-    run(pages.apply_command(str(standby), listed, PAGE, sizes), tmp_path)
+    for k, batch in enumerate(cut):
+        staged = run(pages.stage_command(str(primary), f"{stage}/{k}", batch, PAGE), tmp_path)
+        assert oct((primary / stage).stat().st_mode & 0o777) == "0o700"
+        sizes = pages.parse_sizes(staged.stdout, batch, PAGE)
+        assert sizes == [{"base/5/16397": len(new)},
+                         {"base/5/16397": len(new), "base/5/16398.1": PAGE},
+                         {}][k]   # the last batch's file vanished on the primary
+        # what the copy's rsync does: the batch's directory into the standby's
+        (standby / pages.STAGE).mkdir(exist_ok=True)
+        os.rename(primary / stage / str(k), standby / pages.STAGE / str(k))
+        run(pages.apply_command(str(standby), k, batch, PAGE, sizes, k == len(cut) - 1),
+            tmp_path)
+        assert (standby / pages.STAGE).exists() == (k < len(cut) - 1)
     assert (standby / "base" / "5" / "16397").read_bytes() == bytes(new)
     assert (standby / "base" / "5" / "16398.1").read_bytes() == b"z" * PAGE
     assert oct((standby / "base" / "5" / "16398.1").stat().st_mode & 0o777) == "0o600"
-    assert not (standby / pages.STAGE).exists() and not (standby / "base/5/16399").exists()
+    assert not (standby / "base/5/16399").exists()
     run(pages.remove_command(str(primary), stage), tmp_path)
+    assert not (primary / stage).exists()
+
+
+def test_batches_are_about_equal_and_few():
+    """At least MIN_BATCH each, at most BATCHES, ranges cut where a share
+    ends and numbered anew."""
+    listed = pages.entries({"1663": {"5/1": [(0, 10000)], "5/2": [(0, 2), (10, 30000)]}}, [])
+    cut = pages.batches(listed, 8192)
+    assert [sum(c for _, _, _, c in batch) for batch in cut] == [10001, 10001, 10001, 9999]
+    assert len(cut) == pages.BATCHES
+    assert cut == [[(0, "base/5/1", 0, 10000), (1, "base/5/2", 0, 1)],
+                   [(2, "base/5/2", 1, 1), (3, "base/5/2", 10, 10000)],
+                   [(4, "base/5/2", 10010, 10001)], [(5, "base/5/2", 20011, 9999)]]
+    small = pages.entries({"1663": {"5/1": [(0, 100)]}}, [])
+    assert pages.batches(small, 8192) == [small]
+    assert pages.batch_rules(2) == ["+ /2/", "+ /2/**", "- *"]
 
 
 def test_only_the_listed_files_sizes_are_taken_and_only_whole_pages():
@@ -114,7 +143,7 @@ def test_ranges_that_would_not_fit_in_one_command_are_left_to_rsync():
     fitting = wide[:400]
     assert pages.too_long(data, data, fitting, 8192) == ""
     sizes = {path: 2 ** 30 for _, path, _, _ in fitting}
-    assert len(pages.apply_command(data, fitting, 8192, sizes)) < pages.MAX_COMMAND
+    assert len(pages.apply_command(data, 3, fitting, 8192, sizes, True)) < pages.MAX_COMMAND
 
 
 def test_pages_the_standby_replayed_before_it_stopped_are_left_to_rsync():
