@@ -358,7 +358,7 @@ def test_parse_copy_reads_the_way_the_estimate_and_the_copy():
     assert report.parse_copy(dated)["dated"].startswith("the primary's WAL summaries since")
     assert report.parse_copy(dated)["pages"] is None
     pages = "  standby: copied the changed pages of 14 relation files alone: 762.3 MB in 57 " \
-            "ranges, 315.2 MB sent, in 4.1 s\n"
+            "ranges, 315.2 MB sent in 4 batches, in 4.1 s\n"
     copy = "  standby: copied master:/data (online: what changed, --checksum): 56 files\n"
     found = report.parse_copy(dated + pages + copy)
     assert found["pages"].startswith("copied the changed pages of 14")
