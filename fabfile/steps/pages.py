@@ -65,7 +65,8 @@ def copy(p, s, changes, spaces, ssh, target, user, transfer, slot, report):
     try:
         with ThreadPoolExecutor(max_workers=3) as pool:
             for step in range(len(cut) + 2):
-                jobs = [pool.submit(job, step - lag) for lag, job in enumerate((staged, send, write))
+                jobs = [pool.submit(job, step - lag)
+                        for lag, job in enumerate((staged, send, write))
                         if 0 <= step - lag < len(cut)]
                 wait(jobs)
                 for job in jobs:
