@@ -711,8 +711,8 @@ def dated_changes(p, plan, sstate, held, user, report):
     report.note(s.name, f"the primary's WAL summaries since its last restartpoint "
                         f"({sstate.redo}) name {changes.file_count()} changed relation files: "
                         "the others are not read")
-    unfit = (pages.replayed_before(sstate.redo, sstate.wal_end, held.start)
-             or pages_step.unfit(p, s, changes, plan.tablespaces, user)) if changes.pages else ""
+    unfit = pages_step.unfit(p, s, changes, plan.tablespaces, user, sstate, held.start) \
+        if changes.pages else ""
     if unfit:
         report.note(s.name, f"changed files compared whole: {unfit}")
         changes = changes.without_pages()

@@ -9,8 +9,12 @@ from ..hosts.cluster import ClusterError
 from ..knowledge import pages, rsync
 
 
-def unfit(p, s, changes, spaces, user):
-    """Why the changed pages cannot be copied alone ('' when they can)."""
+def unfit(p, s, changes, spaces, user, sstate, start):
+    """Why the changed pages are not copied alone ('' when they are): sstate
+    is the standby's state before its copy, start the backup's start."""
+    why = pages.replayed_before(sstate.redo, sstate.wal_end, start)
+    if why:
+        return why
     if user != "postgres":
         # rsync would read, as root, a directory postgres controls.
         return "the copy runs as root (sync_identity_file)"
